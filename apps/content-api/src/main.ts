@@ -1,0 +1,5 @@
+import 'reflect-metadata';
+import { exitOnStartupFailure, runHttpApp } from '@app/observability';
+import { AppModule } from './app.module';
+
+runHttpApp(AppModule, 'content-api').catch(exitOnStartupFailure);

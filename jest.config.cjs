@@ -1,0 +1,35 @@
+// Three projects: unit specs need nothing running; integration and end-to-end
+// tests share one real Kafka broker and one real Redis started by the global setup.
+const { root, ...swc } = require('./swc.config.cjs');
+
+const transform = { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] };
+const moduleNameMapper = { '^@app/([^/]+)$': '<rootDir>/libs/$1/src' };
+const common = {
+  rootDir: root,
+  testEnvironment: 'node',
+  transform,
+  moduleNameMapper,
+  moduleFileExtensions: ['ts', 'js', 'json'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/.tools/'],
+};
+const withServices = {
+  ...common,
+  globalSetup: '<rootDir>/test/setup/global-setup.mjs',
+  globalTeardown: '<rootDir>/test/setup/global-teardown.mjs',
+};
+
+module.exports = {
+  projects: [
+    {
+      ...common,
+      displayName: 'unit',
+      testMatch: ['<rootDir>/{apps,libs,scripts,test}/**/*.spec.ts'],
+    },
+    {
+      ...withServices,
+      displayName: 'integration',
+      testMatch: ['<rootDir>/{apps,libs,test}/**/*.int-spec.ts'],
+    },
+    { ...withServices, displayName: 'e2e', testMatch: ['<rootDir>/test/e2e/**/*.e2e-spec.ts'] },
+  ],
+};

@@ -1,0 +1,61 @@
+import {
+  ConsoleLogger,
+  type INestApplication,
+  Logger,
+  type LogLevel,
+  type Type,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+
+const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
+
+/** JSON logs, one object a line, at `level` and more severe. */
+export function jsonLogger(serviceName: string, level: LogLevel = 'log'): ConsoleLogger {
+  return new ConsoleLogger(serviceName, {
+    json: true,
+    logLevels: LEVELS.slice(0, LEVELS.indexOf(level) + 1),
+  });
+}
+
+interface HttpEnv {
+  HTTP_HOST: string;
+  HTTP_PORT: number;
+  LOG_LEVEL: LogLevel;
+}
+
+/** Creates a Fastify-backed Nest app with JSON logs and graceful shutdown, without listening. */
+export async function createHttpApp(
+  module: Type,
+  serviceName: string,
+): Promise<NestFastifyApplication> {
+  const app = await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter(), {
+    logger: jsonLogger(serviceName),
+    bufferLogs: true,
+  });
+  const config = app.get<ConfigService<HttpEnv, true>>(ConfigService);
+  app.useLogger(jsonLogger(serviceName, config.get('LOG_LEVEL', { infer: true })));
+  app.enableShutdownHooks();
+  return app;
+}
+
+/** Starts `module` as an HTTP service on HTTP_HOST:HTTP_PORT; logs where it listens. */
+export async function runHttpApp(module: Type, serviceName: string): Promise<INestApplication> {
+  const app = await createHttpApp(module, serviceName);
+  const config = app.get<ConfigService<HttpEnv, true>>(ConfigService);
+  const host = config.get('HTTP_HOST', { infer: true });
+  const port = config.get('HTTP_PORT', { infer: true });
+  await app.listen(port, host);
+  new Logger('Http').log(`listening on http://${host}:${port}`);
+  return app;
+}
+
+/** Last stop of a `main.ts`: says why the app could not start (e.g. a bad variable) and exits 1. */
+export function exitOnStartupFailure(error: unknown): never {
+  const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(
+    `${JSON.stringify({ level: 'fatal', message: `could not start: ${message}` })}\n`,
+  );
+  process.exit(1);
+}

@@ -1,0 +1,4 @@
+export * from './http-app';
+export * from './metrics';
+export * from './observability.module';
+export * from './readiness-check';

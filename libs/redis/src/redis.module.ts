@@ -1,0 +1,108 @@
+import {
+  type DynamicModule,
+  Inject,
+  Injectable,
+  Logger,
+  Module,
+  type OnApplicationShutdown,
+  type InjectionToken,
+  type OptionalFactoryDependency,
+} from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisEnv } from '@app/config';
+import type { ReadinessCheck } from '@app/observability';
+
+/** Injection token of the app's ioredis client. */
+export const REDIS = Symbol('REDIS');
+
+export interface RedisModuleOptions {
+  url: string;
+  /** Extra ioredis options; the defaults below favour failing fast over queueing. */
+  options?: RedisOptions;
+}
+
+/**
+ * Client defaults for a request path: a command issued while Redis is unreachable fails at
+ * once (no offline queue, no retry queue), so callers can answer 503 within seconds, while the
+ * connection keeps reconnecting in the background and recovers by itself.
+ */
+export const failFastRedisOptions: RedisOptions = {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+  connectTimeout: 2_000,
+  commandTimeout: 2_000,
+  retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+};
+
+export function createRedisClient({ url, options }: RedisModuleOptions): Redis {
+  const client = new Redis(url, { ...failFastRedisOptions, ...options, lazyConnect: false });
+  const logger = new Logger('Redis');
+  let reported = false;
+  client.on('error', (error: Error) => {
+    // ioredis emits one error per failed reconnect; say it once per outage.
+    if (!reported) logger.error(`Redis unreachable: ${error.message}`);
+    reported = true;
+  });
+  client.on('ready', () => {
+    if (reported) logger.log('Redis reachable again');
+    reported = false;
+  });
+  return client;
+}
+
+@Injectable()
+export class RedisReadiness implements ReadinessCheck {
+  readonly name = 'redis';
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  async check(): Promise<Record<string, unknown>> {
+    await this.redis.ping();
+    return { connection: this.redis.status };
+  }
+}
+
+@Injectable()
+class RedisCloser implements OnApplicationShutdown {
+  constructor(@Inject(REDIS) private readonly redis: Redis) {}
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => {
+      this.redis.disconnect();
+    });
+  }
+}
+
+@Module({})
+export class RedisModule {
+  static forRootAsync(options: {
+    useFactory: (...args: never[]) => RedisModuleOptions | Promise<RedisModuleOptions>;
+    inject?: (InjectionToken | OptionalFactoryDependency)[];
+  }): DynamicModule {
+    return {
+      module: RedisModule,
+      global: true,
+      providers: [
+        {
+          provide: REDIS,
+          useFactory: async (...args: never[]) =>
+            createRedisClient(await options.useFactory(...args)),
+          inject: options.inject ?? [],
+        },
+        RedisReadiness,
+        RedisCloser,
+      ],
+      exports: [REDIS, RedisReadiness],
+    };
+  }
+
+  /** The client for REDIS_URL of the app's validated environment (see `redisEnv`). */
+  static fromEnv(): DynamicModule {
+    return RedisModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<RedisEnv, true>) => ({
+        url: config.get('REDIS_URL', { infer: true }),
+      }),
+    });
+  }
+}

@@ -1,0 +1,58 @@
+// `npm test`: the quality gates (format, lint, types), the build, then every Jest project.
+//   node scripts/test.mjs                    everything
+//   node scripts/test.mjs --only unit        one project (unit | integration | e2e)
+//   node scripts/test.mjs --skip-gates ...   tests only; other arguments go to Jest
+import { spawnSync } from 'node:child_process';
+import { build } from './build.mjs';
+
+const args = process.argv.slice(2);
+const take = (flag) => {
+  const at = args.indexOf(flag);
+  if (at === -1) return undefined;
+  const [, value] = args.splice(at, 2);
+  return value ?? '';
+};
+const only = take('--only');
+const skipGates = args.includes('--skip-gates')
+  ? (args.splice(args.indexOf('--skip-gates'), 1), true)
+  : false;
+
+const steps = [];
+function run(name, command, commandArgs, env = {}) {
+  const started = Date.now();
+  process.stderr.write(`\n▶ ${name}\n`);
+  const result = spawnSync(command, commandArgs, {
+    stdio: 'inherit',
+    env: { ...process.env, ...env },
+  });
+  const seconds = ((Date.now() - started) / 1000).toFixed(1);
+  steps.push({ name, ok: result.status === 0, seconds });
+  return result.status === 0;
+}
+
+function summary() {
+  process.stderr.write('\n');
+  for (const step of steps)
+    process.stderr.write(`${step.ok ? '✔' : '✘'} ${step.name} (${step.seconds} s)\n`);
+}
+
+let ok = true;
+if (!skipGates) {
+  ok =
+    run('format (prettier --check)', 'npx', ['prettier', '--check', '--log-level', 'warn', '.']) &&
+    ok;
+  ok = run('lint (eslint --max-warnings 0)', 'npx', ['eslint', '.', '--max-warnings', '0']) && ok;
+  ok = run('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']) && ok;
+}
+if (ok) {
+  await build();
+  const projects = only ? ['--selectProjects', only] : [];
+  ok = run(`tests (jest${only ? ` ${only}` : ''})`, 'npx', ['jest', ...projects, ...args], {
+    // NestJS 12 ships ES modules; Jest can require them from CommonJS only with this flag.
+    // KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client.
+    NODE_OPTIONS:
+      `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --disable-warning=ExperimentalWarning --disable-warning=TimeoutNegativeWarning`.trim(),
+  });
+}
+summary();
+process.exit(ok ? 0 : 1);

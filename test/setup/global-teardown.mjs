@@ -1,0 +1,13 @@
+// Stops what global-setup.mjs started, once the last project using it is done.
+import { rmSync } from 'node:fs';
+
+export default async function globalTeardown() {
+  const state = globalThis.__testInfra;
+  if (!state) return;
+  state.users -= 1;
+  if (state.users > 0) return;
+  await Promise.all(state.handles.map((handle) => handle.stop()));
+  state.handles.length = 0;
+  if (state.dataDir && !process.env.KEEP_TEST_DATA)
+    rmSync(state.dataDir, { recursive: true, force: true });
+}

@@ -45,4 +45,9 @@ export async function build() {
   console.error(`[build] ${files.length} files to dist/ in ${Date.now() - started} ms`);
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) await build();
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  build().catch((error) => {
+    console.error(`[build] ${error.message}`);
+    process.exit(1);
+  });
+}

@@ -47,12 +47,18 @@ if (!skipGates) {
 if (ok) {
   await build();
   const projects = only ? ['--selectProjects', only] : [];
-  ok = run(`tests (jest${only ? ` ${only}` : ''})`, 'npx', ['jest', ...projects, ...args], {
-    // NestJS 12 ships ES modules; Jest can require them from CommonJS only with this flag.
-    // KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client.
-    NODE_OPTIONS:
-      `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --disable-warning=ExperimentalWarning --disable-warning=TimeoutNegativeWarning`.trim(),
-  });
+  // --forceExit: a test that leaks a handle must fail its own assertions, not hang CI.
+  ok = run(
+    `tests (jest${only ? ` ${only}` : ''})`,
+    'npx',
+    ['jest', '--forceExit', ...projects, ...args],
+    {
+      // NestJS 12 ships ES modules; Jest can require them from CommonJS only with this flag.
+      // KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client.
+      NODE_OPTIONS:
+        `${process.env.NODE_OPTIONS ?? ''} --experimental-vm-modules --disable-warning=ExperimentalWarning --disable-warning=TimeoutNegativeWarning`.trim(),
+    },
+  );
 }
 summary();
 process.exit(ok ? 0 : 1);

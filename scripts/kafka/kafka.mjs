@@ -62,9 +62,13 @@ export function ensureKafkaJars({ log = console.error } = {}) {
   return libDir;
 }
 
-function kraftClusterId() {
-  // KRaft wants a base64url-encoded UUID (22 characters).
-  return randomBytes(16).toString('base64url');
+/** A KRaft cluster id: a base64url-encoded UUID (22 characters), never starting with '-'
+ * (the storage tool's argument parser would take it for an option). */
+export function kraftClusterId() {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (/^[A-Za-z0-9]/.test(id)) return id;
+  }
 }
 
 function writeProperties(file, props) {
@@ -197,7 +201,7 @@ export async function adminAnswers(brokers) {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+async function main() {
   const kafka = await startKafka({
     port: Number(process.env.KAFKA_PORT ?? 9092),
     controllerPort: process.env.KAFKA_CONTROLLER_PORT
@@ -212,4 +216,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error) => {
+    console.error(`[kafka] ${error.message}`);
+    process.exit(1);
+  });
 }

@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Resolves with a TCP port that was free on 127.0.0.1 a moment ago. */
@@ -36,23 +37,28 @@ export async function waitFor(what, probe, { timeoutMs = 60_000, intervalMs = 20
 }
 
 /**
- * Starts a long-running child process whose output goes to `logFile`.
+ * Starts a long-running child process. Its output goes to `logFile`, or to this process's
+ * stdout with each line prefixed by `[prefix]`, or is inherited.
  * Returns a handle whose `stop()` sends SIGTERM, then SIGKILL after `graceMs`.
  */
-export function startProcess(command, args, { logFile, env, cwd, name = command } = {}) {
-  let out = 'ignore';
-  if (logFile) {
-    mkdirSync(dirname(logFile), { recursive: true });
-    out = createWriteStream(logFile, { flags: 'a' });
-  }
+export function startProcess(command, args, { logFile, prefix, env, cwd, name = command } = {}) {
+  const piped = Boolean(logFile || prefix);
   const child = spawn(command, args, {
     cwd,
     env: env ?? process.env,
-    stdio: ['ignore', logFile ? 'pipe' : 'inherit', logFile ? 'pipe' : 'inherit'],
+    stdio: ['ignore', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit'],
   });
   if (logFile) {
+    mkdirSync(dirname(logFile), { recursive: true });
+    const out = createWriteStream(logFile, { flags: 'a' });
     child.stdout.pipe(out);
     child.stderr.pipe(out);
+  } else if (prefix) {
+    for (const stream of [child.stdout, child.stderr]) {
+      createInterface({ input: stream }).on('line', (line) =>
+        process.stdout.write(`[${prefix}] ${line}\n`),
+      );
+    }
   }
   let exited = false;
   const exit = new Promise((resolve) => {

@@ -113,7 +113,7 @@ async function pingOnce(url) {
   }
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+async function main() {
   const redis = await startRedis({
     port: process.env.REDIS_PORT ? Number(process.env.REDIS_PORT) : undefined,
     dataDir: process.env.REDIS_DATA_DIR ? resolve(process.env.REDIS_DATA_DIR) : undefined,
@@ -126,4 +126,11 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   };
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  main().catch((error) => {
+    console.error(`[redis] ${error.message}`);
+    process.exit(1);
+  });
 }

@@ -26,6 +26,11 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
+/** Thrown by an `eventually` probe to stop waiting at once: the awaited thing can no longer happen. */
+export class StopWaiting extends Error {
+  override readonly name = 'StopWaiting';
+}
+
 /**
  * Polls `probe` until it returns a value other than `undefined`, and returns it; throws with
  * `what` after `timeoutMs`. A bounded wait for something asynchronous, not a timing assertion.
@@ -42,6 +47,7 @@ export async function eventually<T>(
       const value = await probe();
       if (value !== undefined) return value;
     } catch (error) {
+      if (error instanceof StopWaiting) throw error;
       lastError = error;
     }
     await sleep(intervalMs);

@@ -1,0 +1,89 @@
+// The apps of the system and how to run one from the build: shared by the stack launcher
+// and the end-to-end tests, so tests start apps exactly as `npm run stack` does.
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startProcess, waitFor } from './lib/process.mjs';
+
+export const root = resolve(fileURLToPath(import.meta.url), '../..');
+
+/** Every app, its default first port, and what it needs. `instances` apps scale with API_INSTANCES. */
+export const APPS = [
+  {
+    name: 'session-service',
+    portVar: 'SESSION_SERVICE_PORT',
+    port: 3000,
+    needs: ['redis'],
+    scalable: false,
+  },
+  {
+    name: 'revocation-publisher',
+    portVar: 'REVOCATION_PUBLISHER_PORT',
+    port: 3001,
+    needs: ['redis', 'kafka'],
+    scalable: false,
+  },
+  {
+    name: 'content-api',
+    portVar: 'CONTENT_API_PORT',
+    port: 3100,
+    needs: ['kafka'],
+    scalable: true,
+  },
+  {
+    name: 'account-api',
+    portVar: 'ACCOUNT_API_PORT',
+    port: 3200,
+    needs: ['kafka'],
+    scalable: true,
+  },
+];
+
+/** Node flags for every app: KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client. */
+export const NODE_FLAGS = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
+
+export function entryFile(name) {
+  return join(root, 'dist', 'apps', name, 'src', 'main.js');
+}
+
+/**
+ * Starts one built app as its own OS process on `port`; resolves once /health/ready answers 200.
+ * Its JSON log lines go to `logFile`, or to this process's output prefixed with `label`.
+ */
+export async function startApp({
+  name,
+  label = name,
+  port,
+  host = '127.0.0.1',
+  env = {},
+  logFile,
+  readyTimeoutMs = 60_000,
+}) {
+  const proc = startProcess(process.execPath, [...NODE_FLAGS, entryFile(name)], {
+    name: label,
+    logFile,
+    prefix: logFile ? undefined : label,
+    env: {
+      ...process.env,
+      NODE_ENV: process.env.NODE_ENV ?? 'development',
+      ...env,
+      HTTP_HOST: host,
+      HTTP_PORT: String(port),
+    },
+  });
+  const url = `http://${host}:${port}`;
+  try {
+    await waitFor(
+      `${label} at ${url}/health/ready`,
+      async () => (await fetch(`${url}/health/ready`)).ok,
+      {
+        timeoutMs: readyTimeoutMs,
+        intervalMs: 250,
+        isAlive: proc.isAlive,
+      },
+    );
+  } catch (error) {
+    await proc.stop(5_000);
+    throw error;
+  }
+  return { ...proc, url, port, label };
+}

@@ -1,0 +1,103 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { eventually, StopWaiting, uniqueName } from '@app/testing';
+import { freePort } from '../../scripts/lib/process.mjs';
+
+// `npm run stack` as a user runs it: its own Kafka and Redis, every app as a process,
+// two instances of each API service; every app ready; SIGTERM leaves nothing behind.
+
+interface StackState {
+  processes: { name: string; url: string; pid: number | null }[];
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe('npm run stack (launcher as a separate process)', () => {
+  let stack: ChildProcess | undefined;
+  let output = '';
+
+  afterAll(async () => {
+    // On failure, stop the stack the way a user would, so its broker does not outlive the run.
+    const running = (): boolean =>
+      stack !== undefined && stack.exitCode === null && stack.signalCode === null;
+    if (!running()) return;
+    const exited = new Promise((resolve) => stack?.once('exit', resolve));
+    stack?.kill('SIGTERM');
+    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 45_000).unref())]);
+    if (running()) stack?.kill('SIGKILL');
+  });
+
+  it('starts Kafka, Redis and every app with API_INSTANCES=2, and SIGTERM stops them all', async () => {
+    const dataDir = join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('stack'));
+    const stateFile = join(dataDir, 'state.json');
+    // Two consecutive ports per API service; a taken port would fail the start loudly.
+    const [kafkaPort, redisPort, session, publisher, content, account] = await Promise.all(
+      Array.from({ length: 6 }, () => freePort()),
+    );
+    stack = spawn(
+      process.execPath,
+      ['--disable-warning=TimeoutNegativeWarning', 'scripts/stack.mjs'],
+      {
+        env: {
+          ...process.env,
+          KAFKA_BROKERS: '',
+          REDIS_URL: '',
+          API_INSTANCES: '2',
+          KAFKA_PORT: String(kafkaPort),
+          REDIS_PORT: String(redisPort),
+          SESSION_SERVICE_PORT: String(session),
+          REVOCATION_PUBLISHER_PORT: String(publisher),
+          CONTENT_API_PORT: String(content),
+          ACCOUNT_API_PORT: String(account),
+          STACK_DATA_DIR: dataDir,
+          STACK_STATE_FILE: stateFile,
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    stack.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    stack.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => stack?.once('exit', resolve));
+
+    const state = await eventually(
+      'the stack to report ready',
+      () => {
+        if (stack?.exitCode !== null) throw new StopWaiting(`stack exited early:\n${output}`);
+        return existsSync(stateFile)
+          ? (JSON.parse(readFileSync(stateFile, 'utf8')) as StackState)
+          : undefined;
+      },
+      { timeoutMs: 150_000, intervalMs: 250 },
+    );
+
+    const apps = state.processes.filter((p) => p.url.startsWith('http'));
+    expect(apps.map((p) => p.name).sort()).toEqual([
+      'account-api-1',
+      'account-api-2',
+      'content-api-1',
+      'content-api-2',
+      'revocation-publisher',
+      'session-service',
+    ]);
+    expect(apps.map((p) => p.url)).toContain(`http://127.0.0.1:${content! + 1}`);
+    for (const app of apps) {
+      const response = await fetch(`${app.url}/health/ready`);
+      expect({ app: app.name, status: response.status }).toEqual({ app: app.name, status: 200 });
+    }
+    expect(output).toContain('Stack ready');
+
+    const pids = state.processes.map((p) => p.pid).filter((pid): pid is number => pid !== null);
+    expect(pids).toHaveLength(8); // Kafka, Redis, six apps
+    stack.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    expect(pids.filter(isRunning)).toEqual([]);
+  });
+});

@@ -1,0 +1,56 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { APPS, root } from '../../scripts/apps.mjs';
+import { kraftClusterId, singleNodeSettings } from '../../scripts/kafka/kafka.mjs';
+
+// docker-compose.yml cannot run here (no Docker engine); this keeps it in step with the
+// local launcher, which is what the tests exercise.
+
+interface Compose {
+  services: Record<
+    string,
+    { image?: string; environment?: Record<string, string>; ports?: string[] }
+  >;
+}
+
+const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), {
+  merge: true,
+}) as Compose;
+const pom = readFileSync(join(root, 'scripts/kafka/pom.xml'), 'utf8');
+
+describe('docker-compose.yml and the local launcher agree', () => {
+  const kafka = compose.services.kafka!;
+
+  it('runs the Kafka version the launcher resolves from Maven', () => {
+    const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1];
+    expect(version).toMatch(/^4\./);
+    expect(kafka.image).toBe(`apache/kafka:${version}`);
+  });
+
+  it('gives the broker the same single-node settings', () => {
+    for (const [key, value] of Object.entries(singleNodeSettings)) {
+      const variable = `KAFKA_${key.replaceAll('.', '_').toUpperCase()}`;
+      expect({ variable, value: kafka.environment?.[variable] }).toEqual({ variable, value });
+    }
+    expect(kafka.environment?.KAFKA_HEAP_OPTS).toContain('-Xmx512m');
+  });
+
+  it('runs every app on the same default port, listening only on loopback on the host', () => {
+    for (const app of APPS) {
+      const service = compose.services[app.name];
+      expect(service?.environment?.APP).toBe(app.name);
+      expect(service?.environment?.HTTP_PORT).toBe(String(app.port));
+      expect(service?.ports?.[0]).toMatch(
+        new RegExp(`^127\\.0\\.0\\.1:${app.port}(-\\d+)?:${app.port}$`),
+      );
+    }
+  });
+});
+
+describe('kraftClusterId', () => {
+  it('never starts with a dash, which the storage tool would read as an option', () => {
+    for (let i = 0; i < 2_000; i += 1)
+      expect(kraftClusterId()).toMatch(/^[A-Za-z0-9][A-Za-z0-9_-]{21}$/);
+  });
+});

@@ -57,16 +57,22 @@ async function main() {
   // Empty counts as unset, so `KAFKA_BROKERS= npm run stack` starts the stack's own broker.
   let brokers = env.KAFKA_BROKERS || undefined;
   let redisUrl = env.REDIS_URL || undefined;
+  const track = (kind) => (handle) => {
+    handles.push(Object.assign(handle, { kind, label: kind }));
+    return handle;
+  };
   const [kafka, redis] = await Promise.all([
     brokers
       ? undefined
-      : startKafka({ port: config.kafkaPort, dataDir: join(config.dataDir, 'kafka'), log }),
+      : startKafka({ port: config.kafkaPort, dataDir: join(config.dataDir, 'kafka'), log }).then(
+          track('kafka'),
+        ),
     redisUrl
       ? undefined
-      : startRedis({ port: config.redisPort, dataDir: join(config.dataDir, 'redis'), log }),
+      : startRedis({ port: config.redisPort, dataDir: join(config.dataDir, 'redis'), log }).then(
+          track('redis'),
+        ),
   ]);
-  if (kafka) handles.push(Object.assign(kafka, { kind: 'kafka', label: 'kafka' }));
-  if (redis) handles.push(Object.assign(redis, { kind: 'redis', label: 'redis' }));
   brokers ??= kafka.brokers;
   redisUrl ??= redis.url;
   log(`Kafka ${brokers} and Redis ${redisUrl} up in ${Date.now() - started} ms; starting apps`);
@@ -101,7 +107,11 @@ async function main() {
       });
     });
   });
-  const apps = await Promise.all(launches);
+  // Wait for every launch to settle, so a failure stops all the apps that did start.
+  const settled = await Promise.allSettled(launches);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  const apps = settled.map((result) => result.value);
 
   const rows = [
     ...(kafka ? [['kafka', brokers, kafka.pid]] : [['kafka (given)', brokers, '']]),

@@ -1,5 +1,5 @@
 // Small process helpers shared by the Kafka and Redis launchers, the stack and the tests.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
@@ -36,6 +36,12 @@ export async function waitFor(what, probe, { timeoutMs = 60_000, intervalMs = 20
   throw new Error(`${what} not ready after ${timeoutMs} ms${reason}`);
 }
 
+// On Linux, util-linux's setpriv asks the kernel to send SIGTERM to a child when its parent
+// dies, even by SIGKILL: a killed test run or stack never leaves a broker or Redis behind.
+const setpriv =
+  process.platform === 'linux' &&
+  spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
+
 /**
  * Starts a long-running child process. Its output goes to `logFile`, or to this process's
  * stdout with each line prefixed by `[prefix]`, or is inherited.
@@ -43,7 +49,10 @@ export async function waitFor(what, probe, { timeoutMs = 60_000, intervalMs = 20
  */
 export function startProcess(command, args, { logFile, prefix, env, cwd, name = command } = {}) {
   const piped = Boolean(logFile || prefix);
-  const child = spawn(command, args, {
+  const [file, argv] = setpriv
+    ? ['setpriv', ['--pdeathsig', 'TERM', '--', command, ...args]]
+    : [command, args];
+  const child = spawn(file, argv, {
     cwd,
     env: env ?? process.env,
     stdio: ['ignore', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit'],

@@ -22,25 +22,28 @@ export default async function globalSetup() {
   process.once('exit', () => killAllNow(state.handles));
 
   const started = Date.now();
+  const track = (handle) => {
+    state.handles.push(handle);
+    return handle;
+  };
   const [kafka, redis] = await Promise.all([
     process.env.KAFKA_BROKERS
       ? undefined
-      : startKafka({ port: await freePort(), dataDir: join(state.dataDir, 'kafka'), log }),
+      : startKafka({ port: await freePort(), dataDir: join(state.dataDir, 'kafka'), log }).then(
+          track,
+        ),
     process.env.REDIS_URL
       ? undefined
-      : startRedis({ dataDir: join(state.dataDir, 'redis'), appendfsync: 'always', log }),
+      : startRedis({ dataDir: join(state.dataDir, 'redis'), appendfsync: 'always', log }).then(
+          track,
+        ),
   ]).catch(async (error) => {
-    killAllNow(state.handles);
+    // One may have started while the other failed: stop it before reporting.
+    await Promise.all(state.handles.splice(0).map((handle) => handle.stop()));
     throw error;
   });
-  if (kafka) {
-    state.handles.push(kafka);
-    process.env.KAFKA_BROKERS = kafka.brokers;
-  }
-  if (redis) {
-    state.handles.push(redis);
-    process.env.REDIS_URL = redis.url;
-  }
+  if (kafka) process.env.KAFKA_BROKERS = kafka.brokers;
+  if (redis) process.env.REDIS_URL = redis.url;
   process.env.TEST_DATA_DIR = state.dataDir;
   log(
     `\n[test infra] Kafka ${process.env.KAFKA_BROKERS}${kafka ? '' : ' (given)'}, ` +

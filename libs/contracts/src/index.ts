@@ -1,0 +1,5 @@
+export * from './build-event';
+export * from './codec';
+export * from './heartbeat';
+export * from './session-revoked.event';
+export * from './topic';

@@ -9,3 +9,26 @@ export interface AppSpec {
 export const APPS: AppSpec[];
 export const NODE_FLAGS: string[];
 export const root: string;
+
+export interface ProcessHandle {
+  readonly pid: number;
+  readonly exit: Promise<{ code: number | null; signal: string | null }>;
+  isAlive(): boolean;
+  stop(graceMs?: number): Promise<{ code: number | null; signal: string | null }>;
+  kill(): Promise<{ code: number | null; signal: string | null }>;
+}
+export interface AppHandle extends ProcessHandle {
+  url: string;
+  port: number;
+  label: string;
+}
+export function startApp(options: {
+  name: string;
+  label?: string;
+  port: number;
+  host?: string;
+  env?: Record<string, string>;
+  logFile?: string;
+  readyTimeoutMs?: number;
+}): Promise<AppHandle>;
+export function entryFile(name: string): string;

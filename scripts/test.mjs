@@ -51,7 +51,7 @@ if (ok) {
   ok = run(
     `tests (jest${only ? ` ${only}` : ''})`,
     'npx',
-    ['jest', '--forceExit', ...projects, ...args],
+    ['jest', '--forceExit', ...args, ...projects],
     {
       // NestJS 12 ships ES modules; Jest can require them from CommonJS only with this flag.
       // KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client.

@@ -1,10 +1,19 @@
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ClientsModule, Transport } from '@nestjs/microservices';
 import { validateEnv } from '@app/config';
+import { Partitioners } from 'kafkajs';
 import { KafkaModule, KafkaReadiness } from '@app/kafka';
 import { ObservabilityModule } from '@app/observability';
 import { RedisModule, RedisReadiness } from '@app/redis';
-import { revocationPublisherEnv } from './config';
+import { revocationPublisherEnv, type RevocationPublisherEnv } from './config';
+import { HeartbeatService } from './heartbeat/heartbeat.service';
+import { KafkaRevocationSink, REVOCATION_KAFKA_CLIENT } from './kafka/kafka-revocation.sink';
+import { TopicProvisioner } from './kafka/topic-provisioner';
+import { OutboxStore } from './outbox/outbox.store';
+import { PublisherMetrics } from './publisher.metrics';
+import { OutboxRelay } from './relay/outbox-relay.service';
+import { REVOCATION_SINK } from './relay/revocation-sink';
 
 /** Relays revocations from the Redis outbox to Kafka, and heartbeats every partition. */
 @Module({
@@ -18,8 +27,44 @@ import { revocationPublisherEnv } from './config';
     KafkaModule.fromEnv('revocation-publisher'),
     ObservabilityModule.forRoot({
       serviceName: 'revocation-publisher',
-      readiness: [RedisReadiness, KafkaReadiness],
+      readiness: [RedisReadiness, KafkaReadiness, TopicProvisioner],
     }),
+    ClientsModule.registerAsync([
+      {
+        name: REVOCATION_KAFKA_CLIENT,
+        inject: [ConfigService],
+        useFactory: (config: ConfigService<RevocationPublisherEnv, true>) => ({
+          transport: Transport.KAFKA,
+          options: {
+            client: {
+              clientId: `${config.get('KAFKA_CLIENT_ID', { infer: true }) ?? 'revocation-publisher'}-producer`,
+              brokers: config.get('KAFKA_BROKERS', { infer: true }),
+              connectionTimeout: 3_000,
+              requestTimeout: 10_000,
+              retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 3 },
+            },
+            producer: {
+              idempotent: true,
+              maxInFlightRequests: 1,
+              allowAutoTopicCreation: false,
+              // Java-compatible murmur2: the same key lands on the same partition in any client.
+              createPartitioner: Partitioners.DefaultPartitioner,
+            },
+            producerOnlyMode: true,
+            send: { acks: -1 },
+          },
+        }),
+      },
+    ]),
+  ],
+  providers: [
+    OutboxStore,
+    PublisherMetrics,
+    TopicProvisioner,
+    KafkaRevocationSink,
+    { provide: REVOCATION_SINK, useExisting: KafkaRevocationSink },
+    OutboxRelay,
+    HeartbeatService,
   ],
 })
 export class AppModule {}

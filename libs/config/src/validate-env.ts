@@ -22,3 +22,11 @@ export function validateEnv<S extends z.ZodType<Record<string, unknown>>>(schema
     throw new InvalidEnvironmentError(`Invalid environment:\n${problems.join('\n')}`);
   };
 }
+
+/**
+ * `ConfigService.get` types a validated optional variable as always present; it is not.
+ * Wrap such reads so the compiler (and the `??` after them) see the truth.
+ */
+export function optional<T>(value: T): T | undefined {
+  return value;
+}

@@ -3,3 +3,4 @@ export * from './codec';
 export * from './heartbeat';
 export * from './session-revoked.event';
 export * from './topic';
+export * from './outbox';

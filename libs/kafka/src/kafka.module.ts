@@ -9,7 +9,7 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import type { Admin, Kafka } from 'kafkajs';
-import type { KafkaEnv } from '@app/config';
+import { optional, type KafkaEnv } from '@app/config';
 import type { ReadinessCheck } from '@app/observability';
 import { createKafka, type KafkaClientOptions } from './kafka-client';
 
@@ -73,9 +73,4 @@ export class KafkaModule {
       }),
     });
   }
-}
-
-/** ConfigService types validated optional variables as always present; they are not. */
-function optional<T>(value: T): T | undefined {
-  return value;
 }

@@ -1,4 +1,5 @@
-import { Controller, Get, Inject } from '@nestjs/common';
+import { Controller, Get, Inject, type Type } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { READINESS_CHECKS, type ReadinessCheck } from './readiness-check';
 
@@ -9,8 +10,16 @@ export class HealthController {
   constructor(
     private readonly health: HealthCheckService,
     private readonly indicators: HealthIndicatorService,
-    @Inject(READINESS_CHECKS) private readonly checks: readonly ReadinessCheck[],
+    private readonly moduleRef: ModuleRef,
+    @Inject(READINESS_CHECKS) private readonly checkTypes: readonly Type<ReadinessCheck>[],
   ) {}
+
+  private resolved: ReadinessCheck[] | undefined;
+
+  private get checks(): ReadinessCheck[] {
+    this.resolved ??= this.checkTypes.map((type) => this.moduleRef.get(type, { strict: false }));
+    return this.resolved;
+  }
 
   /** The process is up and its event loop turns; no dependency is consulted. */
   @Get('live')

@@ -21,11 +21,9 @@ export class ObservabilityModule {
       controllers: [HealthController, MetricsController],
       providers: [
         { provide: METRICS_REGISTRY, useFactory: () => createMetricsRegistry(serviceName) },
-        {
-          provide: READINESS_CHECKS,
-          useFactory: (...checks: ReadinessCheck[]) => checks,
-          inject: readiness,
-        },
+        // The classes, resolved from the whole app when first needed: they are the app's
+        // providers, which this module cannot inject directly.
+        { provide: READINESS_CHECKS, useValue: readiness },
       ],
       exports: [METRICS_REGISTRY],
     };

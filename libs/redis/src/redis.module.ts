@@ -35,6 +35,26 @@ export const failFastRedisOptions: RedisOptions = {
   retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
 };
 
+const STARTUP_WAIT_MS = 3_000;
+
+/**
+ * Waits for the first connection, briefly: commands fail fast while not connected, so the
+ * app should not begin with a burst of errors; but an app whose Redis is down still starts
+ * (and answers 503 where it needs Redis) rather than hanging.
+ */
+async function untilReady(client: Redis, timeoutMs: number): Promise<void> {
+  if (client.status === 'ready') return;
+  await new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      client.off('ready', done);
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    client.once('ready', done);
+  });
+}
+
 export function createRedisClient({ url, options }: RedisModuleOptions): Redis {
   const client = new Redis(url, { ...failFastRedisOptions, ...options, lazyConnect: false });
   const logger = new Logger('Redis');
@@ -85,8 +105,11 @@ export class RedisModule {
       providers: [
         {
           provide: REDIS,
-          useFactory: async (...args: never[]) =>
-            createRedisClient(await options.useFactory(...args)),
+          useFactory: async (...args: never[]) => {
+            const client = createRedisClient(await options.useFactory(...args));
+            await untilReady(client, STARTUP_WAIT_MS);
+            return client;
+          },
           inject: options.inject ?? [],
         },
         RedisReadiness,

@@ -1,0 +1,179 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { optional } from '@app/config';
+import {
+  allOutboxStreams,
+  OUTBOX_GROUP,
+  outboxStream,
+  shardTag,
+  type OutboxLayout,
+} from '@app/contracts';
+import { luaScript, REDIS } from '@app/redis';
+import type { Redis } from 'ioredis';
+import type { RevocationPublisherEnv } from '../config';
+import { toFields, type OutboxEntry } from './outbox-entry';
+
+/** Renews a lease held by this owner (1), takes a free one (2), or reports it taken (0). */
+const LEASE = luaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 2 end
+return 0
+`);
+const RELEASE = luaScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+`);
+
+export type LeaseResult = 'renewed' | 'acquired' | 'lost';
+
+type StreamReply = [stream: string, entries: [id: string, fields: string[] | null][]][];
+
+/**
+ * The Redis side of the relay: the consumer group on every shard stream, per-shard leases
+ * (one relaying owner per shard keeps each user's events in order), reading, claiming and
+ * acknowledging entries.
+ */
+@Injectable()
+export class OutboxStore implements OnApplicationShutdown {
+  readonly layout: OutboxLayout;
+  readonly consumer: string;
+  private readonly streamShard = new Map<string, number>();
+  /** Blocking reads get their own connection, so leases and acknowledgements never wait behind them. */
+  private readonly reader: Redis;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    config: ConfigService<RevocationPublisherEnv, true>,
+  ) {
+    this.layout = {
+      prefix: config.get('REDIS_KEY_PREFIX', { infer: true }),
+      shards: config.get('OUTBOX_SHARDS', { infer: true }),
+    };
+    this.consumer =
+      optional(config.get('INSTANCE_ID', { infer: true })) ?? `publisher-${process.pid}`;
+    const blockMs = config.get('OUTBOX_BLOCK_MS', { infer: true });
+    this.reader = redis.duplicate({ commandTimeout: blockMs + 2_000 });
+    this.reader.on('error', () => undefined); // reported by the relay and the main connection
+    allOutboxStreams(this.layout).forEach((stream, shard) => this.streamShard.set(stream, shard));
+  }
+
+  stream(shard: number): string {
+    return outboxStream(this.layout, shard);
+  }
+
+  private leaseKey(shard: number): string {
+    return `${this.layout.prefix}${shardTag(shard)}:outbox:lease`;
+  }
+
+  /** Creates the consumer group on every shard (from the stream's start), if missing. */
+  async ensureGroups(): Promise<void> {
+    await Promise.all(
+      allOutboxStreams(this.layout).map((stream) =>
+        this.redis
+          .xgroup('CREATE', stream, OUTBOX_GROUP, '0', 'MKSTREAM')
+          .catch((error: unknown) => {
+            if (!(error instanceof Error) || !error.message.includes('BUSYGROUP')) throw error;
+          }),
+      ),
+    );
+  }
+
+  async lease(shard: number, ttlMs: number): Promise<LeaseResult> {
+    const result = await LEASE.run(this.redis, [this.leaseKey(shard)], [this.consumer, ttlMs]);
+    return result === 1 ? 'renewed' : result === 2 ? 'acquired' : 'lost';
+  }
+
+  async release(shard: number): Promise<void> {
+    await RELEASE.run(this.redis, [this.leaseKey(shard)], [this.consumer]);
+  }
+
+  /**
+   * Claims pending entries of `shard` whatever consumer they were delivered to (a dead
+   * publisher, or this one before a restart), oldest first. Only the lease holder calls this.
+   */
+  async claimPending(
+    shard: number,
+    cursor: string,
+    count: number,
+  ): Promise<{ next: string; entries: OutboxEntry[] }> {
+    const stream = this.stream(shard);
+    const [next, claimed, deleted] = (await this.redis.xautoclaim(
+      stream,
+      OUTBOX_GROUP,
+      this.consumer,
+      0,
+      cursor,
+      'COUNT',
+      count,
+    )) as [string, [string, string[] | null][], string[] | undefined];
+    const entries = claimed.map(([id, flat]) => ({ shard, stream, id, fields: toFields(flat) }));
+    // Entries deleted while pending still need acknowledging, or they stay pending forever.
+    for (const id of deleted ?? []) entries.push({ shard, stream, id, fields: {} });
+    return { next, entries };
+  }
+
+  /** New entries of the given shards, blocking up to `blockMs` (0: do not block). */
+  async readNew(shards: number[], count: number, blockMs: number): Promise<OutboxEntry[]> {
+    if (shards.length === 0) return [];
+    const streams = shards.map((shard) => this.stream(shard));
+    const block = blockMs > 0 ? ['BLOCK', blockMs] : [];
+    // The typed method, not `call`: ioredis shapes the reply the same under RESP2 and RESP3.
+    const reply = (await this.reader.xreadgroup(
+      'GROUP',
+      OUTBOX_GROUP,
+      this.consumer,
+      'COUNT',
+      count,
+      ...(block as ['BLOCK', number]),
+      'STREAMS',
+      ...streams,
+      ...streams.map(() => '>'),
+    )) as StreamReply | null;
+    const entries: OutboxEntry[] = [];
+    for (const [stream, items] of reply ?? []) {
+      const shard = this.streamShard.get(stream) ?? -1;
+      for (const [id, flat] of items) entries.push({ shard, stream, id, fields: toFields(flat) });
+    }
+    return entries;
+  }
+
+  /** Acknowledges and deletes relayed entries, atomically per call: the outbox only holds work. */
+  async acknowledge(entries: OutboxEntry[]): Promise<void> {
+    const byStream = new Map<string, string[]>();
+    for (const entry of entries)
+      byStream.set(entry.stream, [...(byStream.get(entry.stream) ?? []), entry.id]);
+    const transaction = this.redis.multi();
+    for (const [stream, ids] of byStream) {
+      transaction.xack(stream, OUTBOX_GROUP, ...ids);
+      transaction.xdel(stream, ...ids);
+    }
+    const results = await transaction.exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('outbox acknowledgement was discarded');
+  }
+
+  onApplicationShutdown(): void {
+    this.reader.disconnect();
+  }
+
+  /** Entries not yet relayed (all shards) and the age in ms of the oldest one. */
+  async backlog(now: number): Promise<{ length: number; oldestAgeMs: number }> {
+    const pipeline = this.redis.pipeline();
+    for (const stream of allOutboxStreams(this.layout)) {
+      pipeline.xlen(stream);
+      pipeline.xrange(stream, '-', '+', 'COUNT', 1);
+    }
+    const results = (await pipeline.exec()) ?? [];
+    let length = 0;
+    let oldest = now;
+    for (let i = 0; i < results.length; i += 2) {
+      length += Number(results[i]?.[1] ?? 0);
+      const first = (results[i + 1]?.[1] as [string, string[]][] | undefined)?.[0];
+      if (first) oldest = Math.min(oldest, Number(first[0].split('-')[0]));
+    }
+    return { length, oldestAgeMs: now - oldest };
+  }
+}

@@ -1,0 +1,136 @@
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually, testInfra, TopicRecorder, uniqueName } from '@app/testing';
+import { startKafka, type KafkaHandle } from '../../../scripts/kafka/kafka.mjs';
+import { freePort } from '../../../scripts/lib/process.mjs';
+import { inOrderPerUser, PublisherFixture, revocations } from './publisher-fixture';
+
+// Nothing is lost when the broker or a publisher dies: every event arrives after recovery.
+// Duplicates are allowed (at least once) and counted.
+
+function firstOccurrences<T extends { event: { jti: string } }>(received: T[]): T[] {
+  const seen = new Set<string>();
+  return received.filter((r) => !seen.has(r.event.jti) && seen.add(r.event.jti));
+}
+
+describe('revocation publisher under failure', () => {
+  describe('the Kafka broker is killed while revocations are written', () => {
+    let kafka: KafkaHandle;
+    let fixture: PublisherFixture;
+
+    beforeAll(async () => {
+      // A broker of its own: killing the run's shared broker would disturb other tests.
+      kafka = await startKafka({
+        port: await freePort(),
+        dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('kafka')),
+      });
+      fixture = new PublisherFixture([kafka.brokers], testInfra().redisUrl);
+      await fixture.startPublisher('publisher-k');
+    });
+
+    afterAll(async () => {
+      await fixture.close();
+      await kafka.stop();
+    });
+
+    it('delivers all 500 after the broker comes back 10 s later', async () => {
+      const events = revocations(500, 25);
+      const recorderBefore = await TopicRecorder.start([kafka.brokers], fixture.topic);
+      await fixture.write(events.slice(0, 100));
+      await kafka.kill(); // SIGKILL, mid-stream
+      await recorderBefore.stop().catch(() => undefined);
+      await fixture.write(events.slice(100));
+      await sleep(10_000);
+      await kafka.restart();
+
+      const recorder = await TopicRecorder.start([kafka.brokers], fixture.topic);
+      try {
+        await eventually(
+          'all 500 events after recovery',
+          () => (recorder.distinctJtis().size >= 500 ? true : undefined),
+          {
+            timeoutMs: 90_000,
+          },
+        );
+        expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
+        expect(inOrderPerUser(firstOccurrences(recorder.revocations))).toBe(true);
+        process.stderr.write(
+          `broker kill: ${recorder.revocations.length - 500} duplicates of 500\n`,
+        );
+        await eventually('the outbox to drain', async () =>
+          (await fixture.outboxLength()) === 0 ? true : undefined,
+        );
+      } finally {
+        await recorder.stop();
+      }
+    });
+  });
+
+  describe('a publisher is killed in the middle of a stream', () => {
+    let fixture: PublisherFixture;
+    let recorder: TopicRecorder;
+
+    beforeEach(async () => {
+      fixture = new PublisherFixture();
+      await fixture.startPublisher('publisher-a');
+      recorder = await TopicRecorder.start(fixture.brokers, fixture.topic);
+    });
+
+    afterEach(async () => {
+      await recorder.stop();
+      await fixture.close();
+    });
+
+    /** Writes `events` in small slices while `during` runs, as a live session service would. */
+    async function stream(
+      events: ReturnType<typeof revocations>,
+      during: () => Promise<void>,
+    ): Promise<void> {
+      const writing = (async () => {
+        for (let i = 0; i < events.length; i += 20) {
+          await fixture.write(events.slice(i, i + 20));
+          await sleep(10);
+        }
+      })();
+      await sleep(50);
+      await during();
+      await writing;
+    }
+
+    it('restarted under the same name, it relays what it left pending and the rest', async () => {
+      const events = revocations(600, 30);
+      await stream(events, async () => {
+        await fixture.publishers[0]!.kill();
+        await fixture.startPublisher('publisher-a');
+      });
+      await eventually(
+        'all 600 events',
+        () => (recorder.distinctJtis().size >= 600 ? true : undefined),
+        { timeoutMs: 60_000 },
+      );
+      expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
+      expect(inOrderPerUser(firstOccurrences(recorder.revocations))).toBe(true);
+      process.stderr.write(
+        `publisher restart: ${recorder.revocations.length - 600} duplicates of 600\n`,
+      );
+    });
+
+    it('a second instance takes over its shards when its lease runs out', async () => {
+      await fixture.startPublisher('publisher-b'); // standby: publisher-a holds every shard
+      const events = revocations(600, 30);
+      await stream(events, async () => {
+        await fixture.publishers[0]!.kill();
+      });
+      await eventually(
+        'all 600 events',
+        () => (recorder.distinctJtis().size >= 600 ? true : undefined),
+        { timeoutMs: 60_000 },
+      );
+      expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
+      expect(inOrderPerUser(firstOccurrences(recorder.revocations))).toBe(true);
+      const metrics = await (await fetch(`${fixture.publishers[1]!.url}/metrics`)).text();
+      expect(metrics).toMatch(/^publisher_owned_shards\{[^}]*\} 4$/m);
+      process.stderr.write(`takeover: ${recorder.revocations.length - 600} duplicates of 600\n`);
+    });
+  });
+});

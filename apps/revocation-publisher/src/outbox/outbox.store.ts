@@ -29,7 +29,6 @@ return 0
 
 export type LeaseResult = 'renewed' | 'acquired' | 'lost';
 
-type StreamReply = [stream: string, entries: [id: string, fields: string[] | null][]][];
 
 /**
  * The Redis side of the relay: the consumer group on every shard stream, per-shard leases
@@ -119,19 +118,33 @@ export class OutboxStore implements OnApplicationShutdown {
   async readNew(shards: number[], count: number, blockMs: number): Promise<OutboxEntry[]> {
     if (shards.length === 0) return [];
     const streams = shards.map((shard) => this.stream(shard));
-    const block = blockMs > 0 ? ['BLOCK', blockMs] : [];
+    const ids = streams.map(() => '>');
     // The typed method, not `call`: ioredis shapes the reply the same under RESP2 and RESP3.
-    const reply = (await this.reader.xreadgroup(
-      'GROUP',
-      OUTBOX_GROUP,
-      this.consumer,
-      'COUNT',
-      count,
-      ...(block as ['BLOCK', number]),
-      'STREAMS',
-      ...streams,
-      ...streams.map(() => '>'),
-    )) as StreamReply | null;
+    const reply = (
+      blockMs > 0
+        ? await this.reader.xreadgroup(
+            'GROUP',
+            OUTBOX_GROUP,
+            this.consumer,
+            'COUNT',
+            count,
+            'BLOCK',
+            blockMs,
+            'STREAMS',
+            ...streams,
+            ...ids,
+          )
+        : await this.reader.xreadgroup(
+            'GROUP',
+            OUTBOX_GROUP,
+            this.consumer,
+            'COUNT',
+            count,
+            'STREAMS',
+            ...streams,
+            ...ids,
+          )
+    );
     const entries: OutboxEntry[] = [];
     for (const [stream, items] of reply ?? []) {
       const shard = this.streamShard.get(stream) ?? -1;

@@ -29,7 +29,6 @@ return 0
 
 export type LeaseResult = 'renewed' | 'acquired' | 'lost';
 
-
 /**
  * The Redis side of the relay: the consumer group on every shard stream, per-shard leases
  * (one relaying owner per shard keeps each user's events in order), reading, claiming and
@@ -120,7 +119,7 @@ export class OutboxStore implements OnApplicationShutdown {
     const streams = shards.map((shard) => this.stream(shard));
     const ids = streams.map(() => '>');
     // The typed method, not `call`: ioredis shapes the reply the same under RESP2 and RESP3.
-    const reply = (
+    const reply =
       blockMs > 0
         ? await this.reader.xreadgroup(
             'GROUP',
@@ -143,8 +142,7 @@ export class OutboxStore implements OnApplicationShutdown {
             'STREAMS',
             ...streams,
             ...ids,
-          )
-    );
+          );
     const entries: OutboxEntry[] = [];
     for (const [stream, items] of reply ?? []) {
       const shard = this.streamShard.get(stream) ?? -1;

@@ -1,0 +1,166 @@
+import { ConfigService } from '@nestjs/config';
+import { Test } from '@nestjs/testing';
+import { buildRevocationEvent } from '@app/contracts';
+import { METRICS_REGISTRY } from '@app/observability';
+import { eventually } from '@app/testing';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Registry } from 'prom-client';
+import type { OutboxEntry } from '../outbox/outbox-entry';
+import { OutboxStore } from '../outbox/outbox.store';
+import { PublisherMetrics } from '../publisher.metrics';
+import { OutboxRelay } from './outbox-relay.service';
+import { REVOCATION_SINK, type OutgoingMessage, type RevocationSink } from './revocation-sink';
+
+// The relay's rules with its collaborators replaced: acknowledge only after the broker did,
+// never half a batch, retry without reordering, leave work pending when stopped mid-outage.
+
+const settings: Record<string, unknown> = {
+  OUTBOX_BATCH_SIZE: 100,
+  OUTBOX_BLOCK_MS: 5,
+  OUTBOX_LINGER_MS: 0,
+  OUTBOX_LEASE_MS: 3_000,
+  OUTBOX_SHARDS: 1,
+  PUBLISH_RETRY_INITIAL_MS: 1,
+  PUBLISH_RETRY_MAX_MS: 2,
+};
+
+function entryFor(n: number): OutboxEntry {
+  const event = buildRevocationEvent(
+    {
+      issuer: 'i',
+      userId: 'alice',
+      sessionId: `s${n}`,
+      initiatingEntity: 'user',
+      reason: 'user_logout',
+      at: n,
+    },
+    `jti-${n}`,
+  );
+  return {
+    shard: 0,
+    stream: 'outbox',
+    id: `${n}-0`,
+    fields: { key: 'alice', event: JSON.stringify(event) },
+  };
+}
+
+class FakeOutbox {
+  queue: OutboxEntry[] = [];
+  acknowledged: string[][] = [];
+  lease = jest.fn(() => Promise.resolve('acquired'));
+  release = jest.fn(() => Promise.resolve());
+  ensureGroups = jest.fn(() => Promise.resolve());
+  claimPending = jest.fn(() => Promise.resolve({ next: '0-0', entries: [] as OutboxEntry[] }));
+  /** Like XREADGROUP BLOCK: with nothing to read, it waits before answering. */
+  async readNew(_shards: number[], count: number, blockMs: number): Promise<OutboxEntry[]> {
+    if (this.queue.length === 0) await sleep(blockMs);
+    return this.queue.splice(0, count);
+  }
+  acknowledge(entries: OutboxEntry[]): Promise<void> {
+    this.acknowledged.push(entries.map((e) => e.id));
+    return Promise.resolve();
+  }
+  backlog() {
+    return Promise.resolve({ length: this.queue.length, oldestAgeMs: 0 });
+  }
+}
+
+class FakeSink implements RevocationSink {
+  published: string[] = [];
+  failuresLeft = 0;
+  publish(events: OutgoingMessage[]): Promise<void> {
+    if (this.failuresLeft > 0) {
+      this.failuresLeft -= 1;
+      return Promise.reject(new Error('broker unreachable'));
+    }
+    this.published.push(...events.map((e) => (JSON.parse(e.value) as { jti: string }).jti));
+    return Promise.resolve();
+  }
+}
+
+async function relayWith(outbox: FakeOutbox, sink: FakeSink) {
+  const moduleRef = await Test.createTestingModule({
+    providers: [
+      OutboxRelay,
+      PublisherMetrics,
+      { provide: OutboxStore, useValue: outbox },
+      { provide: REVOCATION_SINK, useValue: sink },
+      { provide: METRICS_REGISTRY, useValue: new Registry() },
+      { provide: ConfigService, useValue: { get: (key: string) => settings[key] } },
+    ],
+  }).compile();
+  return moduleRef;
+}
+
+describe('OutboxRelay', () => {
+  it('publishes entries in order and acknowledges each batch after the broker did', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    outbox.queue.push(...[1, 2, 3].map(entryFor));
+    const moduleRef = await relayWith(outbox, sink);
+    await moduleRef.init();
+    await eventually('three events relayed', () =>
+      outbox.acknowledged.flat().length === 3 ? true : undefined,
+    );
+    await moduleRef.close();
+
+    expect(sink.published).toEqual(['jti-1', 'jti-2', 'jti-3']);
+    expect(outbox.acknowledged).toEqual([['1-0', '2-0', '3-0']]);
+    expect(outbox.release).toHaveBeenCalledWith(0);
+  });
+
+  it('retries a refused batch whole, without acknowledging it in between', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    sink.failuresLeft = 3;
+    outbox.queue.push(...[1, 2].map(entryFor));
+    const moduleRef = await relayWith(outbox, sink);
+    await moduleRef.init();
+    await eventually('the batch relayed', () =>
+      outbox.acknowledged.length === 1 ? true : undefined,
+    );
+    outbox.queue.push(entryFor(3));
+    await eventually('the next one too', () =>
+      outbox.acknowledged.length === 2 ? true : undefined,
+    );
+    await moduleRef.close();
+
+    expect(sink.published).toEqual(['jti-1', 'jti-2', 'jti-3']);
+    expect(outbox.acknowledged).toEqual([['1-0', '2-0'], ['3-0']]);
+    const metrics = await moduleRef
+      .get<Registry>(METRICS_REGISTRY)
+      .getSingleMetricAsString('publisher_publish_retries_total');
+    expect(metrics).toMatch(/ 3$/m);
+  });
+
+  it('leaves the batch pending, unacknowledged, when stopped while Kafka is down', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    sink.failuresLeft = Number.MAX_SAFE_INTEGER;
+    outbox.queue.push(entryFor(1));
+    const moduleRef = await relayWith(outbox, sink);
+    await moduleRef.init();
+    await eventually('a few failed attempts', () =>
+      sink.failuresLeft < Number.MAX_SAFE_INTEGER - 2 ? true : undefined,
+    );
+    await moduleRef.close();
+
+    expect(outbox.acknowledged).toEqual([]);
+    expect(sink.published).toEqual([]);
+  });
+
+  it('claims what a previous holder left pending before reading new entries', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    outbox.claimPending.mockResolvedValueOnce({ next: '0-0', entries: [entryFor(1)] });
+    outbox.queue.push(entryFor(2));
+    const moduleRef = await relayWith(outbox, sink);
+    await moduleRef.init();
+    await eventually('both relayed', () =>
+      outbox.acknowledged.flat().length === 2 ? true : undefined,
+    );
+    await moduleRef.close();
+
+    expect(sink.published).toEqual(['jti-1', 'jti-2']);
+  });
+});

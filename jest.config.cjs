@@ -3,7 +3,11 @@
 const { root, ...swc } = require('./swc.config.cjs');
 
 const transform = { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] };
-const moduleNameMapper = { '^@app/([^/]+)$': '<rootDir>/libs/$1/src' };
+const moduleNameMapper = {
+  '^@app/([^/]+)$': '<rootDir>/libs/$1/src',
+  // `await import('./x.js')` in TypeScript (nodenext) names the compiled file; Jest runs the source.
+  '^(\\.{1,2}/.*)\\.js$': '$1',
+};
 const common = {
   rootDir: root,
   testEnvironment: 'node',

@@ -1,7 +1,45 @@
-import { httpEnv, redisEnv } from '@app/config';
-import type { z } from 'zod';
+import { httpEnv, positiveInt, redisEnv } from '@app/config';
+import { DEFAULT_OUTBOX_SHARDS } from '@app/contracts';
+import { z } from 'zod';
+import { identityEnv, identityEnvRules } from './identity/identity.env';
+import { tokensEnv } from './tokens/tokens.env';
+
+const oauthClients = z
+  .string()
+  .transform((raw, ctx) => {
+    try {
+      return JSON.parse(raw) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON array' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z.array(z.strictObject({ client_id: z.string().min(1), client_secret: z.string().min(16) })),
+  );
 
 /** Environment of the session-service; see README.md for every variable. */
-export const sessionServiceEnv = httpEnv(3000).extend(redisEnv.shape);
+export const sessionServiceEnv = httpEnv(3000)
+  .extend(redisEnv.shape)
+  .extend(tokensEnv.shape)
+  .extend(identityEnv.shape)
+  .extend({
+    REDIS_KEY_PREFIX: z.string().default('sr:'),
+    OUTBOX_SHARDS: positiveInt.max(16_384).default(DEFAULT_OUTBOX_SHARDS),
+    SESSION_IDLE_TIMEOUT_SECONDS: positiveInt.default(30 * 60),
+    SESSION_ABSOLUTE_TIMEOUT_SECONDS: positiveInt.default(12 * 3600),
+    SESSION_REMEMBER_ME_SECONDS: positiveInt.default(30 * 24 * 3600),
+    DEFAULT_MAX_DEVICES: positiveInt.max(1_000).default(5),
+    DEFAULT_DEVICE_POLICY: z.enum(['evict_oldest', 'reject']).default('evict_oldest'),
+    /** A rotated refresh token presented again this soon is a client's own race, not theft (≤ 10 s). */
+    REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(10).default(5),
+    SESSION_SWEEP_INTERVAL_SECONDS: positiveInt.default(30),
+    RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
+    RATE_LIMIT_PER_IP: positiveInt.default(30),
+    RATE_LIMIT_PER_USERNAME: positiveInt.default(10),
+    /** JSON array of `{ client_id, client_secret }` allowed to call /oauth/revoke and /oauth/introspect. */
+    OAUTH_CLIENTS: oauthClients.default([]),
+  })
+  .superRefine(identityEnvRules);
 
 export type SessionServiceEnv = z.output<typeof sessionServiceEnv>;

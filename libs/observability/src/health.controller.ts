@@ -1,10 +1,12 @@
 import { Controller, Get, Inject, type Type } from '@nestjs/common';
+import { Public } from '@app/revocation-guard';
 import { ModuleRef } from '@nestjs/core';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { READINESS_CHECKS, type ReadinessCheck } from './readiness-check';
 
 const CHECK_TIMEOUT_MS = 2_000;
 
+@Public()
 @Controller('health')
 export class HealthController {
   constructor(

@@ -25,6 +25,23 @@ interface HttpEnv {
   LOG_LEVEL: LogLevel;
 }
 
+/**
+ * Defaults every app's answers carry: these APIs serve JSON to programs, never pages, so
+ * nothing may be sniffed, framed, cached by referrers or run as a document.
+ */
+export function applySecurityHeaders(app: NestFastifyApplication): void {
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onSend', async (_request, reply) => {
+      void reply.header('X-Content-Type-Options', 'nosniff');
+      void reply.header('X-Frame-Options', 'DENY');
+      void reply.header('Referrer-Policy', 'no-referrer');
+      void reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+      void reply.header('Cross-Origin-Resource-Policy', 'same-site');
+    });
+}
+
 /** Creates a Fastify-backed Nest app with JSON logs and graceful shutdown, without listening. */
 export async function createHttpApp(
   module: Type,
@@ -37,6 +54,7 @@ export async function createHttpApp(
   const config = app.get<ConfigService<HttpEnv, true>>(ConfigService);
   app.useLogger(jsonLogger(serviceName, config.get('LOG_LEVEL', { infer: true })));
   app.enableShutdownHooks();
+  applySecurityHeaders(app);
   return app;
 }
 

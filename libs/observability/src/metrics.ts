@@ -1,4 +1,5 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
+import { Public } from '@app/revocation-guard';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /** Injection token of the app's Prometheus registry; providers register their metrics on it. */
@@ -11,6 +12,7 @@ export function createMetricsRegistry(serviceName: string): Registry {
   return registry;
 }
 
+@Public()
 @Controller()
 export class MetricsController {
   constructor(@Inject(METRICS_REGISTRY) private readonly registry: Registry) {}

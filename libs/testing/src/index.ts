@@ -1,2 +1,3 @@
 export * from './test-infra';
 export * from './topic-recorder';
+export * from './oidc-issuer';

@@ -1,0 +1,128 @@
+import {
+  Body,
+  Controller,
+  Header,
+  HttpCode,
+  Inject,
+  Post,
+  Req,
+  UnauthorizedException,
+} from '@nestjs/common';
+import type { FastifyRequest } from 'fastify';
+import {
+  loginBody,
+  oidcBody,
+  refreshBody,
+  type LoginBody,
+  type OidcBody,
+  type RefreshBody,
+} from '../http/schemas';
+import { InvalidIdTokenError, OidcVerifier } from '../identity/oidc-verifier';
+import { UserDirectory } from '../identity/user-directory';
+import { RateLimiter } from '../rate-limit/rate-limiter';
+import { SessionService, type TokenResponse } from '../sessions/session.service';
+import { CLOCK, type Clock } from '../tokens/clock';
+import { CurrentCaller, Public, type Caller } from './auth.decorators';
+
+@Controller('auth')
+export class AuthController {
+  constructor(
+    private readonly sessions: SessionService,
+    private readonly users: UserDirectory,
+    private readonly oidc: OidcVerifier,
+    private readonly limiter: RateLimiter,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  @Public()
+  @Post('login')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  async login(
+    @Body({ schema: loginBody }) body: LoginBody,
+    @Req() request: FastifyRequest,
+  ): Promise<TokenResponse> {
+    await this.limiter.hit(
+      'login',
+      { ip: request.ip, username: body.username.toLowerCase() },
+      this.clock.now(),
+    );
+    const user = await this.users.verifyPassword(body.username, body.password);
+    if (!user)
+      throw new UnauthorizedException({
+        error: 'invalid_credentials',
+        error_description: 'wrong username or password',
+      });
+    return this.sessions.signIn(
+      {
+        userId: user.id,
+        roles: user.roles,
+        device: body.device,
+        remember: body.remember,
+        ...origin(request),
+      },
+      'password',
+    );
+  }
+
+  @Public()
+  @Post('oidc')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  async loginWithOidc(
+    @Body({ schema: oidcBody }) body: OidcBody,
+    @Req() request: FastifyRequest,
+  ): Promise<TokenResponse> {
+    await this.limiter.hit('login', { ip: request.ip }, this.clock.now());
+    try {
+      const identity = await this.oidc.verify(body.id_token, body.nonce);
+      const user = this.users.fromOidc(identity.issuer, identity.sub, identity.claims);
+      return await this.sessions.signIn(
+        {
+          userId: user.id,
+          roles: user.roles,
+          device: body.device,
+          remember: body.remember,
+          ...origin(request),
+        },
+        'oidc',
+      );
+    } catch (error) {
+      if (error instanceof InvalidIdTokenError)
+        throw new UnauthorizedException({
+          error: 'invalid_id_token',
+          error_description: error.message,
+        });
+      throw error;
+    }
+  }
+
+  @Public()
+  @Post('refresh')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  async refresh(
+    @Body({ schema: refreshBody }) body: RefreshBody,
+    @Req() request: FastifyRequest,
+  ): Promise<TokenResponse> {
+    await this.limiter.hit('refresh', { ip: request.ip }, this.clock.now());
+    return this.sessions.refresh(body.refresh_token);
+  }
+
+  @Post('logout')
+  @HttpCode(204)
+  async logout(@CurrentCaller() caller: Caller): Promise<void> {
+    await this.sessions.logout(caller.sessionId);
+  }
+
+  @Post('logout-all')
+  @HttpCode(204)
+  async logoutAll(@CurrentCaller() caller: Caller): Promise<void> {
+    await this.sessions.logoutAll(caller.userId);
+  }
+}
+
+function origin(request: FastifyRequest): { userAgent?: string; ip: string } {
+  const agent = request.headers['user-agent'];
+  return { ip: request.ip, ...(agent ? { userAgent: agent.slice(0, 300) } : {}) };
+}

@@ -1,0 +1,41 @@
+import { z } from 'zod';
+
+/** Request bodies, validated by NestJS's Standard Schema pipe; a 400 names each bad field. */
+export const device = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  platform: z.string().trim().min(1).max(50).optional(),
+});
+
+export const loginBody = z.strictObject({
+  username: z.string().min(1).max(200),
+  password: z.string().min(1).max(1_000),
+  device,
+  remember: z.boolean().optional().default(false),
+});
+export type LoginBody = z.output<typeof loginBody>;
+
+export const oidcBody = z.strictObject({
+  id_token: z.string().min(1).max(16_384),
+  nonce: z.string().min(1).max(500).optional(),
+  device,
+  remember: z.boolean().optional().default(false),
+});
+export type OidcBody = z.output<typeof oidcBody>;
+
+export const refreshBody = z.strictObject({ refresh_token: z.string().min(1).max(200) });
+export type RefreshBody = z.output<typeof refreshBody>;
+
+export const planBody = z.strictObject({
+  max_devices: z.int().min(1).max(1_000),
+  policy: z.enum(['evict_oldest', 'reject']),
+});
+export type PlanBody = z.output<typeof planBody>;
+
+export const idParam = z.string().min(1).max(200);
+
+/** RFC 7009 / RFC 7662 bodies (form-encoded or JSON). */
+export const tokenBody = z.object({
+  token: z.string().min(1).max(16_384),
+  token_type_hint: z.enum(['access_token', 'refresh_token']).optional(),
+});
+export type TokenBody = z.output<typeof tokenBody>;

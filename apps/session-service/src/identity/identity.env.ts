@@ -1,0 +1,95 @@
+import { flag } from '@app/config';
+import { z } from 'zod';
+
+/** Loopback may use plain HTTP (local issuers, tests); anything else must be HTTPS. */
+const issuerUrl = z.url({ protocol: /^https?$/ }).refine((value) => {
+  const url = new URL(value);
+  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+}, 'must be https (plain http only on loopback)');
+
+/** One trusted OpenID Connect issuer. Strict: a misspelt key is an error, not ignored. */
+export const oidcIssuerConfig = z
+  .strictObject({
+    /** Exactly the `iss` its ID tokens carry. */
+    issuer: issuerUrl,
+    jwks_uri: issuerUrl,
+    /** Our client id at that issuer: ID tokens must be addressed to it. */
+    audience: z.string().min(1),
+    /** Claim holding the user's roles at the issuer (an array of strings). */
+    roles_claim: z.string().min(1).optional(),
+    /** Role in `roles_claim` that makes the user an admin here. */
+    admin_role: z.string().min(1).optional(),
+  })
+  .refine((config) => !config.admin_role || config.roles_claim, {
+    error: 'admin_role needs roles_claim',
+    path: ['admin_role'],
+  });
+export type OidcIssuerConfig = z.output<typeof oidcIssuerConfig>;
+
+const oidcIssuers = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+      return z.NEVER;
+    }
+  })
+  .pipe(
+    z
+      .array(oidcIssuerConfig)
+      .refine(
+        (list) => new Set(list.map((entry) => entry.issuer)).size === list.length,
+        'lists an issuer twice',
+      ),
+  );
+
+/**
+ * Sign-in settings of the session service, to be merged into its environment schema
+ * (`.extend(identityEnv.shape)`, then `.superRefine(identityEnvRules)`).
+ */
+export const identityEnv = z.object({
+  // USERS is parsed by `loadUserRecords`, not here: an env validation error echoes the
+  // variable's value, and this one holds password hashes.
+  /** JSON array of `{ id, username, password_hash, roles }`: the production users. */
+  USERS: z.string().optional(),
+  /** Path of a file holding that JSON array (e.g. a mounted secret); instead of USERS. */
+  USERS_FILE: z.string().min(1).optional(),
+  /** Loads alice, bob and admin with well-known passwords; refused in production. */
+  SEED_DEMO_USERS: flag.default(false),
+  /** JSON array of trusted issuers: `{ issuer, jwks_uri, audience, roles_claim?, admin_role? }`. */
+  OIDC_ISSUERS: oidcIssuers.optional(),
+});
+
+export type IdentityEnv = z.output<typeof identityEnv> & {
+  NODE_ENV: 'development' | 'production' | 'test';
+};
+
+/** The message that refuses demo users in production; `loadUserRecords` repeats the check. */
+export const DEMO_USERS_IN_PRODUCTION = 'demo users are never loaded when NODE_ENV is production';
+
+/**
+ * Rules across variables, for the merged schema's `superRefine` (NODE_ENV comes from
+ * `httpEnv`). Apply it last: zod refuses to `.extend` a refined object.
+ */
+export function identityEnvRules(
+  env: {
+    NODE_ENV: string;
+    SEED_DEMO_USERS: boolean;
+    USERS?: string | undefined;
+    USERS_FILE?: string | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (env.SEED_DEMO_USERS && env.NODE_ENV === 'production') {
+    ctx.addIssue({ code: 'custom', path: ['SEED_DEMO_USERS'], message: DEMO_USERS_IN_PRODUCTION });
+  }
+  if (env.USERS !== undefined && env.USERS_FILE !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['USERS_FILE'],
+      message: 'set USERS or USERS_FILE, not both',
+    });
+  }
+}

@@ -1,0 +1,37 @@
+import { outboxShard, outboxStream, shardTag, type OutboxLayout } from '@app/contracts';
+
+/**
+ * Redis key names. Every key of one user carries the hash tag of the user's outbox shard, so
+ * a user's sessions, refresh tokens, plan and outbox stream share one Redis Cluster hash slot
+ * and one Lua script can change them atomically (see docs/ARCHITECTURE.md).
+ */
+export class SessionKeys {
+  constructor(readonly layout: OutboxLayout) {}
+
+  shardOf(userId: string): number {
+    return outboxShard(userId, this.layout.shards);
+  }
+
+  /** The common prefix of every key in `shard`; scripts append the rest. */
+  base(shard: number): string {
+    return `${this.layout.prefix}${shardTag(shard)}:`;
+  }
+
+  outbox(shard: number): string {
+    return outboxStream(this.layout, shard);
+  }
+
+  /** Session ids carry their shard, so a session can be found from its id alone. */
+  sessionShard(sessionId: string): number | undefined {
+    const match = /^s(\d+)_[A-Za-z0-9_-]{16,}$/.exec(sessionId);
+    const shard = match ? Number(match[1]) : NaN;
+    return Number.isInteger(shard) && shard < this.layout.shards ? shard : undefined;
+  }
+
+  /** Refresh tokens carry their shard the same way: `rt<shard>_<256 random bits>`. */
+  refreshShard(token: string): number | undefined {
+    const match = /^rt(\d+)_[A-Za-z0-9_-]{43}$/.exec(token);
+    const shard = match ? Number(match[1]) : NaN;
+    return Number.isInteger(shard) && shard < this.layout.shards ? shard : undefined;
+  }
+}

@@ -1,0 +1,139 @@
+import {
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  UnauthorizedException,
+} from '@nestjs/common';
+import { CLOCK, type Clock } from '../tokens/clock';
+import { TokenService } from '../tokens/token.service';
+import { SessionMetrics } from './session.metrics';
+import { SessionStore } from './session.store';
+import type { Initiator, Plan, SessionView, SignIn, TokenSubject } from './session.types';
+
+export interface TokenResponse {
+  access_token: string;
+  token_type: 'Bearer';
+  expires_in: number;
+  refresh_token: string;
+  session_id: string;
+}
+
+/** Sign-in, refresh and every way a session ends; the HTTP layer only maps to and from this. */
+@Injectable()
+export class SessionService {
+  constructor(
+    private readonly store: SessionStore,
+    private readonly tokens: TokenService,
+    private readonly metrics: SessionMetrics,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {}
+
+  /** Opens a session under the user's device limit; 409 `device_limit_reached` when the plan says reject. */
+  async signIn(signIn: SignIn, method: 'password' | 'oidc'): Promise<TokenResponse> {
+    const result = await this.store.create(signIn, this.clock.now());
+    if (result.kind === 'rejected') {
+      this.metrics.deviceLimitRejections.inc();
+      throw new ConflictException({
+        error: 'device_limit_reached',
+        error_description: 'this plan allows no more devices; end one of these sessions first',
+        sessions: result.sessions,
+      });
+    }
+    this.metrics.signIns.inc({ method });
+    this.metrics.deviceLimitEvictions.inc(result.evicted);
+    return this.respond(result, result.refreshToken);
+  }
+
+  /** Rotates a refresh token; a reused one ends its session (and says so only as invalid_grant). */
+  async refresh(refreshToken: string): Promise<TokenResponse> {
+    const result = await this.store.rotate(refreshToken, this.clock.now());
+    if (result.kind === 'rotated') {
+      this.metrics.refreshes.inc();
+      return this.respond(result, result.refreshToken);
+    }
+    if (result.kind === 'reused') this.metrics.reuseDetections.inc();
+    throw new UnauthorizedException({
+      error: 'invalid_grant',
+      error_description: 'refresh token is not valid',
+    });
+  }
+
+  async logout(sessionId: string): Promise<void> {
+    await this.end(sessionId, 'user', 'user_logout');
+  }
+
+  async logoutAll(userId: string, initiator: Initiator = 'user'): Promise<number> {
+    const ended = await this.store.endAll(
+      userId,
+      { initiator, reason: initiator === 'admin' ? 'admin' : 'logout_all' },
+      this.clock.now(),
+    );
+    this.metrics.revocations.inc({ reason: initiator === 'admin' ? 'admin' : 'logout_all' });
+    return ended;
+  }
+
+  /** Ends `sessionId` if it belongs to `owner`; 404 otherwise (whoever's it is). */
+  async endOwn(owner: string, sessionId: string): Promise<void> {
+    const ended = await this.store.end(
+      sessionId,
+      { initiator: 'user', reason: 'user_logout', owner },
+      this.clock.now(),
+    );
+    if (!ended)
+      throw new NotFoundException({ error: 'not_found', error_description: 'no such session' });
+    this.metrics.revocations.inc({ reason: 'user_logout' });
+  }
+
+  async endByAdmin(sessionId: string): Promise<void> {
+    if (!(await this.end(sessionId, 'admin', 'admin'))) {
+      throw new NotFoundException({ error: 'not_found', error_description: 'no such session' });
+    }
+  }
+
+  list(userId: string): Promise<SessionView[]> {
+    return this.store.list(userId, this.clock.now());
+  }
+
+  setPlan(userId: string, plan: Plan): Promise<void> {
+    return this.store.setPlan(userId, plan);
+  }
+
+  /** The owner of a live session (for bearer checks and introspection). */
+  ownerOf(sessionId: string): Promise<string | undefined> {
+    return this.store.ownerOf(sessionId, this.clock.now());
+  }
+
+  /** Ends the session of a refresh token (RFC 7009); unknown tokens are not an error. */
+  async revokeRefreshToken(refreshToken: string): Promise<void> {
+    const sessionId = await this.store.sessionOfRefreshToken(refreshToken);
+    if (sessionId) await this.end(sessionId, 'user', 'token_revoked');
+  }
+
+  async sweepExpired(): Promise<number> {
+    return this.store.sweep(this.clock.now());
+  }
+
+  private async end(sessionId: string, initiator: Initiator, reason: string): Promise<boolean> {
+    const user = await this.store.end(sessionId, { initiator, reason }, this.clock.now());
+    if (user) this.metrics.revocations.inc({ reason });
+    return user !== undefined;
+  }
+
+  private async respond(subject: TokenSubject, refreshToken: string): Promise<TokenResponse> {
+    const { token, expiresIn } = await this.tokens.issueAccessToken({
+      sub: subject.userId,
+      sid: subject.sessionId,
+      roles: subject.roles,
+      notAfter: Math.floor(subject.absoluteAt / 1000),
+      issuedAfter: subject.revokedBefore,
+    });
+    return {
+      access_token: token,
+      token_type: 'Bearer',
+      expires_in: expiresIn,
+      refresh_token: refreshToken,
+      session_id: subject.sessionId,
+    };
+  }
+}

@@ -1,0 +1,53 @@
+export type DevicePolicy = 'evict_oldest' | 'reject';
+
+export interface Plan {
+  max_devices: number;
+  policy: DevicePolicy;
+}
+
+export interface Device {
+  name: string;
+  platform?: string | undefined;
+}
+
+/** Who is signing in, and from where. */
+export interface SignIn {
+  userId: string;
+  roles: string[];
+  device: Device;
+  remember: boolean;
+  userAgent?: string | undefined;
+  ip?: string | undefined;
+}
+
+/** A session as the "my devices" list shows it. */
+export interface SessionView {
+  session_id: string;
+  device: Device;
+  user_agent: string | null;
+  ip: string | null;
+  created_at: string;
+  last_active_at: string;
+}
+
+/** What signing a token for a session needs. */
+export interface TokenSubject {
+  sessionId: string;
+  userId: string;
+  roles: string[];
+  /** Epoch ms: no token of this session may outlive it. */
+  absoluteAt: number;
+  /** Epoch ms of the user's last "log out everywhere": tokens must be issued strictly after. */
+  revokedBefore: number;
+}
+
+export type Initiator = 'user' | 'admin' | 'policy' | 'system';
+
+export type CreateResult =
+  | ({ kind: 'created'; refreshToken: string; evicted: number } & TokenSubject)
+  | { kind: 'rejected'; sessions: SessionView[] };
+
+export type RotateResult =
+  | ({ kind: 'rotated'; refreshToken: string } & TokenSubject)
+  | { kind: 'invalid' }
+  | { kind: 'reused'; sessionId: string };

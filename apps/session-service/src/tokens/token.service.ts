@@ -1,0 +1,155 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { errors, type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
+import { randomUUID } from 'node:crypto';
+import {
+  ACCESS_TOKEN_TYPE,
+  type AccessTokenClaims,
+  CLOCK_TOLERANCE_SECONDS,
+  InvalidAccessTokenError,
+  type InvalidAccessTokenReason,
+} from './access-token';
+import { CLOCK, type Clock } from './clock';
+import { type PublicJwk, SIGNING_ALGORITHMS, SigningKeys } from './signing-keys';
+import type { TokensEnv } from './tokens.env';
+
+export interface IssueAccessTokenInput {
+  sub: string;
+  sid: string;
+  roles?: string[];
+  /** Epoch seconds: the session's absolute expiry; no token outlives its session. */
+  notAfter?: number;
+  /**
+   * Epoch ms of the user's last "log out everywhere": `iat` is made strictly later, so the new
+   * token is never taken for one that event revoked, even within the same second.
+   */
+  issuedAfter?: number;
+}
+
+export interface IssuedAccessToken {
+  token: string;
+  /** Seconds from now until `exp`, for the `expires_in` of a token response. */
+  expiresIn: number;
+  jti: string;
+}
+
+const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'sid'];
+
+/** Signs access tokens with the active key; verifies them against every published key. */
+@Injectable()
+export class TokenService {
+  private readonly issuer: string;
+  private readonly audience: string;
+  private readonly ttlSeconds: number;
+
+  constructor(
+    private readonly keys: SigningKeys,
+    config: ConfigService<TokensEnv, true>,
+    @Inject(CLOCK) private readonly clock: Clock,
+  ) {
+    this.issuer = config.get('ISSUER', { infer: true });
+    this.audience = config.get('ACCESS_TOKEN_AUDIENCE', { infer: true });
+    this.ttlSeconds = config.get('ACCESS_TOKEN_TTL_SECONDS', { infer: true });
+  }
+
+  async issueAccessToken({
+    sub,
+    sid,
+    roles,
+    notAfter,
+    issuedAfter,
+  }: IssueAccessTokenInput): Promise<IssuedAccessToken> {
+    const now = Math.floor(this.clock.now() / 1000);
+    // `iat` has whole seconds, revocation events milliseconds: after a logout-all in this very
+    // second, `iat` is the next second, up to 1 s ahead, well within verifiers' tolerance.
+    const iat = Math.max(now, issuedAfter === undefined ? 0 : Math.floor(issuedAfter / 1000) + 1);
+    const exp = Math.min(iat + this.ttlSeconds, Math.floor(notAfter ?? Infinity));
+    // A token that is born expired would only fail later and further away; the caller must
+    // not issue for a session that has already ended.
+    if (!(exp > iat)) throw new RangeError('notAfter must be a time in the future');
+    const jti = randomUUID();
+    const { kid, alg, privateKey } = this.keys.active;
+    const token = await new SignJWT({ sid, ...(roles && { roles }) })
+      .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.issuer)
+      .setSubject(sub)
+      .setAudience(this.audience)
+      .setIssuedAt(iat)
+      .setExpirationTime(exp)
+      .setJti(jti)
+      .sign(privateKey);
+    return { token, expiresIn: exp - now, jti };
+  }
+
+  /** The token's claims when this service issued it and it is valid now; else {@link InvalidAccessTokenError}. */
+  async verifyAccessToken(token: string): Promise<AccessTokenClaims> {
+    try {
+      const { payload } = await jwtVerify(token, this.keyFor, {
+        algorithms: [...SIGNING_ALGORITHMS],
+        issuer: this.issuer,
+        audience: this.audience,
+        typ: ACCESS_TOKEN_TYPE,
+        requiredClaims: REQUIRED_CLAIMS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        // Also bounds the lifetime from `iat`, and refuses an `iat` in the future.
+        maxTokenAge: this.ttlSeconds,
+        currentDate: new Date(this.clock.now()),
+      });
+      return claimsOf(payload, this.issuer, this.audience);
+    } catch (error) {
+      throw new InvalidAccessTokenError(reasonFor(error));
+    }
+  }
+
+  jwks(): { keys: PublicJwk[] } {
+    return this.keys.jwks();
+  }
+
+  /** Only a published key verifies, chosen by `kid`, and only with that key's own algorithm. */
+  private readonly keyFor = (header: JWSHeaderParameters) => {
+    const key = typeof header.kid === 'string' ? this.keys.verificationKey(header.kid) : undefined;
+    if (!key) throw new InvalidAccessTokenError('unknown key');
+    if (header.alg !== key.alg) throw new InvalidAccessTokenError('algorithm not allowed');
+    return key.publicKey;
+  };
+}
+
+/** The verified payload, typed; claims of the wrong shape make the token malformed. */
+function claimsOf(payload: Record<string, unknown>, iss: string, aud: string): AccessTokenClaims {
+  const { sub, exp, iat, jti, sid, roles } = payload;
+  if (!isText(sub) || !isText(jti) || !isText(sid)) throw new InvalidAccessTokenError('malformed');
+  if (typeof exp !== 'number' || typeof iat !== 'number')
+    throw new InvalidAccessTokenError('malformed');
+  if (roles !== undefined && !isTextList(roles)) throw new InvalidAccessTokenError('malformed');
+  // `iss` and `aud` were checked equal to ours (an `aud` array only has to contain ours).
+  return { iss, sub, aud, exp, iat, jti, sid, ...(roles && { roles }) };
+}
+
+const isText = (value: unknown): value is string => typeof value === 'string' && value !== '';
+const isTextList = (value: unknown): value is string[] =>
+  Array.isArray(value) && value.every(isText);
+
+/** Maps jose's errors to a short reason; never carries their payload or the token. */
+function reasonFor(error: unknown): InvalidAccessTokenReason {
+  if (error instanceof InvalidAccessTokenError) return error.reason;
+  if (error instanceof errors.JWTExpired) return 'expired';
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    if (error.reason === 'missing') return 'missing claim';
+    switch (error.claim) {
+      case 'aud':
+        return 'wrong audience';
+      case 'iss':
+        return 'wrong issuer';
+      case 'typ':
+        return 'wrong type';
+      case 'nbf':
+      case 'iat':
+        return 'not yet valid';
+      default:
+        return 'malformed';
+    }
+  }
+  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
+  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
+  return 'malformed';
+}

@@ -1,0 +1,479 @@
+// Benchmark: how long a revocation takes from the Redis outbox to the Kafka topic, and how
+// many revocations per second the publisher relays, end to end through a real consumer.
+//
+// Starts everything it measures on this machine, on free loopback ports, with data under
+// .data/bench-*: one Kafka broker, one Redis, one revocation-publisher process (from dist/),
+// and a KafkaJS consumer in this process. Writes outbox entries exactly as the session
+// service does and times their arrival on the topic. Results go to
+// bench/results/publisher.json. See bench/README.md.
+//
+//   node bench/publisher-outbox-to-topic.mjs      (or: npm run bench:publisher)
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+import { Kafka, logLevel } from 'kafkajs';
+import { startApp } from '../scripts/apps.mjs';
+import { build } from '../scripts/build.mjs';
+import { startKafka } from '../scripts/kafka/kafka.mjs';
+import { freePort, killAllNow } from '../scripts/lib/process.mjs';
+import { startRedis } from '../scripts/redis/redis.mjs';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+const require = createRequire(import.meta.url);
+const resultsFile = join(root, 'bench', 'results', 'publisher.json');
+
+/** What is measured; recorded with the results so runs can be compared. */
+const parameters = {
+  latency_events: 2_000,
+  latency_warmup_events: 100,
+  /** Pause after each latency write, so each event leaves in a batch of its own. */
+  latency_pause_ms: 5,
+  throughput_events: 20_000,
+  throughput_pipeline_size: 500,
+  throughput_repeats: 3,
+  /** Users the events are spread over (the Kafka key, hence partition and outbox shard). */
+  users: 1_000,
+  outbox_shards: 16,
+  topic_partitions: 12,
+  redis_appendfsync: 'everysec',
+};
+
+/** Every wait is bounded; the watchdog leaves room for the shutdown within ~5 minutes. */
+const limits = {
+  wholeRunMs: 240_000,
+  consumerReadyMs: 30_000,
+  latencyDrainMs: 30_000,
+  throughputRunMs: 60_000,
+  consumerStopMs: 5_000,
+  publisherStopMs: 10_000,
+};
+
+const log = (message) => process.stderr.write(`[bench] ${message}\n`);
+
+// ---------------------------------------------------------------------------------------
+// Everything this run starts, so that any way out (success, error, SIGINT, watchdog) stops it.
+
+const started = { kafka: undefined, redis: undefined, publisher: undefined };
+let consumer;
+let client;
+/** This run's .data/bench-* folder. */
+let dataDir;
+let stopping;
+let abortReason;
+
+function stopEverything() {
+  stopping ??= (async () => {
+    // The consumer and the publisher first: they would log errors once the broker is gone.
+    await settle(consumer?.disconnect(), limits.consumerStopMs);
+    client?.disconnect();
+    await started.publisher?.stop(limits.publisherStopMs);
+    // stop() escalates to SIGKILL on its own after a grace period (Kafka 30 s, Redis 10 s).
+    await Promise.all([started.kafka?.stop(), started.redis?.stop()]);
+  })();
+  return stopping;
+}
+
+async function abort(reason, code) {
+  if (abortReason !== undefined) {
+    // Asked twice: no more waiting.
+    killAllNow(Object.values(started));
+    process.exit(code);
+  }
+  abortReason = reason;
+  log(`${reason}; stopping everything`);
+  await stopEverything().catch(() => undefined);
+  if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
+  process.exit(code);
+}
+
+process.once('SIGINT', () => void abort('interrupted (SIGINT)', 130));
+process.once('SIGTERM', () => void abort('terminated (SIGTERM)', 143));
+// Last resort when this process exits any other way. Children are also started under
+// setpriv --pdeathsig (scripts/lib/process.mjs), which covers a Kafka still starting.
+process.once('exit', () => killAllNow(Object.values(started)));
+setTimeout(
+  () => void abort(`did not finish within ${limits.wholeRunMs / 1000} s`, 1),
+  limits.wholeRunMs,
+).unref();
+
+async function settle(promise, timeoutMs) {
+  if (promise === undefined) return;
+  await Promise.race([Promise.resolve(promise).catch(() => undefined), sleep(timeoutMs)]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Receipts: written events are registered here by jti before their write is sent, and
+// checked off by the consumer.
+
+/**
+ * Milliseconds since the epoch, with sub-millisecond precision and no jumps during the run.
+ * Writer and consumer share this process, so there is no clock skew to correct for; the
+ * publisher's own stamp (the message's CreateTime, Date.now() on the same machine) is
+ * comparable to it within a millisecond.
+ */
+const clock = () => performance.timeOrigin + performance.now();
+
+/** jti → { phase, sentAt } for every event written and not yet seen on the topic. */
+const awaited = new Map();
+const seen = new Set();
+const anomalies = { duplicates: 0, unknown: 0, invalid: 0 };
+/** Partitions the consumer has received anything from (heartbeats, before the first event). */
+const partitionsSeen = new Set();
+
+function newPhase(name, expected) {
+  return { name, expected, received: 0, lastReceivedAt: 0, latencies: [] };
+}
+
+/**
+ * A receipt is the moment the message is decoded and usable by a consumer. Each latency
+ * sample keeps the publisher's send time too (the message timestamp, which KafkaJS sets when
+ * the publisher hands the batch over), to tell the time spent before the send from the rest.
+ */
+function onMessage(decodeMessage, message) {
+  let decoded;
+  try {
+    decoded = decodeMessage(message);
+  } catch {
+    anomalies.invalid += 1;
+    return;
+  }
+  const now = clock();
+  if (decoded.kind === 'heartbeat') return;
+  const { jti } = decoded.event;
+  const entry = awaited.get(jti);
+  if (entry === undefined) {
+    // At-least-once delivery allows duplicates; they must not count as receipts.
+    if (seen.has(jti)) anomalies.duplicates += 1;
+    else anomalies.unknown += 1;
+    return;
+  }
+  awaited.delete(jti);
+  seen.add(jti);
+  const { phase, sentAt } = entry;
+  phase.received += 1;
+  phase.lastReceivedAt = Math.max(phase.lastReceivedAt, now);
+  if (sentAt !== undefined)
+    phase.latencies.push({ total: now - sentAt, toSend: Number(message.timestamp) - sentAt });
+}
+
+/** Throws once the run is aborted or the publisher has died: no point going on. */
+function checkRunning(what) {
+  if (abortReason !== undefined) throw new Error(abortReason);
+  if (started.publisher && !started.publisher.isAlive())
+    throw new Error(`the publisher exited during ${what} (see its log)`);
+}
+
+/** Polls `done` until true; fails on timeout, abort, or a dead publisher. */
+async function until(what, done, timeoutMs, progress = () => '') {
+  const deadline = performance.now() + timeoutMs;
+  while (!done()) {
+    checkRunning(`the wait for ${what}`);
+    if (performance.now() > deadline)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${progress()}`);
+    await sleep(5);
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Writing the outbox as the session service does (see publisher-fixture.ts `write()`):
+// one entry per event, in the stream of the user's shard, fields `key` and `event`.
+
+function makeEvents(contracts, layout, count, tag) {
+  const now = Date.now();
+  return Array.from({ length: count }, (_, i) => {
+    const userId = `bench-user-${i % parameters.users}`;
+    const event = contracts.buildRevocationEvent({
+      issuer: 'http://127.0.0.1:3000',
+      userId,
+      sessionId: `session-${tag}-${i}`,
+      initiatingEntity: 'user',
+      reason: 'user_logout',
+      at: now + i,
+    });
+    return {
+      jti: event.jti,
+      stream: contracts.outboxStream(layout, contracts.outboxShard(userId, layout.shards)),
+      fields: [
+        contracts.OutboxField.Key,
+        userId,
+        contracts.OutboxField.Event,
+        JSON.stringify(event),
+      ],
+    };
+  });
+}
+
+/** One event at a time, each awaited, then a pause: measures an idle publisher's latency. */
+async function latencyPhase(contracts, layout) {
+  const warmup = newPhase('warm-up', parameters.latency_warmup_events);
+  const measured = newPhase('latency', parameters.latency_events);
+  const events = makeEvents(contracts, layout, warmup.expected + measured.expected, 'latency');
+  for (const [i, event] of events.entries()) {
+    checkRunning('the latency phase');
+    const phase = i < warmup.expected ? warmup : measured;
+    // Stamped before the XADD is sent: the figure includes the append's round trip (a
+    // fraction of a millisecond) rather than missing a receipt that beats the reply.
+    awaited.set(event.jti, { phase, sentAt: clock() });
+    await client.xadd(event.stream, '*', ...event.fields);
+    await sleep(parameters.latency_pause_ms);
+  }
+  await until(
+    'every latency event on the topic',
+    () => warmup.received === warmup.expected && measured.received === measured.expected,
+    limits.latencyDrainMs,
+    () => ` (${measured.received} of ${measured.expected} received)`,
+  );
+  return measured.latencies;
+}
+
+/** Everything in pipelines as fast as Redis takes them; from the first write to the last receipt. */
+async function throughputRun(contracts, layout, run) {
+  const phase = newPhase(`throughput ${run}`, parameters.throughput_events);
+  // Built beforehand so that only writing and relaying are timed.
+  const events = makeEvents(contracts, layout, phase.expected, `throughput-${run}`);
+  const size = parameters.throughput_pipeline_size;
+  const firstWriteAt = clock();
+  for (let i = 0; i < events.length; i += size) {
+    const pipeline = client.pipeline();
+    for (const event of events.slice(i, i + size)) {
+      awaited.set(event.jti, { phase });
+      pipeline.xadd(event.stream, '*', ...event.fields);
+    }
+    const replies = await pipeline.exec();
+    const failed = replies?.find(([error]) => error);
+    if (!replies || failed) throw failed?.[0] ?? new Error('outbox pipeline was discarded');
+  }
+  const writtenAt = clock();
+  await until(
+    `all ${phase.expected} events of run ${run} on the topic`,
+    () => phase.received === phase.expected,
+    limits.throughputRunMs,
+    () => ` (${phase.received} received)`,
+  );
+  const durationMs = phase.lastReceivedAt - firstWriteAt;
+  return {
+    events: phase.expected,
+    write_ms: round(writtenAt - firstWriteAt),
+    duration_ms: round(durationMs),
+    events_per_s: Math.round(phase.expected / (durationMs / 1000)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Nearest-rank percentiles, in ms rounded to 0.01. */
+function distribution(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const at = (p) => round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]);
+  return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
+}
+
+function round(ms) {
+  return Math.round(ms * 100) / 100;
+}
+
+function median(values) {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+function kafkaVersion() {
+  const pom = readFileSync(join(root, 'scripts', 'kafka', 'pom.xml'), 'utf8');
+  return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown';
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpu_model: cpus[0]?.model.trim() ?? 'unknown',
+    total_memory_gib: round(os.totalmem() / 1024 ** 3),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    // Other work on the machine skews every figure; this shows whether there was any.
+    load_average_1_5_15m: os.loadavg().map((load) => round(load)),
+  };
+}
+
+function command() {
+  if (process.env.npm_lifecycle_event) return `npm run ${process.env.npm_lifecycle_event}`;
+  const script = relative(root, process.argv[1] ?? '');
+  return ['node', ...process.execArgv, script, ...process.argv.slice(2)].join(' ');
+}
+
+/** The publisher's own Prometheus counters, as a cross-check of what the consumer saw. */
+async function publisherCounters(url) {
+  try {
+    const text = await (
+      await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
+    ).text();
+    const value = (name) =>
+      Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
+    return {
+      published: value('publisher_events_published_total'),
+      retries: value('publisher_publish_retries_total'),
+      dead_letters: value('publisher_dead_letters_total'),
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+async function main() {
+  await build();
+  const contracts = require(join(root, 'dist', 'libs', 'contracts', 'src', 'index.js'));
+
+  mkdirSync(join(root, '.data'), { recursive: true });
+  dataDir = mkdtempSync(join(root, '.data', 'bench-'));
+  log(`data and logs in ${relative(root, dataDir)}`);
+
+  const bootStart = Date.now();
+  // Both at once, and both settled before going on, so a failure of one still stops the other.
+  const boots = await Promise.allSettled([
+    freePort().then((port) =>
+      startKafka({ port, dataDir: join(dataDir, 'kafka'), log }).then((h) => (started.kafka = h)),
+    ),
+    startRedis({
+      dataDir: join(dataDir, 'redis'),
+      appendfsync: parameters.redis_appendfsync,
+      log,
+    }).then((h) => (started.redis = h)),
+  ]);
+  const bootFailure = boots.find((boot) => boot.status === 'rejected');
+  if (bootFailure) throw bootFailure.reason;
+  const { kafka, redis } = started;
+  log(`Kafka ${kafka.brokers} and Redis ${redis.url} up in ${Date.now() - bootStart} ms`);
+
+  const topic = `bench-revocations-${Date.now().toString(36)}`;
+  const layout = { prefix: 'bench:', shards: parameters.outbox_shards };
+  started.publisher = await startApp({
+    name: 'revocation-publisher',
+    label: 'publisher',
+    port: await freePort(),
+    logFile: join(dataDir, 'logs', 'publisher.log'),
+    env: {
+      KAFKA_BROKERS: kafka.brokers,
+      REDIS_URL: redis.url,
+      REDIS_KEY_PREFIX: layout.prefix,
+      OUTBOX_SHARDS: String(layout.shards),
+      REVOCATION_TOPIC: topic,
+      TOPIC_PARTITIONS: String(parameters.topic_partitions),
+      INSTANCE_ID: 'bench-publisher',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  log(`publisher ready at ${started.publisher.url} (topic ${topic})`);
+
+  client = new Redis(redis.url, { commandTimeout: 5_000, maxRetriesPerRequest: 1 });
+  const kafkaClient = new Kafka({
+    clientId: 'bench-consumer',
+    brokers: [kafka.brokers],
+    // Quiet: KafkaJS logs retriable start-up errors (no group coordinator yet) as errors;
+    // real trouble shows as a bounded wait timing out with what was still missing.
+    logLevel: logLevel.NOTHING,
+  });
+  // A short fetch wait: the broker answers a fetch as soon as one message is there, and
+  // within 10 ms otherwise, so the consumer adds little to what is measured.
+  consumer = kafkaClient.consumer({ groupId: `${topic}-bench`, maxWaitTimeInMs: 10 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    // KafkaJS otherwise commits offsets after every non-empty batch and awaits the commit
+    // before its next fetch: measured on a 2-CPU machine, that took the median latency from
+    // about 22 to 65 ms. This group is thrown away after the run; it never resumes.
+    autoCommit: false,
+    eachBatch: async ({ batch }) => {
+      if (batch.messages.length > 0) partitionsSeen.add(batch.partition);
+      for (const message of batch.messages) onMessage(contracts.decodeMessage, message);
+    },
+  });
+  // A message on every partition proves the consumer has joined and fetches each of them, and
+  // heartbeats flow only once the publisher leased the outbox shards and read them.
+  await until(
+    `the consumer to see all ${parameters.topic_partitions} partitions`,
+    () => partitionsSeen.size === parameters.topic_partitions,
+    limits.consumerReadyMs,
+    () => ` (${partitionsSeen.size} so far)`,
+  );
+  log('consumer receiving; latency phase');
+
+  const samples = await latencyPhase(contracts, layout);
+  const latency = distribution(samples.map((sample) => sample.total));
+
+  const runs = [];
+  for (let run = 1; run <= parameters.throughput_repeats; run += 1) {
+    log(`throughput run ${run} of ${parameters.throughput_repeats}`);
+    // Let the previous run's acknowledgements settle so each run starts from an idle publisher.
+    await sleep(1_000);
+    runs.push(await throughputRun(contracts, layout, run));
+  }
+  // Late duplicates, if any, arrive within a moment.
+  await sleep(500);
+  const counters = await publisherCounters(started.publisher.url);
+
+  const results = {
+    outbox_to_topic_p50_ms: latency.p50,
+    outbox_to_topic_p95_ms: latency.p95,
+    outbox_to_topic_p99_ms: latency.p99,
+    outbox_to_topic_max_ms: latency.max,
+    outbox_to_topic_samples: samples.length,
+    // Where the time goes, split at the publisher's send (the message timestamp, whole ms).
+    latency_breakdown: {
+      outbox_to_send_ms: distribution(samples.map((sample) => sample.toSend)),
+      send_to_receipt_ms: distribution(samples.map((sample) => sample.total - sample.toSend)),
+    },
+    throughput_events_per_s: median(runs.map((run) => run.events_per_s)),
+    throughput_runs: runs,
+    machine: machine(),
+    kafka_version: kafkaVersion(),
+    date: new Date().toISOString(),
+    command: command(),
+    parameters,
+    anomalies: { ...anomalies, publisher: counters },
+  };
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  printSummary(results);
+}
+
+function printSummary(r) {
+  const n = (value) => value.toLocaleString('en-US');
+  const d = ({ p50, p95, p99, max }) =>
+    `p50 ${p50} ms   p95 ${p95} ms   p99 ${p99} ms   max ${max} ms`;
+  const m = r.machine;
+  process.stdout.write(
+    [
+      '',
+      `Revocation publisher, outbox → topic (Kafka ${r.kafka_version}, ${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+      `  latency, ${n(r.outbox_to_topic_samples)} events one at a time (after ${r.parameters.latency_warmup_events} warm-up):`,
+      `    ${d({ p50: r.outbox_to_topic_p50_ms, p95: r.outbox_to_topic_p95_ms, p99: r.outbox_to_topic_p99_ms, max: r.outbox_to_topic_max_ms })}`,
+      `    outbox → publisher send:  ${d(r.latency_breakdown.outbox_to_send_ms)}`,
+      `    send → consumer receipt:  ${d(r.latency_breakdown.send_to_receipt_ms)}`,
+      `  throughput, ${n(r.parameters.throughput_events)} events in pipelines of ${r.parameters.throughput_pipeline_size}, first write to last receipt:`,
+      `    ${n(r.throughput_events_per_s)} events/s (median of ${r.throughput_runs.map((run) => n(run.events_per_s)).join(', ')})`,
+      `  duplicates ${r.anomalies.duplicates}, invalid ${r.anomalies.invalid}, publisher retries ${r.anomalies.publisher?.retries ?? '?'}`,
+      `Results: ${relative(root, resultsFile)}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (error) {
+  if (abortReason === undefined) log(`failed: ${error instanceof Error ? error.message : error}`);
+  exitCode = 1;
+} finally {
+  await stopEverything().catch((error) => log(`stopping: ${error.message}`));
+}
+// Kept after a failure for its logs; a successful run leaves nothing behind.
+if (dataDir !== undefined && exitCode === 0) rmSync(dataDir, { recursive: true, force: true });
+else if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
+process.exit(exitCode);

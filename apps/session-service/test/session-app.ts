@@ -32,9 +32,10 @@ export interface SessionApp {
  */
 export async function startSessionApp(env: Record<string, string> = {}): Promise<SessionApp> {
   const prefix = `${uniqueName('ss')}:`;
+  const redisUrl = env.REDIS_URL ?? testInfra().redisUrl;
   Object.assign(process.env, {
     NODE_ENV: 'test',
-    REDIS_URL: testInfra().redisUrl,
+    REDIS_URL: redisUrl,
     REDIS_KEY_PREFIX: prefix,
     OUTBOX_SHARDS: '4',
     SEED_DEMO_USERS: 'true',
@@ -56,7 +57,8 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  const redis = new Redis(testInfra().redisUrl);
+  const redis = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 0 });
+  redis.on('error', () => undefined);
   return {
     url: `http://127.0.0.1:${port}`,
     clock,
@@ -65,9 +67,9 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
     app,
     async close() {
       await app.close();
-      const keys = await redis.keys(`${prefix}*`);
+      const keys = await redis.keys(`${prefix}*`).catch(() => []);
       if (keys.length > 0) await redis.del(...keys);
-      await redis.quit();
+      redis.disconnect();
     },
   };
 }

@@ -6,6 +6,7 @@ import {
   Inject,
   Post,
   Req,
+  ServiceUnavailableException,
   UnauthorizedException,
 } from '@nestjs/common';
 import type { FastifyRequest } from 'fastify';
@@ -88,11 +89,19 @@ export class AuthController {
         'oidc',
       );
     } catch (error) {
-      if (error instanceof InvalidIdTokenError)
+      if (error instanceof InvalidIdTokenError && error.reason === 'issuer_unavailable') {
+        throw new ServiceUnavailableException({
+          error: 'temporarily_unavailable',
+          error_description: error.message,
+          retry_after: 5,
+        });
+      }
+      if (error instanceof InvalidIdTokenError) {
         throw new UnauthorizedException({
           error: 'invalid_id_token',
           error_description: error.message,
         });
+      }
       throw error;
     }
   }

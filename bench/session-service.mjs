@@ -1,0 +1,577 @@
+// Benchmark: how many sign-ins and refreshes per second one session-service process serves,
+// and how refresh compares with the bare cost of signing an access token.
+//
+// Starts everything it measures on this machine, on free loopback ports, with data under
+// .data/bench-*: one Redis, a local OpenID Connect issuer (in this process), and one
+// session-service process (from dist/). Then, each for a fixed time at a fixed number of
+// requests in flight, with global fetch:
+//   (a) POST /auth/login   password sign-in (scrypt N=2^17: slow on purpose)
+//   (b) POST /auth/oidc    sign-in with a fresh ID token each time (pre-signed, not measured)
+//   (c) POST /auth/refresh each worker chains the rotations of its own session
+//   (+) GET  /health/live  the same HTTP stack doing nothing: the floor under (b) and (c)
+// and, in this process, bare jose signing of an access token (Ed25519, one at a time).
+// Results go to bench/results/session-service.json.
+//
+//   node --disable-warning=TimeoutNegativeWarning bench/session-service.mjs
+//
+// BENCH_DURATION_S, BENCH_WARMUP_S and BENCH_CONCURRENCY override the defaults (15, 3, 16).
+import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import { join, relative, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { generateKeyPair, SignJWT } from 'jose';
+import { startApp } from '../scripts/apps.mjs';
+import { build } from '../scripts/build.mjs';
+import { freePort, killAllNow } from '../scripts/lib/process.mjs';
+import { startRedis } from '../scripts/redis/redis.mjs';
+
+const root = resolve(fileURLToPath(import.meta.url), '../..');
+const require = createRequire(import.meta.url);
+const resultsFile = join(root, 'bench', 'results', 'session-service.json');
+
+const envNumber = (name, fallback) => {
+  const value = Number(process.env[name]);
+  return Number.isFinite(value) && value > 0 ? value : fallback;
+};
+
+/** What is measured; recorded with the results so runs can be compared. */
+const parameters = {
+  duration_s: envNumber('BENCH_DURATION_S', 15),
+  warmup_s: envNumber('BENCH_WARMUP_S', 3),
+  concurrency: Math.floor(envNumber('BENCH_CONCURRENCY', 16)),
+  /** The HTTP floor (GET /health/live) and the 16-in-flight signing figure are side notes: shorter. */
+  side_duration_s: 5,
+  side_warmup_s: 1,
+  /** ID tokens signed before the OIDC case; each sign-in uses one, each for a user of its own. */
+  id_token_pool: 40_000,
+  redis_appendfsync: 'everysec',
+  /** The schema caps DEFAULT_MAX_DEVICES at 1,000 (1,000,000 is refused at start). */
+  default_max_devices: 1_000,
+  rate_limits: 1_000_000,
+};
+
+/** Every wait is bounded; the watchdog leaves room for the shutdown within ~3 minutes. */
+const limits = {
+  wholeRunMs: 40_000 + 7 * (parameters.warmup_s + parameters.duration_s) * 1000,
+  /** Requests still in flight when a case ends are awaited (not counted), at most this long. */
+  drainMs: 30_000,
+  requestTimeoutMs: 30_000,
+  serviceStopMs: 10_000,
+};
+
+const log = (message) => process.stderr.write(`[bench] ${message}\n`);
+
+// ---------------------------------------------------------------------------------------
+// Everything this run starts, so that any way out (success, error, SIGINT, watchdog) stops it.
+
+const started = { redis: undefined, service: undefined, issuer: undefined };
+/** This run's .data/bench-* folder. */
+let dataDir;
+let stopping;
+let abortReason;
+
+function stopEverything() {
+  stopping ??= (async () => {
+    await started.service?.stop(limits.serviceStopMs);
+    await Promise.all([
+      started.issuer?.stop().catch(() => undefined),
+      // stop() escalates to SIGKILL on its own after 10 s.
+      started.redis?.stop(),
+    ]);
+  })();
+  return stopping;
+}
+
+async function abort(reason, code) {
+  if (abortReason !== undefined) {
+    // Asked twice: no more waiting.
+    killAllNow([started.service, started.redis]);
+    process.exit(code);
+  }
+  abortReason = reason;
+  log(`${reason}; stopping everything`);
+  await stopEverything().catch(() => undefined);
+  if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
+  process.exit(code);
+}
+
+process.once('SIGINT', () => void abort('interrupted (SIGINT)', 130));
+process.once('SIGTERM', () => void abort('terminated (SIGTERM)', 143));
+// Last resort when this process exits any other way; children also run under
+// setpriv --pdeathsig (scripts/lib/process.mjs).
+process.once('exit', () => killAllNow([started.service, started.redis]));
+setTimeout(
+  () => void abort(`did not finish within ${Math.round(limits.wholeRunMs / 1000)} s`, 1),
+  limits.wholeRunMs,
+).unref();
+
+function checkRunning(what) {
+  if (abortReason !== undefined) throw new Error(abortReason);
+  if (started.service && !started.service.isAlive())
+    throw new Error(`the session service exited during ${what} (see its log)`);
+}
+
+// ---------------------------------------------------------------------------------------
+// CPU time of each process during a measured window: where the time goes.
+
+const clockTicks = (() => {
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
+})();
+
+/** User + system CPU time of a process in ms, from /proc (Linux); undefined elsewhere. */
+function procCpuMs(pid) {
+  if (pid === undefined) return undefined;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces), from field 3 on.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
+  } catch {
+    return undefined;
+  }
+}
+
+function cpuSnapshot() {
+  const self = process.cpuUsage();
+  return {
+    at: performance.now(),
+    service: procCpuMs(started.service?.pid),
+    redis: procCpuMs(started.redis?.pid),
+    load_generator: (self.user + self.system) / 1000,
+  };
+}
+
+/** CPU per request (ms) and cores busy, per process, between two snapshots. */
+function cpuBetween(before, after, requests) {
+  const wallMs = after.at - before.at;
+  const out = {};
+  let total = 0;
+  for (const name of ['service', 'redis', 'load_generator']) {
+    if (before[name] === undefined || after[name] === undefined) continue;
+    const used = after[name] - before[name];
+    total += used;
+    out[name] = {
+      cores_busy: round(used / wallMs),
+      cpu_ms_per_request: requests > 0 ? round(used / requests, 3) : null,
+    };
+  }
+  out.all_cores_busy = round(total / wallMs);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------
+// The load: `concurrency` workers, each with one request in flight at a time.
+
+/**
+ * Runs `request(worker)` in `concurrency` loops for warm-up + duration. A request counts when
+ * it completes inside the measured window (after the warm-up, before the end); those still in
+ * flight at the end are awaited, not counted. Latency and rate are of the 2xx answers; others
+ * are counted by status.
+ */
+async function loadCase(name, request, { warmupS, durationS, concurrency, before } = {}) {
+  warmupS ??= parameters.warmup_s;
+  durationS ??= parameters.duration_s;
+  concurrency ??= parameters.concurrency;
+  checkRunning(name);
+  await before?.();
+  log(`${name}: ${warmupS} s warm-up, ${durationS} s measured, ${concurrency} in flight`);
+  const t0 = performance.now();
+  const measureFrom = t0 + warmupS * 1000;
+  const measureUntil = measureFrom + durationS * 1000;
+  const latencies = [];
+  const errors = {};
+  let ok = 0;
+  let exhausted = false;
+  let cpuStart;
+  let cpuEnd;
+  const cpuTimers = [
+    setTimeout(() => (cpuStart = cpuSnapshot()), warmupS * 1000),
+    setTimeout(() => (cpuEnd = cpuSnapshot()), (warmupS + durationS) * 1000),
+  ];
+  const worker = async (id) => {
+    while (performance.now() < measureUntil && abortReason === undefined) {
+      const startedAt = performance.now();
+      let status;
+      try {
+        status = await request(id);
+      } catch (error) {
+        if (error instanceof PoolExhausted) {
+          exhausted = true;
+          return;
+        }
+        status = error?.name === 'TimeoutError' ? 'timeout' : 'network';
+      }
+      const endedAt = performance.now();
+      if (endedAt < measureFrom || endedAt > measureUntil) continue;
+      if (typeof status === 'number' && status >= 200 && status < 300) {
+        ok += 1;
+        latencies.push(endedAt - startedAt);
+      } else {
+        errors[status] = (errors[status] ?? 0) + 1;
+      }
+    }
+  };
+  const workers = Array.from({ length: concurrency }, (_, id) => worker(id));
+  // Workers stop starting requests at the end; the last ones are drained, bounded.
+  const endOfWindow = Math.max(0, measureUntil - performance.now());
+  await Promise.race([
+    Promise.all(workers),
+    sleep(endOfWindow + limits.drainMs, undefined, { ref: false }),
+  ]);
+  for (const timer of cpuTimers) clearTimeout(timer);
+  checkRunning(name);
+  const endedAt = performance.now();
+  // Early end (ID-token pool ran out): rate over the time actually measured.
+  const measuredMs = Math.max(1, Math.min(endedAt, measureUntil) - measureFrom);
+  cpuStart ??= cpuSnapshot();
+  cpuEnd ??= cpuSnapshot();
+  const dist = distribution(latencies);
+  return {
+    rps: round(ok / (measuredMs / 1000)),
+    p50_ms: dist.p50,
+    p95_ms: dist.p95,
+    p99_ms: dist.p99,
+    max_ms: dist.max,
+    count: ok,
+    errors,
+    concurrency,
+    duration_s: round(measuredMs / 1000),
+    warmup_s: warmupS,
+    ...(exhausted ? { ended_early: 'ID-token pool exhausted' } : {}),
+    cpu: cpuBetween(cpuStart, cpuEnd, ok),
+  };
+}
+
+class PoolExhausted extends Error {}
+
+/** POSTs JSON to the service; resolves with the status (and the parsed body when asked). */
+async function post(path, body, { json = false } = {}) {
+  const response = await fetch(`${started.service.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(limits.requestTimeoutMs),
+  });
+  if (json && response.ok) return { status: response.status, body: await response.json() };
+  await response.arrayBuffer();
+  return { status: response.status };
+}
+
+// ---------------------------------------------------------------------------------------
+// Bare signing: the access token the service signs, in this process, nothing else.
+
+const ACCESS_TOKEN_ISSUER = 'http://127.0.0.1:3000'; // the service's default ISSUER
+const ACCESS_TOKEN_AUDIENCE = 'session-revocation-apis';
+
+function signAccessToken(privateKey) {
+  const iat = Math.floor(Date.now() / 1000);
+  // The claims TokenService.issueAccessToken sets, with ids of the same shapes and lengths.
+  return new SignJWT({ sid: `s3_${'A'.repeat(22)}`, roles: ['user'] })
+    .setProtectedHeader({ alg: 'EdDSA', kid: 'k', typ: 'at+jwt' })
+    .setIssuer(ACCESS_TOKEN_ISSUER)
+    .setSubject(`oidc-${'B'.repeat(43)}`)
+    .setAudience(ACCESS_TOKEN_AUDIENCE)
+    .setIssuedAt(iat)
+    .setExpirationTime(iat + 300)
+    .setJti(randomUUID())
+    .sign(privateKey);
+}
+
+/** As many signatures as possible for warm-up + duration, `inFlight` at a time. */
+async function bareSigning(privateKey, { warmupS, durationS, inFlight }) {
+  log(`bare jose signing: ${warmupS} s warm-up, ${durationS} s measured, ${inFlight} in flight`);
+  const measureFrom = performance.now() + warmupS * 1000;
+  const measureUntil = measureFrom + durationS * 1000;
+  let ops = 0;
+  let cpuStart;
+  const loop = async () => {
+    for (;;) {
+      await signAccessToken(privateKey);
+      const now = performance.now();
+      if (now > measureUntil || abortReason !== undefined) return;
+      if (now >= measureFrom) {
+        cpuStart ??= process.cpuUsage();
+        ops += 1;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, loop));
+  const cpu = process.cpuUsage(cpuStart);
+  return {
+    ops_per_s: Math.round(ops / durationS),
+    ops,
+    in_flight: inFlight,
+    duration_s: durationS,
+    // jose signs through WebCrypto, whose jobs run on libuv's thread pool: CPU can exceed 1 core.
+    cores_busy: round((cpu.user + cpu.system) / 1000 / (durationS * 1000)),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+/** Nearest-rank percentiles, in ms rounded to 0.01. */
+function distribution(values) {
+  if (values.length === 0) return { p50: null, p95: null, p99: null, max: null };
+  const sorted = Float64Array.from(values).sort();
+  const at = (p) => round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]);
+  return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
+}
+
+function round(value, digits = 2) {
+  const factor = 10 ** digits;
+  return Math.round(value * factor) / factor;
+}
+
+function machine() {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    model: cpus[0]?.model.trim() ?? 'unknown',
+    memory_gib: round(os.totalmem() / 1024 ** 3),
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    // Other work on the machine skews every figure; this shows whether there was any.
+    load_average_1_5_15m: os.loadavg().map((load) => round(load)),
+  };
+}
+
+function command() {
+  if (process.env.npm_lifecycle_event) return `npm run ${process.env.npm_lifecycle_event}`;
+  const script = relative(root, process.argv[1] ?? '');
+  return ['node', ...process.execArgv, script, ...process.argv.slice(2)].join(' ');
+}
+
+async function main() {
+  await build();
+  const { startOidcIssuer } = require(join(root, 'dist', 'libs', 'testing', 'src', 'index.js'));
+
+  mkdirSync(join(root, '.data'), { recursive: true });
+  dataDir = mkdtempSync(join(root, '.data', 'bench-'));
+  log(`data and logs in ${relative(root, dataDir)}`);
+
+  started.redis = await startRedis({
+    dataDir: join(dataDir, 'redis'),
+    appendfsync: parameters.redis_appendfsync,
+    log,
+  });
+  started.issuer = await startOidcIssuer();
+  const { issuer } = started;
+  log(`Redis ${started.redis.url}, OIDC issuer ${issuer.issuer}`);
+
+  const bootAt = Date.now();
+  started.service = await startApp({
+    name: 'session-service',
+    port: await freePort(),
+    logFile: join(dataDir, 'logs', 'session-service.log'),
+    env: {
+      REDIS_URL: started.redis.url,
+      REDIS_KEY_PREFIX: `bench-${Date.now().toString(36)}:`,
+      NODE_ENV: 'development',
+      SEED_DEMO_USERS: 'true',
+      LOG_LEVEL: 'warn',
+      RATE_LIMIT_PER_IP: String(parameters.rate_limits),
+      RATE_LIMIT_PER_USERNAME: String(parameters.rate_limits),
+      DEFAULT_MAX_DEVICES: String(parameters.default_max_devices),
+      OIDC_ISSUERS: JSON.stringify([
+        { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, audience: issuer.audience },
+      ]),
+    },
+  });
+  log(`session service ready at ${started.service.url} in ${Date.now() - bootAt} ms`);
+
+  // ID tokens, signed now so that signing them is not measured; each for a user of its own,
+  // so no sign-in meets the device limit (an eviction would add a revocation to the case).
+  const signStart = performance.now();
+  const idTokens = [];
+  const runTag = Date.now().toString(36);
+  for (let i = 0; i < parameters.id_token_pool; i += 500) {
+    checkRunning('the signing of ID tokens');
+    const batch = Array.from({ length: Math.min(500, parameters.id_token_pool - i) }, (_, j) =>
+      issuer.sign({ sub: `bench-${runTag}-${i + j}` }, { expiresIn: 600 }),
+    );
+    idTokens.push(...(await Promise.all(batch)));
+  }
+  log(`${idTokens.length} ID tokens signed in ${Math.round(performance.now() - signStart)} ms`);
+  let nextIdToken = 0;
+  const takeIdToken = () => {
+    if (nextIdToken >= idTokens.length) throw new PoolExhausted();
+    return idTokens[nextIdToken++];
+  };
+
+  const device = { name: 'bench' };
+  const cases = {};
+
+  // (a) Password sign-in: scrypt on libuv's thread pool (4 threads, 2 cores here).
+  cases.login_password = await loadCase('POST /auth/login', async () => {
+    const body = { username: 'alice', password: 'alice-pass', device };
+    return (await post('/auth/login', body)).status;
+  });
+
+  // (b) OIDC sign-in: ID-token verification (ES256, JWKS cached) and a session in Redis.
+  cases.login_oidc = await loadCase('POST /auth/oidc', async () => {
+    const body = { id_token: takeIdToken(), device };
+    return (await post('/auth/oidc', body)).status;
+  });
+
+  // (c) Refresh: each worker chains its own session's rotations.
+  const refreshTokens = [];
+  const newSession = async (worker) => {
+    const { status, body } = await post(
+      '/auth/oidc',
+      { id_token: takeIdToken(), device },
+      { json: true },
+    );
+    if (!body) throw new Error(`could not open a session for refresh (HTTP ${status})`);
+    refreshTokens[worker] = body.refresh_token;
+  };
+  cases.refresh = await loadCase(
+    'POST /auth/refresh',
+    async (worker) => {
+      const { status, body } = await post(
+        '/auth/refresh',
+        { refresh_token: refreshTokens[worker] },
+        { json: true },
+      );
+      // A broken chain (should not happen) is counted, and the worker starts a new session.
+      if (body) refreshTokens[worker] = body.refresh_token;
+      else await newSession(worker);
+      return status;
+    },
+    {
+      before: () =>
+        Promise.all(Array.from({ length: parameters.concurrency }, (_, i) => newSession(i))),
+    },
+  );
+
+  // The same HTTP stack answering without work: what no POST can beat on this machine.
+  cases.health_live_floor = await loadCase(
+    'GET /health/live',
+    async () => {
+      const response = await fetch(`${started.service.url}/health/live`, {
+        signal: AbortSignal.timeout(limits.requestTimeoutMs),
+      });
+      await response.arrayBuffer();
+      return response.status;
+    },
+    { warmupS: parameters.side_warmup_s, durationS: parameters.side_duration_s },
+  );
+
+  // (d) Bare signing, while the service is idle: one at a time (the figure the goal uses),
+  // then with as many in flight as the HTTP cases (a side note: jose's WebCrypto jobs run on
+  // libuv's thread pool, so both cores can sign).
+  const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
+  const bare = await bareSigning(privateKey, {
+    warmupS: parameters.warmup_s,
+    durationS: parameters.duration_s,
+    inFlight: 1,
+  });
+  const bareParallel = await bareSigning(privateKey, {
+    warmupS: parameters.side_warmup_s,
+    durationS: parameters.side_duration_s,
+    inFlight: parameters.concurrency,
+  });
+
+  const ratio = round(cases.refresh.rps / bare.ops_per_s, 4);
+  const results = {
+    login_password_rps: cases.login_password.rps,
+    login_password_p50_ms: cases.login_password.p50_ms,
+    login_password_p99_ms: cases.login_password.p99_ms,
+    login_oidc_rps: cases.login_oidc.rps,
+    login_oidc_p50_ms: cases.login_oidc.p50_ms,
+    login_oidc_p99_ms: cases.login_oidc.p99_ms,
+    refresh_rps: cases.refresh.rps,
+    refresh_p50_ms: cases.refresh.p50_ms,
+    refresh_p99_ms: cases.refresh.p99_ms,
+    bare_jose_sign_ops_per_s: bare.ops_per_s,
+    refresh_vs_bare_signing_ratio: ratio,
+    goal: {
+      statement: 'refresh throughput at least half of bare signing (ratio >= 0.5)',
+      met: ratio >= 0.5,
+      note:
+        'one machine: the load generator (this process, fetch) shares the CPUs with the service ' +
+        'and Redis; see cases.*.cpu for how much each took',
+    },
+    concurrency: parameters.concurrency,
+    duration_s: parameters.duration_s,
+    machine: machine(),
+    date: new Date().toISOString(),
+    command: command(),
+    cases,
+    bare_jose_sign: { one_in_flight: bare, concurrent: bareParallel },
+    // Context for the ratio: signing with as many in flight as the HTTP cases, and the HTTP
+    // floor (a no-op GET through the same stack, same load generator) against bare signing.
+    side_ratios: {
+      refresh_vs_concurrent_signing: round(cases.refresh.rps / bareParallel.ops_per_s, 4),
+      health_live_floor_vs_bare_signing: round(cases.health_live_floor.rps / bare.ops_per_s, 4),
+      refresh_vs_health_live_floor: round(cases.refresh.rps / cases.health_live_floor.rps, 4),
+    },
+    parameters,
+  };
+  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
+  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  printSummary(results);
+}
+
+function printSummary(r) {
+  const n = (value) => (value === null ? '-' : value.toLocaleString('en-US'));
+  const errors = (e) =>
+    Object.keys(e).length === 0
+      ? 'none'
+      : Object.entries(e)
+          .map(([status, count]) => `${count}×${status}`)
+          .join(' ');
+  const line = (label, c) =>
+    `  ${label.padEnd(22)} ${n(c.rps).padStart(9)} req/s   p50 ${n(c.p50_ms)} ms   p99 ${n(c.p99_ms)} ms   max ${n(c.max_ms)} ms   n=${n(c.count)}   errors: ${errors(c.errors)}`;
+  const cpu = (label, c) =>
+    `  ${label.padEnd(22)} cores busy: service ${c.cpu.service?.cores_busy ?? '?'}, redis ${c.cpu.redis?.cores_busy ?? '?'}, load generator ${c.cpu.load_generator?.cores_busy ?? '?'}   ` +
+    `CPU ms/request: service ${c.cpu.service?.cpu_ms_per_request ?? '?'}, redis ${c.cpu.redis?.cpu_ms_per_request ?? '?'}, load generator ${c.cpu.load_generator?.cpu_ms_per_request ?? '?'}`;
+  const m = r.machine;
+  const b = r.bare_jose_sign;
+  process.stdout.write(
+    [
+      '',
+      `Session service (${m.cpus} × ${m.model}, ${m.memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+      `${r.concurrency} requests in flight, ${r.duration_s} s measured after ${r.cases.refresh.warmup_s} s warm-up; latency and rate of 2xx answers`,
+      line('POST /auth/login', r.cases.login_password),
+      line('POST /auth/oidc', r.cases.login_oidc),
+      line('POST /auth/refresh', r.cases.refresh),
+      line('GET /health/live', r.cases.health_live_floor) +
+        `   (floor, ${r.cases.health_live_floor.duration_s} s)`,
+      `  bare jose EdDSA sign    ${n(b.one_in_flight.ops_per_s)} ops/s one at a time (${b.one_in_flight.cores_busy} cores busy), ${n(b.concurrent.ops_per_s)} ops/s with ${b.concurrent.in_flight} in flight (${b.concurrent.cores_busy} cores busy)`,
+      `Where the CPU went (measured windows):`,
+      cpu('login (password)', r.cases.login_password),
+      cpu('login (oidc)', r.cases.login_oidc),
+      cpu('refresh', r.cases.refresh),
+      cpu('health/live', r.cases.health_live_floor),
+      `refresh / bare signing = ${r.refresh_vs_bare_signing_ratio} (goal >= 0.5: ${r.goal.met ? 'met' : 'NOT met'}; the load generator shares the ${m.cpus} CPUs with the service and Redis)`,
+      `  side ratios: refresh / signing with ${b.concurrent.in_flight} in flight = ${r.side_ratios.refresh_vs_concurrent_signing}; ` +
+        `no-op GET floor / bare signing = ${r.side_ratios.health_live_floor_vs_bare_signing}; refresh / floor = ${r.side_ratios.refresh_vs_health_live_floor}`,
+      `Results: ${relative(root, resultsFile)}`,
+      '',
+    ].join('\n'),
+  );
+}
+
+let exitCode = 0;
+try {
+  await main();
+} catch (error) {
+  if (abortReason === undefined)
+    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : error}`);
+  exitCode = 1;
+} finally {
+  await stopEverything().catch((error) => log(`stopping: ${error.message}`));
+}
+// Kept after a failure for its logs; a successful run leaves nothing behind.
+if (dataDir !== undefined && exitCode === 0) rmSync(dataDir, { recursive: true, force: true });
+else if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
+process.exit(exitCode);

@@ -35,7 +35,7 @@ describe('npm run stack (launcher as a separate process)', () => {
     if (running()) stack?.kill('SIGKILL');
   });
 
-  it('starts Kafka, Redis and every app with API_INSTANCES=2, and SIGTERM stops them all', async () => {
+  it('starts Kafka, Redis and every app with API_INSTANCES=2, wired together, and SIGTERM stops them all', async () => {
     const dataDir = join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('stack'));
     const stateFile = join(dataDir, 'state.json');
     // Two consecutive ports per API service; a taken port would fail the start loudly.
@@ -93,6 +93,27 @@ describe('npm run stack (launcher as a separate process)', () => {
       expect({ app: app.name, status: response.status }).toEqual({ app: app.name, status: 200 });
     }
     expect(output).toContain('Stack ready');
+
+    // The pieces are wired to each other: a demo user signs in and out, and the publisher
+    // relays that logout from the outbox to Kafka.
+    const sessionService = apps.find((p) => p.name === 'session-service')!;
+    const publisherApp = apps.find((p) => p.name === 'revocation-publisher')!;
+    const login = await fetch(`${sessionService.url}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'alice', password: 'alice-pass', device: { name: 'e2e' } }),
+    });
+    expect(login.status).toBe(200);
+    const { access_token } = (await login.json()) as { access_token: string };
+    const logout = await fetch(`${sessionService.url}/auth/logout`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access_token}` },
+    });
+    expect(logout.status).toBe(204);
+    await eventually('the publisher to relay the logout', async () => {
+      const metrics = await (await fetch(`${publisherApp.url}/metrics`)).text();
+      return /^publisher_events_published_total\{[^}]*\} [1-9]/m.test(metrics) ? true : undefined;
+    });
 
     const pids = state.processes.map((p) => p.pid).filter((pid): pid is number => pid !== null);
     expect(pids).toHaveLength(8); // Kafka, Redis, six apps

@@ -3,6 +3,7 @@ import { Test } from '@nestjs/testing';
 import { applySecurityHeaders } from '@app/observability';
 import { testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
+import { serveOpenApi } from '../src/http/openapi';
 import { CLOCK, type Clock } from '../src/tokens/clock';
 
 /** A clock the test moves by hand: expiry without sleeping. */
@@ -54,6 +55,7 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
     logger: ['error', 'warn'],
   });
   applySecurityHeaders(app);
+  serveOpenApi(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;

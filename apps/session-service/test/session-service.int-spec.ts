@@ -469,6 +469,33 @@ describe('session service (real Redis, real HTTP)', () => {
       expect((await call('POST', '/oauth/revoke', form('unknown-token'))).status).toBe(200);
     });
 
+    it('serves its OpenAPI description at /docs, request bodies from the validation schemas', async () => {
+      const page = await fetch(`${app.url}/docs`);
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      const document = (await (await fetch(`${app.url}/docs-json`)).json()) as {
+        paths: Record<
+          string,
+          Record<
+            string,
+            { requestBody?: { content: Record<string, { schema: { required?: string[] } }> } }
+          >
+        >;
+      };
+      expect(Object.keys(document.paths)).toEqual(
+        expect.arrayContaining([
+          '/auth/login',
+          '/auth/refresh',
+          '/sessions',
+          '/admin/users/{userId}/plan',
+        ]),
+      );
+      expect(
+        document.paths['/auth/login']?.post?.requestBody?.content['application/json']?.schema
+          .required,
+      ).toEqual(['username', 'password', 'device']);
+    });
+
     it('answers health and metrics without a token', async () => {
       expect((await call('GET', '/health/ready')).status).toBe(200);
       const metrics = await fetch(`${app.url}/metrics`);

@@ -33,11 +33,14 @@ export function applySecurityHeaders(app: NestFastifyApplication): void {
   app
     .getHttpAdapter()
     .getInstance()
-    .addHook('onSend', async (_request, reply) => {
+    .addHook('onSend', async (request, reply) => {
       void reply.header('X-Content-Type-Options', 'nosniff');
       void reply.header('X-Frame-Options', 'DENY');
       void reply.header('Referrer-Policy', 'no-referrer');
-      void reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+      // The OpenAPI page (/docs) is the one HTML page, with its own scripts and styles.
+      if (!request.url.startsWith('/docs')) {
+        void reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+      }
       void reply.header('Cross-Origin-Resource-Policy', 'same-site');
     });
 }
@@ -59,8 +62,13 @@ export async function createHttpApp(
 }
 
 /** Starts `module` as an HTTP service on HTTP_HOST:HTTP_PORT; logs where it listens. */
-export async function runHttpApp(module: Type, serviceName: string): Promise<INestApplication> {
+export async function runHttpApp(
+  module: Type,
+  serviceName: string,
+  configure: (app: NestFastifyApplication) => void = () => undefined,
+): Promise<INestApplication> {
   const app = await createHttpApp(module, serviceName);
+  configure(app);
   const config = app.get<ConfigService<HttpEnv, true>>(ConfigService);
   const host = config.get('HTTP_HOST', { infer: true });
   const port = config.get('HTTP_PORT', { infer: true });

@@ -1,0 +1,45 @@
+import type { INestApplication } from '@nestjs/common';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { z } from 'zod';
+import { loginBody, oidcBody, planBody, refreshBody, tokenBody } from './schemas';
+
+/** Request bodies come from the same zod schemas the validation pipe uses, so the docs cannot drift. */
+const BODIES: Record<string, Record<string, z.ZodType>> = {
+  '/auth/login': { post: loginBody },
+  '/auth/oidc': { post: oidcBody },
+  '/auth/refresh': { post: refreshBody },
+  '/admin/users/{userId}/plan': { put: planBody },
+  '/oauth/revoke': { post: tokenBody },
+  '/oauth/introspect': { post: tokenBody },
+};
+
+export function openApiDocument(app: INestApplication): OpenAPIObject {
+  const config = new DocumentBuilder()
+    .setTitle('Session service')
+    .setDescription(
+      'Sign-in, sessions, tokens and every way a session ends. Each session end is relayed to the ' +
+        'revocation topic (see libs/contracts/asyncapi.yaml).',
+    )
+    .setVersion('1')
+    .addBearerAuth({ type: 'http', scheme: 'bearer', bearerFormat: 'JWT' })
+    .build();
+  const document = SwaggerModule.createDocument(app, config);
+  for (const [path, operations] of Object.entries(BODIES)) {
+    for (const [method, schema] of Object.entries(operations)) {
+      const operation = (
+        document.paths[path] as Record<string, { requestBody?: unknown }> | undefined
+      )?.[method];
+      if (!operation) continue;
+      operation.requestBody = {
+        required: true,
+        content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input' }) } },
+      };
+    }
+  }
+  return document;
+}
+
+/** Serves the document at /docs (UI) and /docs-json. */
+export function serveOpenApi(app: INestApplication): void {
+  SwaggerModule.setup('docs', app, openApiDocument(app));
+}

@@ -10,7 +10,6 @@
 //   node bench/publisher-outbox-to-topic.mjs      (or: npm run bench:publisher)
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -18,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { startApp } from '../scripts/apps.mjs';
+import { command, machine } from './lib/report.mjs';
 import { build } from '../scripts/build.mjs';
 import { startKafka } from '../scripts/kafka/kafka.mjs';
 import { freePort, killAllNow } from '../scripts/lib/process.mjs';
@@ -286,25 +286,6 @@ function median(values) {
 function kafkaVersion() {
   const pom = readFileSync(join(root, 'scripts', 'kafka', 'pom.xml'), 'utf8');
   return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown';
-}
-
-function machine() {
-  const cpus = os.cpus();
-  return {
-    cpus: cpus.length,
-    cpu_model: cpus[0]?.model.trim() ?? 'unknown',
-    total_memory_gib: round(os.totalmem() / 1024 ** 3),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    // Other work on the machine skews every figure; this shows whether there was any.
-    load_average_1_5_15m: os.loadavg().map((load) => round(load)),
-  };
-}
-
-function command() {
-  if (process.env.npm_lifecycle_event) return `npm run ${process.env.npm_lifecycle_event}`;
-  const script = relative(root, process.argv[1] ?? '');
-  return ['node', ...process.execArgv, script, ...process.argv.slice(2)].join(' ');
 }
 
 /** The publisher's own Prometheus counters, as a cross-check of what the consumer saw. */

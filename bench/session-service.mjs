@@ -19,13 +19,13 @@ import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { generateKeyPair, SignJWT } from 'jose';
 import { startApp } from '../scripts/apps.mjs';
+import { command, machine, round } from './lib/report.mjs';
 import { build } from '../scripts/build.mjs';
 import { freePort, killAllNow } from '../scripts/lib/process.mjs';
 import { startRedis } from '../scripts/redis/redis.mjs';
@@ -324,30 +324,6 @@ function distribution(values) {
   const sorted = Float64Array.from(values).sort();
   const at = (p) => round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]);
   return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
-}
-
-function round(value, digits = 2) {
-  const factor = 10 ** digits;
-  return Math.round(value * factor) / factor;
-}
-
-function machine() {
-  const cpus = os.cpus();
-  return {
-    cpus: cpus.length,
-    model: cpus[0]?.model.trim() ?? 'unknown',
-    memory_gib: round(os.totalmem() / 1024 ** 3),
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    // Other work on the machine skews every figure; this shows whether there was any.
-    load_average_1_5_15m: os.loadavg().map((load) => round(load)),
-  };
-}
-
-function command() {
-  if (process.env.npm_lifecycle_event) return `npm run ${process.env.npm_lifecycle_event}`;
-  const script = relative(root, process.argv[1] ?? '');
-  return ['node', ...process.execArgv, script, ...process.argv.slice(2)].join(' ');
 }
 
 async function main() {

@@ -1,22 +1,12 @@
-import { httpEnv, positiveInt, redisEnv } from '@app/config';
+import { httpEnv, jsonEnv, positiveInt, redisEnv } from '@app/config';
 import { DEFAULT_OUTBOX_SHARDS } from '@app/contracts';
 import { z } from 'zod';
 import { identityEnv, identityEnvRules } from './identity/identity.env';
 import { tokensEnv } from './tokens/tokens.env';
 
-const oauthClients = z
-  .string()
-  .transform((raw, ctx) => {
-    try {
-      return JSON.parse(raw) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON array' });
-      return z.NEVER;
-    }
-  })
-  .pipe(
-    z.array(z.strictObject({ client_id: z.string().min(1), client_secret: z.string().min(16) })),
-  );
+const oauthClients = jsonEnv(
+  z.array(z.strictObject({ client_id: z.string().min(1), client_secret: z.string().min(16) })),
+);
 
 /** Environment of the session-service; see README.md for every variable. */
 export const sessionServiceEnv = httpEnv(3000)

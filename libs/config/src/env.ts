@@ -11,6 +11,21 @@ export const csv = z
   )
   .pipe(z.array(z.string()).min(1, 'needs at least one entry'));
 
+/** A variable holding JSON, parsed and then checked with `schema`. */
+export function jsonEnv<S extends z.ZodType>(schema: S) {
+  return z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
+        return z.NEVER;
+      }
+    })
+    .pipe(schema);
+}
+
 export const port = z.coerce.number().int().min(1).max(65_535);
 
 /** Positive integer given as text (`"250"`), e.g. milliseconds or counts. */

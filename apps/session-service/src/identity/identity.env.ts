@@ -1,4 +1,4 @@
-import { flag } from '@app/config';
+import { flag, jsonEnv } from '@app/config';
 import { z } from 'zod';
 
 /** Loopback may use plain HTTP (local issuers, tests); anything else must be HTTPS. */
@@ -26,24 +26,14 @@ export const oidcIssuerConfig = z
   });
 export type OidcIssuerConfig = z.output<typeof oidcIssuerConfig>;
 
-const oidcIssuers = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'is not valid JSON' });
-      return z.NEVER;
-    }
-  })
-  .pipe(
-    z
-      .array(oidcIssuerConfig)
-      .refine(
-        (list) => new Set(list.map((entry) => entry.issuer)).size === list.length,
-        'lists an issuer twice',
-      ),
-  );
+const oidcIssuers = jsonEnv(
+  z
+    .array(oidcIssuerConfig)
+    .refine(
+      (list) => new Set(list.map((entry) => entry.issuer)).size === list.length,
+      'lists an issuer twice',
+    ),
+);
 
 /**
  * Sign-in settings of the session service, to be merged into its environment schema

@@ -12,22 +12,18 @@ import { luaScript } from '@app/redis';
 //   refresh:<sha256>         hash: sid, user, state (active|rotated), rotated_at
 // Event JSON follows libs/contracts (a CAEP session-revoked SET); jti = ARGV nonce + ':' + sid.
 
-/** Shared Lua: ends one session and appends its revocation to the outbox. */
+/** Shared Lua: the revocation event (contract shape), and ending one session with its event. */
 const END_SESSION_LUA = `
-local function end_session(base, outbox, sid, now, issuer, nonce, entity, reason)
-  local key = base .. 'session:' .. sid
-  local user = redis.call('HGET', key, 'user')
-  if not user then return nil end
-  redis.call('DEL', key)
-  redis.call('ZREM', base .. 'user:' .. user .. ':sessions', sid)
-  redis.call('ZREM', base .. 'expiries', sid)
+local function append_revocation(outbox, jti, issuer, now, user, sid, entity, reason)
+  local subject = { format = 'complex', user = { format = 'opaque', id = user } }
+  if sid then subject.session = { format = 'opaque', id = sid } end
   local event = {
-    jti = nonce .. ':' .. sid,
+    jti = jti,
     iss = issuer,
     iat = math.floor(now / 1000),
     events = {
       ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'] = {
-        subject = { format = 'complex', user = { format = 'opaque', id = user }, session = { format = 'opaque', id = sid } },
+        subject = subject,
         event_timestamp = now / 1000,
         initiating_entity = entity,
         reason_admin = { en = reason },
@@ -35,6 +31,16 @@ local function end_session(base, outbox, sid, now, issuer, nonce, entity, reason
     },
   }
   redis.call('XADD', outbox, '*', 'key', user, 'event', cjson.encode(event))
+end
+
+local function end_session(base, outbox, sid, now, issuer, nonce, entity, reason)
+  local key = base .. 'session:' .. sid
+  local user = redis.call('HGET', key, 'user')
+  if not user then return nil end
+  redis.call('DEL', key)
+  redis.call('ZREM', base .. 'user:' .. user .. ':sessions', sid)
+  redis.call('ZREM', base .. 'expiries', sid)
+  append_revocation(outbox, nonce .. ':' .. sid, issuer, now, user, sid, entity, reason)
   return user
 end
 
@@ -154,7 +160,7 @@ return end_session(base, ARGV[2], sid, tonumber(ARGV[5]), ARGV[3], ARGV[4], ARGV
  * \`iat\` strictly after it. ARGV: base, outbox, issuer, nonce, now, user, entity, reason.
  * Returns the number of sessions ended.
  */
-export const END_ALL_SESSIONS = luaScript(`
+export const END_ALL_SESSIONS = luaScript(`${END_SESSION_LUA}
 local base, outbox, issuer, nonce = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local now, user = tonumber(ARGV[5]), ARGV[6]
 local index = base .. 'user:' .. user .. ':sessions'
@@ -165,20 +171,7 @@ for _, sid in ipairs(sids) do
 end
 redis.call('DEL', index)
 redis.call('SET', base .. 'user:' .. user .. ':revoked_before', now)
-local event = {
-  jti = nonce .. ':' .. user,
-  iss = issuer,
-  iat = math.floor(now / 1000),
-  events = {
-    ['https://schemas.openid.net/secevent/caep/event-type/session-revoked'] = {
-      subject = { format = 'complex', user = { format = 'opaque', id = user } },
-      event_timestamp = now / 1000,
-      initiating_entity = ARGV[7],
-      reason_admin = { en = ARGV[8] },
-    },
-  },
-}
-redis.call('XADD', outbox, '*', 'key', user, 'event', cjson.encode(event))
+append_revocation(outbox, nonce .. ':' .. user, issuer, now, user, nil, ARGV[7], ARGV[8])
 return #sids
 `);
 

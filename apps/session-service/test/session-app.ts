@@ -1,5 +1,6 @@
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
+import { revocationEvent, type RevocationEvent } from '@app/contracts';
 import { applySecurityHeaders } from '@app/observability';
 import { testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
@@ -77,6 +78,7 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
 }
 
 export interface OutboxRecord {
+  event: RevocationEvent;
   key: string;
   sessionId: string | undefined;
   reason: string;
@@ -106,6 +108,7 @@ export async function outbox(app: SessionApp): Promise<OutboxRecord[]> {
       };
       const revoked = Object.values(event.events)[0]!;
       records.push({
+        event: revocationEvent.parse(event),
         key: entry.key ?? '',
         sessionId: revoked.subject.session?.id,
         reason: revoked.reason_admin.en,

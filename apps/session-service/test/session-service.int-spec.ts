@@ -1,4 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
+import { RevocationStore, type TokenIdentity } from '@app/revocation-guard';
 import { SessionService } from '../src/sessions/session.service';
 import { client, outbox, startSessionApp, type SessionApp } from './session-app';
 
@@ -310,6 +311,14 @@ describe('session service (real Redis, real HTTP)', () => {
       expect(
         (await call('GET', '/sessions', { token: String(fresh.body.access_token) })).status,
       ).toBe(200);
+
+      // What an API instance will do with that event: reject the old tokens, never the new one.
+      const store = new RevocationStore({ retentionMs: 305_000, now: () => app.clock.now() });
+      store.apply(userWide.event);
+      const identity = (answer: { body: Record<string, unknown> }) =>
+        decodeJwt(String(answer.body.access_token)) as unknown as TokenIdentity;
+      for (const device of devices) expect(store.check(identity(device))).toBe('user_revoked');
+      expect(store.check(identity(fresh))).toBeUndefined();
     });
 
     it('a user lists and ends only their own sessions: 404 for anyone else’s', async () => {

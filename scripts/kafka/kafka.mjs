@@ -36,7 +36,7 @@ export function ensureKafkaJars({ log = console.error } = {}) {
   const digest = createHash('sha256').update(pom).digest('hex');
   const stamp = join(libDir, '.pom-sha256');
   if (existsSync(stamp) && readFileSync(stamp, 'utf8') === digest) return libDir;
-  log('[kafka] resolving Apache Kafka jars with Maven (downloads only on the first run)');
+  log('[kafka] copying Apache Kafka jars with Maven (downloaded once, then taken from ~/.m2)');
   rmSync(libDir, { recursive: true, force: true });
   try {
     execFileSync(

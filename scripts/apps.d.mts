@@ -3,20 +3,14 @@ export interface AppSpec {
   name: string;
   portVar: string;
   port: number;
-  needs: ('redis' | 'kafka')[];
   scalable: boolean;
 }
 export const APPS: AppSpec[];
 export const NODE_FLAGS: string[];
 export const root: string;
 
-export interface ProcessHandle {
-  readonly pid: number;
-  readonly exit: Promise<{ code: number | null; signal: string | null }>;
-  isAlive(): boolean;
-  stop(graceMs?: number): Promise<{ code: number | null; signal: string | null }>;
-  kill(): Promise<{ code: number | null; signal: string | null }>;
-}
+import type { ProcessHandle } from './lib/process.mjs';
+
 export interface AppHandle extends ProcessHandle {
   url: string;
   port: number;

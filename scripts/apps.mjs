@@ -6,34 +6,30 @@ import { startProcess, waitFor } from './lib/process.mjs';
 
 export const root = resolve(fileURLToPath(import.meta.url), '../..');
 
-/** Every app, its default first port, and what it needs. `instances` apps scale with API_INSTANCES. */
+/** Every app and its default first port; `scalable` apps run API_INSTANCES times. */
 export const APPS = [
   {
     name: 'session-service',
     portVar: 'SESSION_SERVICE_PORT',
     port: 3000,
-    needs: ['redis'],
     scalable: false,
   },
   {
     name: 'revocation-publisher',
     portVar: 'REVOCATION_PUBLISHER_PORT',
     port: 3001,
-    needs: ['redis', 'kafka'],
     scalable: false,
   },
   {
     name: 'content-api',
     portVar: 'CONTENT_API_PORT',
     port: 3100,
-    needs: ['kafka'],
     scalable: true,
   },
   {
     name: 'account-api',
     portVar: 'ACCOUNT_API_PORT',
     port: 3200,
-    needs: ['kafka'],
     scalable: true,
   },
 ];

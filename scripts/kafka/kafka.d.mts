@@ -1,15 +1,10 @@
+import type { ServiceHandle } from '../lib/process.mjs';
+
 // Types for the test files that import the Kafka launcher.
 export const singleNodeSettings: Record<string, string>;
 export function kraftClusterId(): string;
-export interface KafkaHandle {
+export interface KafkaHandle extends ServiceHandle {
   brokers: string;
-  port: number;
-  dataDir: string;
-  readonly pid: number;
-  isAlive(): boolean;
-  stop(): Promise<unknown>;
-  kill(): Promise<unknown>;
-  restart(): Promise<void>;
 }
 export function startKafka(options?: {
   port?: number;

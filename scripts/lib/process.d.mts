@@ -5,3 +5,22 @@ export function waitFor(
   probe: () => unknown,
   options?: { timeoutMs?: number; intervalMs?: number; isAlive?: () => boolean },
 ): Promise<void>;
+
+export interface ProcessHandle {
+  readonly pid: number;
+  readonly exit: Promise<{ code: number | null; signal: string | null }>;
+  isAlive(): boolean;
+  stop(graceMs?: number): Promise<{ code: number | null; signal: string | null }>;
+  kill(): Promise<{ code: number | null; signal: string | null }>;
+}
+
+/** A server the launchers start: it can also be started again on the same port and data. */
+export interface ServiceHandle {
+  port: number;
+  dataDir: string;
+  readonly pid: number;
+  isAlive(): boolean;
+  stop(): Promise<unknown>;
+  kill(): Promise<unknown>;
+  restart(): Promise<void>;
+}

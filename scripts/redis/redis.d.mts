@@ -1,13 +1,8 @@
+import type { ServiceHandle } from '../lib/process.mjs';
+
 // Types for the test files that import the Redis launcher.
-export interface RedisHandle {
+export interface RedisHandle extends ServiceHandle {
   url: string;
-  port: number;
-  dataDir: string;
-  readonly pid: number;
-  isAlive(): boolean;
-  stop(): Promise<unknown>;
-  kill(): Promise<unknown>;
-  restart(): Promise<void>;
 }
 export function startRedis(options?: {
   port?: number;

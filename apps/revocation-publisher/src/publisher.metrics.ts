@@ -45,12 +45,21 @@ export class PublisherMetrics {
       help: 'Outbox shards this instance relays',
       registers,
     });
+    // Both outbox gauges come from one Redis read per scrape: the first gauge collected
+    // starts it, the second reuses it.
+    let scrape: Promise<{ length: number; oldestAgeMs: number }> | undefined;
+    const backlog = () => {
+      scrape ??= outbox.backlog(Date.now()).finally(() => {
+        setImmediate(() => (scrape = undefined));
+      });
+      return scrape;
+    };
     new Gauge({
       name: 'publisher_outbox_length',
       help: 'Entries in the outbox not yet relayed (all shards)',
       registers,
       async collect() {
-        this.set((await outbox.backlog(Date.now())).length);
+        this.set((await backlog()).length);
       },
     });
     new Gauge({
@@ -58,7 +67,7 @@ export class PublisherMetrics {
       help: 'Age of the oldest entry not yet relayed (0 when empty)',
       registers,
       async collect() {
-        this.set((await outbox.backlog(Date.now())).oldestAgeMs / 1000);
+        this.set((await backlog()).oldestAgeMs / 1000);
       },
     });
   }

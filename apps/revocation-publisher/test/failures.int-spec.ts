@@ -97,22 +97,29 @@ describe('revocation publisher under failure', () => {
       await writing;
     }
 
+    /** Every event arrived (duplicates allowed, and reported), each user's first copies in order. */
+    async function expectAllArrived(
+      events: ReturnType<typeof revocations>,
+      label: string,
+    ): Promise<void> {
+      await eventually(
+        `all ${events.length} events`,
+        () => (recorder.distinctJtis().size >= events.length ? true : undefined),
+        { timeoutMs: 60_000 },
+      );
+      expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
+      expect(inOrderPerUser(firstOccurrences(recorder.revocations))).toBe(true);
+      const duplicates = recorder.revocations.length - events.length;
+      process.stderr.write(`${label}: ${duplicates} duplicates of ${events.length}\n`);
+    }
+
     it('restarted under the same name, it relays what it left pending and the rest', async () => {
       const events = revocations(600, 30);
       await stream(events, async () => {
         await fixture.publishers[0]!.kill();
         await fixture.startPublisher('publisher-a');
       });
-      await eventually(
-        'all 600 events',
-        () => (recorder.distinctJtis().size >= 600 ? true : undefined),
-        { timeoutMs: 60_000 },
-      );
-      expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
-      expect(inOrderPerUser(firstOccurrences(recorder.revocations))).toBe(true);
-      process.stderr.write(
-        `publisher restart: ${recorder.revocations.length - 600} duplicates of 600\n`,
-      );
+      await expectAllArrived(events, 'publisher restart');
     });
 
     it('a second instance takes over its shards when its lease runs out', async () => {
@@ -121,16 +128,9 @@ describe('revocation publisher under failure', () => {
       await stream(events, async () => {
         await fixture.publishers[0]!.kill();
       });
-      await eventually(
-        'all 600 events',
-        () => (recorder.distinctJtis().size >= 600 ? true : undefined),
-        { timeoutMs: 60_000 },
-      );
-      expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
-      expect(inOrderPerUser(firstOccurrences(recorder.revocations))).toBe(true);
+      await expectAllArrived(events, 'takeover');
       const metrics = await (await fetch(`${fixture.publishers[1]!.url}/metrics`)).text();
       expect(metrics).toMatch(/^publisher_owned_shards\{[^}]*\} 4$/m);
-      process.stderr.write(`takeover: ${recorder.revocations.length - 600} duplicates of 600\n`);
     });
   });
 });

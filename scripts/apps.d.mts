@@ -7,6 +7,14 @@ export interface AppSpec {
 }
 export const APPS: AppSpec[];
 export const NODE_FLAGS: string[];
+export function wiringEnv(options: {
+  name: string;
+  instanceId: string;
+  brokers: string;
+  redisUrl: string;
+  sessionServiceUrl: string;
+  seedDemoUsers?: string;
+}): Record<string, string>;
 export const root: string;
 
 import type { ProcessHandle } from './lib/process.mjs';

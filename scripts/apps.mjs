@@ -34,6 +34,34 @@ export const APPS = [
   },
 ];
 
+/**
+ * How the apps find each other: the environment `npm run stack` gives one instance of `name`,
+ * given where Kafka, Redis and the session service are. The end-to-end tests wire their apps
+ * with it too. The session service's ISSUER is its own URL; the API services verify tokens
+ * of that issuer with the keys at its JWKS.
+ */
+export function wiringEnv({
+  name,
+  instanceId,
+  brokers,
+  redisUrl,
+  sessionServiceUrl,
+  seedDemoUsers = 'true',
+}) {
+  const env = {
+    KAFKA_BROKERS: brokers,
+    REDIS_URL: redisUrl,
+    SEED_DEMO_USERS: seedDemoUsers,
+    INSTANCE_ID: instanceId,
+  };
+  if (name === 'session-service') env.ISSUER = sessionServiceUrl;
+  if (APPS.find((app) => app.name === name)?.scalable) {
+    env.JWKS_URL = `${sessionServiceUrl}/.well-known/jwks.json`;
+    env.TOKEN_ISSUER = sessionServiceUrl;
+  }
+  return env;
+}
+
 /** Node flags for every app: KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client. */
 export const NODE_FLAGS = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
 

@@ -3,7 +3,7 @@
 // everything, apps first, then Kafka and Redis. Configuration: see README.md ("The local stack").
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { APPS, root, startApp } from './apps.mjs';
+import { APPS, root, startApp, wiringEnv } from './apps.mjs';
 import { build } from './build.mjs';
 import { startKafka } from './kafka/kafka.mjs';
 import { killAllNow } from './lib/process.mjs';
@@ -77,11 +77,7 @@ async function main() {
   redisUrl ??= redis.url;
   log(`Kafka ${brokers} and Redis ${redisUrl} up in ${Date.now() - started} ms; starting apps`);
 
-  const shared = {
-    KAFKA_BROKERS: brokers,
-    REDIS_URL: redisUrl,
-    SEED_DEMO_USERS: env.SEED_DEMO_USERS ?? 'true',
-  };
+  const sessionServiceUrl = `http://127.0.0.1:${int('SESSION_SERVICE_PORT', 3000)}`;
   const launches = APPS.flatMap((app) => {
     const count = app.scalable ? config.instances : 1;
     const firstPort = int(app.portVar, app.port);
@@ -91,7 +87,14 @@ async function main() {
         name: app.name,
         label,
         port: firstPort + i,
-        env: { ...shared, INSTANCE_ID: label },
+        env: wiringEnv({
+          name: app.name,
+          instanceId: label,
+          brokers,
+          redisUrl,
+          sessionServiceUrl,
+          seedDemoUsers: env.SEED_DEMO_USERS ?? 'true',
+        }),
         logFile: config.logsToStdout ? undefined : join(config.dataDir, 'logs', `${label}.log`),
       }).then((handle) => {
         handles.push(Object.assign(handle, { kind: 'app' }));

@@ -1,11 +1,15 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { validateEnv } from '@app/config';
-import { KafkaModule, KafkaReadiness } from '@app/kafka';
 import { ObservabilityModule } from '@app/observability';
+import { MeController, RevocationGuardModule, RevocationReadiness } from '@app/revocation-guard';
+import { ProfileController } from './profile/profile.controller';
 import { accountApiEnv } from './config';
 
-/** Example API (a user profile) that enforces revocations received through Kafka. */
+/**
+ * Example API (a user profile) that enforces revocations received through Kafka: every
+ * route needs a valid, unrevoked access token unless marked `@Public()`.
+ */
 @Module({
   imports: [
     ConfigModule.forRoot({
@@ -13,8 +17,9 @@ import { accountApiEnv } from './config';
       ignoreEnvFile: true,
       validate: validateEnv(accountApiEnv),
     }),
-    KafkaModule.fromEnv('account-api'),
-    ObservabilityModule.forRoot({ serviceName: 'account-api', readiness: [KafkaReadiness] }),
+    ObservabilityModule.forRoot({ serviceName: 'account-api', readiness: [RevocationReadiness] }),
+    RevocationGuardModule.fromEnv('account-api'),
   ],
+  controllers: [MeController, ProfileController],
 })
 export class AppModule {}

@@ -1,7 +1,8 @@
-import { httpEnv, kafkaEnv } from '@app/config';
+import { httpEnv } from '@app/config';
+import { revocationGuardEnv } from '@app/revocation-guard';
 import type { z } from 'zod';
 
 /** Environment of the account-api; see README.md for every variable. */
-export const accountApiEnv = httpEnv(3200).extend(kafkaEnv.shape);
+export const accountApiEnv = httpEnv(3200).extend(revocationGuardEnv.shape);
 
 export type AccountApiEnv = z.output<typeof accountApiEnv>;

@@ -1,11 +1,15 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { validateEnv } from '@app/config';
-import { KafkaModule, KafkaReadiness } from '@app/kafka';
 import { ObservabilityModule } from '@app/observability';
+import { MeController, RevocationGuardModule, RevocationReadiness } from '@app/revocation-guard';
+import { ArticlesController } from './articles/articles.controller';
 import { contentApiEnv } from './config';
 
-/** Example API (paywalled articles) that enforces revocations received through Kafka. */
+/**
+ * Example API (paywalled articles) that enforces revocations received through Kafka: every
+ * route needs a valid, unrevoked access token unless marked `@Public()`.
+ */
 @Module({
   imports: [
     ConfigModule.forRoot({
@@ -13,8 +17,9 @@ import { contentApiEnv } from './config';
       ignoreEnvFile: true,
       validate: validateEnv(contentApiEnv),
     }),
-    KafkaModule.fromEnv('content-api'),
-    ObservabilityModule.forRoot({ serviceName: 'content-api', readiness: [KafkaReadiness] }),
+    ObservabilityModule.forRoot({ serviceName: 'content-api', readiness: [RevocationReadiness] }),
+    RevocationGuardModule.fromEnv('content-api'),
   ],
+  controllers: [MeController, ArticlesController],
 })
 export class AppModule {}

@@ -1,7 +1,8 @@
-import { httpEnv, kafkaEnv } from '@app/config';
+import { httpEnv } from '@app/config';
+import { revocationGuardEnv } from '@app/revocation-guard';
 import type { z } from 'zod';
 
 /** Environment of the content-api; see README.md for every variable. */
-export const contentApiEnv = httpEnv(3100).extend(kafkaEnv.shape);
+export const contentApiEnv = httpEnv(3100).extend(revocationGuardEnv.shape);
 
 export type ContentApiEnv = z.output<typeof contentApiEnv>;

@@ -1,5 +1,5 @@
 import { Controller, Get, Inject, type Type } from '@nestjs/common';
-import { Public } from '@app/revocation-guard';
+import { Public } from '@app/auth-metadata';
 import { ModuleRef } from '@nestjs/core';
 import { HealthCheck, HealthCheckService, HealthIndicatorService } from '@nestjs/terminus';
 import { READINESS_CHECKS, type ReadinessCheck } from './readiness-check';

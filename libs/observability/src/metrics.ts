@@ -1,5 +1,5 @@
 import { Controller, Get, Header, Inject } from '@nestjs/common';
-import { Public } from '@app/revocation-guard';
+import { Public } from '@app/auth-metadata';
 import { collectDefaultMetrics, Registry } from 'prom-client';
 
 /** Injection token of the app's Prometheus registry; providers register their metrics on it. */

@@ -1,6 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 
-export { IS_PUBLIC, Public, REQUIRED_ROLES, Roles } from '@app/revocation-guard';
+export { IS_PUBLIC, Public, REQUIRED_ROLES, Roles } from '@app/auth-metadata';
 
 /** Who called: set by the bearer guard from a verified token of a live session. */
 export interface Caller {

@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { SessionService } from '../sessions/session.service';
-import { InvalidAccessTokenError } from '../tokens/access-token';
+import { bearerToken, InvalidAccessTokenError } from '@app/revocation-guard';
 import { TokenService } from '../tokens/token.service';
 import { IS_PUBLIC, REQUIRED_ROLES, type Caller } from './auth.decorators';
 
@@ -55,12 +55,6 @@ export class BearerGuard implements CanActivate {
     request.caller = caller;
     return true;
   }
-}
-
-export function bearerToken(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  const match = value ? /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/i.exec(value.trim()) : null;
-  return match?.[1];
 }
 
 const invalidToken = (description: string) =>

@@ -1,14 +1,15 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import { errors, type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
+import { type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import {
   ACCESS_TOKEN_TYPE,
   type AccessTokenClaims,
   CLOCK_TOLERANCE_SECONDS,
+  claimsOf,
   InvalidAccessTokenError,
-  type InvalidAccessTokenReason,
-} from './access-token';
+  reasonFor,
+} from '@app/revocation-guard';
 import { CLOCK, type Clock } from './clock';
 import { type PublicJwk, SIGNING_ALGORITHMS, SigningKeys } from './signing-keys';
 import type { TokensEnv } from './tokens.env';
@@ -112,44 +113,4 @@ export class TokenService {
     if (header.alg !== key.alg) throw new InvalidAccessTokenError('algorithm not allowed');
     return key.publicKey;
   };
-}
-
-/** The verified payload, typed; claims of the wrong shape make the token malformed. */
-function claimsOf(payload: Record<string, unknown>, iss: string, aud: string): AccessTokenClaims {
-  const { sub, exp, iat, jti, sid, roles } = payload;
-  if (!isText(sub) || !isText(jti) || !isText(sid)) throw new InvalidAccessTokenError('malformed');
-  if (typeof exp !== 'number' || typeof iat !== 'number')
-    throw new InvalidAccessTokenError('malformed');
-  if (roles !== undefined && !isTextList(roles)) throw new InvalidAccessTokenError('malformed');
-  // `iss` and `aud` were checked equal to ours (an `aud` array only has to contain ours).
-  return { iss, sub, aud, exp, iat, jti, sid, ...(roles && { roles }) };
-}
-
-const isText = (value: unknown): value is string => typeof value === 'string' && value !== '';
-const isTextList = (value: unknown): value is string[] =>
-  Array.isArray(value) && value.every(isText);
-
-/** Maps jose's errors to a short reason; never carries their payload or the token. */
-function reasonFor(error: unknown): InvalidAccessTokenReason {
-  if (error instanceof InvalidAccessTokenError) return error.reason;
-  if (error instanceof errors.JWTExpired) return 'expired';
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.reason === 'missing') return 'missing claim';
-    switch (error.claim) {
-      case 'aud':
-        return 'wrong audience';
-      case 'iss':
-        return 'wrong issuer';
-      case 'typ':
-        return 'wrong type';
-      case 'nbf':
-      case 'iat':
-        return 'not yet valid';
-      default:
-        return 'malformed';
-    }
-  }
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'bad signature';
-  if (error instanceof errors.JOSEAlgNotAllowed) return 'algorithm not allowed';
-  return 'malformed';
 }

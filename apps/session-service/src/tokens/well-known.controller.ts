@@ -1,5 +1,5 @@
 import { Controller, Get, Header } from '@nestjs/common';
-import { Public } from '@app/revocation-guard';
+import { Public } from '@app/auth-metadata';
 import { ConfigService } from '@nestjs/config';
 import { SigningKeys } from './signing-keys';
 import { TokenService } from './token.service';

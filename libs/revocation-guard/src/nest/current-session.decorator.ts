@@ -1,0 +1,9 @@
+import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
+import type { AuthenticatedRequest } from '../middleware';
+import type { VerifiedSession } from '../revocation-guard';
+
+/** The verified session of the request (its access token's claims), set by the guard. */
+export const CurrentSession = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): VerifiedSession | undefined =>
+    context.switchToHttp().getRequest<AuthenticatedRequest>().auth,
+);

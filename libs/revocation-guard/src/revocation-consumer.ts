@@ -1,0 +1,262 @@
+import {
+  deadLetterTopic,
+  decodeMessage,
+  DLQ_REASON_HEADER,
+  DLQ_SOURCE_HEADER,
+  InvalidMessageError,
+  MessageKind,
+} from '@app/contracts';
+import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { PartitionFreshness } from './freshness';
+import type { GuardMetrics } from './guard-metrics';
+import type { Logger } from './jwks-key-set';
+import type { RevocationStore } from './revocation-store';
+
+export interface RevocationConsumerOptions {
+  kafka: Kafka;
+  topic: string;
+  /** Unique to this process: every instance must receive every event. */
+  groupId: string;
+  /** Names this instance on dead letters (`dlq-source`). */
+  instanceName: string;
+  /** How far back to replay on start: the store's retention (longest token lifetime + tolerance). */
+  replayWindowMs: number;
+  /** Longest time the broker holds a fetch while there is nothing new. */
+  fetchMaxWaitMs: number;
+  store: RevocationStore;
+  freshness: PartitionFreshness;
+  metrics: GuardMetrics;
+  logger: Logger;
+  now?: () => number;
+}
+
+export interface ReplayProgress {
+  done: boolean;
+  /** Messages read so far during the replay. */
+  read: number;
+  /** Messages the replay has to read (known once the end offsets were fetched). */
+  total: number | undefined;
+  durationMs: number | undefined;
+}
+
+/**
+ * Reads the revocation topic into the store. Every instance is the only member of its own
+ * consumer group, so it is assigned every partition and receives every event. Offsets are
+ * never committed: on start it seeks each partition to the first message of the replay window
+ * and reads to the end offsets seen at start before `ready` resolves; after a rejoin (broker
+ * restart, coordinator change) it seeks back to where it was, so nothing in between is skipped.
+ */
+export class RevocationConsumer {
+  private readonly options: RevocationConsumerOptions;
+  private admin: Admin | undefined;
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  /** Next offset to read, per partition: where to seek after a rejoin. */
+  private readonly position = new Map<number, string>();
+  /** Per partition still being replayed: the offset at which the replay of it is complete. */
+  private readonly replayEnds = new Map<number, bigint>();
+  private replayRead = 0;
+  private replayTotal: number | undefined;
+  private replayStartedAt = 0;
+  private replayDurationMs: number | undefined;
+  private resolveReplayed!: () => void;
+  /** Resolves once every partition was read up to its end offset at start. */
+  readonly replayed = new Promise<void>((resolve) => (this.resolveReplayed = resolve));
+  private stopped = false;
+
+  constructor(options: RevocationConsumerOptions) {
+    this.options = options;
+  }
+
+  progress(): ReplayProgress {
+    return {
+      done: this.replayDurationMs !== undefined,
+      read: this.replayRead,
+      total: this.replayTotal,
+      durationMs: this.replayDurationMs,
+    };
+  }
+
+  /** Starts consuming; retries in the background until the topic exists and answers. */
+  async start(): Promise<void> {
+    const { kafka, topic, groupId, fetchMaxWaitMs, logger } = this.options;
+    this.replayStartedAt = this.now();
+    this.admin = kafka.admin();
+    const partitions = await this.retry('read the topic', () => this.planReplay());
+    this.options.freshness.track(partitions);
+    if (this.stopped) return;
+    this.consumer = kafka.consumer({
+      groupId,
+      maxWaitTimeInMs: fetchMaxWaitMs,
+      minBytes: 1,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+      rebalanceTimeout: 10_000,
+      allowAutoTopicCreation: false,
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+    });
+    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
+      this.seekToPosition();
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      logger.error(`revocation consumer crashed: ${String(event.payload.error)}; restarting`);
+    });
+    await this.retry('join the consumer group', async () => {
+      await this.consumer?.connect();
+      // Where a partition is read from is always our own seek; `fromBeginning` only decides
+      // where to go if that offset is gone from the log (out of range): the oldest, not the newest.
+      await this.consumer?.subscribe({ topics: [topic], fromBeginning: true });
+    });
+    await this.consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload),
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    await Promise.allSettled([
+      this.consumer?.disconnect(),
+      this.producer?.disconnect(),
+      this.admin?.disconnect(),
+    ]);
+  }
+
+  /** Finds each partition's first offset in the window and its end offset now; returns the partitions. */
+  private async planReplay(): Promise<number[]> {
+    const { topic, replayWindowMs } = this.options;
+    const admin = this.admin;
+    if (!admin) throw new Error('not started');
+    await admin.connect();
+    const ends = await admin.fetchTopicOffsets(topic);
+    const starts = await admin.fetchTopicOffsetsByTimestamp(topic, this.now() - replayWindowMs);
+    let total = 0;
+    for (const { partition, high } of ends) {
+      const start = starts.find((entry) => entry.partition === partition)?.offset ?? high;
+      const from = BigInt(start === '-1' ? high : start);
+      this.position.set(partition, from.toString());
+      const end = BigInt(high);
+      if (from < end) {
+        this.replayEnds.set(partition, end);
+        total += Number(end - from);
+      }
+    }
+    this.replayTotal = total;
+    this.options.logger.log(
+      `replaying ${total} messages of the last ${Math.round(replayWindowMs / 1000)} s from ${ends.length} partitions of ${topic}`,
+    );
+    this.completeReplayIfDone();
+    return ends.map((entry) => entry.partition);
+  }
+
+  private seekToPosition(): void {
+    for (const [partition, offset] of this.position)
+      this.consumer?.seek({ topic: this.options.topic, partition, offset });
+  }
+
+  private async onBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch } = payload;
+    const partition = batch.partition;
+    for (const message of batch.messages) {
+      if (!payload.isRunning() || payload.isStale()) return;
+      await this.handle(partition, message);
+      const next = BigInt(message.offset) + 1n;
+      this.position.set(partition, next.toString());
+      const end = this.replayEnds.get(partition);
+      if (end !== undefined) {
+        this.replayRead += 1;
+        if (next >= end) {
+          this.replayEnds.delete(partition);
+          this.completeReplayIfDone();
+        }
+      }
+    }
+    await payload.heartbeat();
+  }
+
+  private async handle(partition: number, message: KafkaMessage): Promise<void> {
+    const { store, freshness, metrics } = this.options;
+    let decoded;
+    try {
+      decoded = decodeMessage(message);
+    } catch (error) {
+      if (!(error instanceof InvalidMessageError)) throw error;
+      metrics.invalidMessages.inc();
+      await this.park(partition, message, error.message);
+      return;
+    }
+    if (decoded.kind === MessageKind.Heartbeat) {
+      freshness.record(partition, decoded.heartbeat.sent_at);
+      metrics.eventsApplied.inc({ kind: 'heartbeat', result: 'applied' });
+      return;
+    }
+    const changed = store.apply(decoded.event);
+    metrics.eventsApplied.inc({ kind: 'revocation', result: changed ? 'applied' : 'unchanged' });
+  }
+
+  /**
+   * Sends a message that fails the contract, unchanged, to the dead-letter topic with why and
+   * where from; consumption goes on either way. Every instance parks what it reads, so a
+   * dead letter may appear once per instance: `dlq-source` names the instance and the
+   * message's partition and offset, to tell copies apart.
+   */
+  private async park(partition: number, message: KafkaMessage, reason: string): Promise<void> {
+    const { kafka, topic, instanceName, logger } = this.options;
+    const source = `${instanceName} ${topic}/${partition}@${message.offset}`;
+    logger.warn(`parking an invalid message (${source}): ${reason}`);
+    try {
+      this.producer ??= kafka.producer({ allowAutoTopicCreation: false });
+      await this.producer.connect();
+      await this.producer.send({
+        topic: deadLetterTopic(topic),
+        acks: -1,
+        messages: [
+          {
+            key: message.key,
+            value: message.value,
+            headers: {
+              ...message.headers,
+              [DLQ_REASON_HEADER]: reason,
+              [DLQ_SOURCE_HEADER]: source,
+            },
+          },
+        ],
+      });
+    } catch (error) {
+      logger.error(
+        `could not park ${source} in the dead-letter topic: ${(error as Error).message}`,
+      );
+    }
+  }
+
+  private completeReplayIfDone(): void {
+    if (this.replayEnds.size > 0 || this.replayDurationMs !== undefined) return;
+    this.replayDurationMs = this.now() - this.replayStartedAt;
+    this.options.logger.log(
+      `replay complete: ${this.replayRead} messages in ${this.replayDurationMs} ms`,
+    );
+    this.resolveReplayed();
+  }
+
+  private async retry<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    for (let tries = 1; ; tries += 1) {
+      try {
+        return await attempt();
+      } catch (error) {
+        if (this.stopped) throw error;
+        if (tries === 1 || tries % 10 === 0)
+          this.options.logger.warn(
+            `cannot ${what} yet (${(error as Error).message}); retrying (attempt ${tries})`,
+          );
+        await sleep(Math.min(2_000, 100 * tries));
+      }
+    }
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+}

@@ -1,0 +1,331 @@
+import { REVOCATION_TOPIC } from '@app/contracts';
+import { createKafka } from '@app/kafka';
+import type { Kafka } from 'kafkajs';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Registry } from 'prom-client';
+import {
+  bearerToken,
+  CLOCK_TOLERANCE_SECONDS,
+  InvalidAccessTokenError,
+  type AccessTokenClaims,
+} from './access-token';
+import { PartitionFreshness, type FreshnessReport } from './freshness';
+import { GuardMetrics, type RejectionReason } from './guard-metrics';
+import { JwksKeySet, type Logger } from './jwks-key-set';
+import { RevocationConsumer, type ReplayProgress } from './revocation-consumer';
+import { RevocationStore } from './revocation-store';
+import { TokenVerifier } from './token-verifier';
+import { VerifiedTokenCache } from './verified-token-cache';
+
+export interface RevocationGuardOptions {
+  /** Names this service in logs, metrics and dead letters, e.g. `content-api`. */
+  serviceName: string;
+  /** Names this instance; defaults to `<hostname>-<pid>`. The consumer group adds a random suffix. */
+  instanceId?: string;
+  /** Kafka bootstrap servers; or pass `kafka`, a KafkaJS client of your own. */
+  brokers?: string[];
+  kafka?: Kafka;
+  topic?: string;
+  /** The issuer's JWKS, e.g. `http://127.0.0.1:3000/.well-known/jwks.json`. */
+  jwksUrl: string;
+  /** `iss` and `aud` every token must carry. */
+  issuer: string;
+  audience: string;
+  /** The longest access-token lifetime of the issuer: how long revocations are kept and replayed. */
+  accessTokenMaxTtlSeconds?: number;
+  clockToleranceSeconds?: number;
+  /** Guarded requests get 503 when a partition's last heartbeat is older than this (ms). */
+  freshnessBoundMs?: number;
+  /** Serve requests on a stale view instead of 503 (they are counted and marked). */
+  failOpen?: boolean;
+  /** Verified tokens remembered (LRU); 0 verifies the signature on every request. */
+  verifiedTokenCacheSize?: number;
+  /** Longest time a fetch waits on the broker when there is nothing new (ms). */
+  fetchMaxWaitMs?: number;
+  /** Prometheus registry for the guard's metrics (e.g. the app's); a private one otherwise. */
+  registry?: Registry;
+  logger?: Logger;
+  now?: () => number;
+}
+
+/** Who a request is from: the verified claims of its access token. */
+export type VerifiedSession = AccessTokenClaims;
+
+export type GuardOutcome =
+  | { ok: true; session: VerifiedSession; stale: boolean }
+  | {
+      ok: false;
+      status: 401 | 403 | 503;
+      error: 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
+      description: string;
+      reason: RejectionReason;
+    };
+
+export type GuardRejection = Extract<GuardOutcome, { ok: false }>;
+
+export interface GuardHealth {
+  ready: boolean;
+  keys: { ready: boolean; count: number };
+  replay: ReplayProgress;
+  freshness: FreshnessReport & { failOpen: boolean };
+  store: { sessions: number; users: number };
+}
+
+const DEFAULTS = {
+  topic: REVOCATION_TOPIC,
+  accessTokenMaxTtlSeconds: 300,
+  clockToleranceSeconds: CLOCK_TOLERANCE_SECONDS,
+  freshnessBoundMs: 10_000,
+  failOpen: false,
+  verifiedTokenCacheSize: 10_000,
+  fetchMaxWaitMs: 100,
+};
+
+const PRUNE_INTERVAL_MS = 30_000;
+
+const consoleLogger: Logger = {
+  log: (message) => {
+    console.log(message);
+  },
+  warn: (message) => {
+    console.warn(message);
+  },
+  error: (message) => {
+    console.error(message);
+  },
+};
+
+const rejection = (
+  status: GuardRejection['status'],
+  reason: RejectionReason,
+  description: string,
+): GuardRejection => ({
+  ok: false,
+  status,
+  reason,
+  description,
+  error:
+    status === 401
+      ? 'invalid_token'
+      : status === 403
+        ? 'insufficient_scope'
+        : 'temporarily_unavailable',
+});
+
+const DESCRIPTIONS: Record<'session_revoked' | 'user_revoked', string> = {
+  session_revoked: 'session revoked',
+  user_revoked: 'all sessions of the user were revoked',
+};
+
+/**
+ * Revocation-aware authentication for any Node service: receives every revocation through
+ * Kafka into memory, and answers, for each request, whether its access token is valid and
+ * not revoked — with no network I/O on the request path. Framework-free; the NestJS module,
+ * and the Express and Fastify middleware, are thin wrappers over it.
+ *
+ * ```ts
+ * const guard = createRevocationGuard({ serviceName: 'billing', brokers, jwksUrl, issuer, audience });
+ * await guard.start(); // resolves once the keys are loaded and the revocation window replayed
+ * const outcome = await guard.authenticate(request.headers.authorization);
+ * ```
+ */
+export class RevocationGuard {
+  readonly store: RevocationStore;
+  readonly freshness: PartitionFreshness;
+  readonly metrics: GuardMetrics;
+  private readonly keys: JwksKeySet;
+  private readonly verifier: TokenVerifier;
+  private readonly consumer: RevocationConsumer;
+  private readonly failOpen: boolean;
+  private readonly logger: Logger;
+  private readonly abort = new AbortController();
+  private pruneTimer: NodeJS.Timeout | undefined;
+  private isReady = false;
+  private started: Promise<void> | undefined;
+  private lastStaleWarning = -Infinity;
+  private readonly now: () => number;
+
+  constructor(options: RevocationGuardOptions) {
+    // Options given as undefined take the default, as if left out.
+    const settings = { ...DEFAULTS, ...withoutUndefined(options) };
+    this.now = settings.now ?? Date.now;
+    this.logger = settings.logger ?? consoleLogger;
+    this.failOpen = settings.failOpen;
+    const tolerance = settings.clockToleranceSeconds;
+    // A revocation matters while a token it rejects may still be accepted: the longest
+    // lifetime, the clock tolerance, and the one second an `iat` may be moved ahead.
+    const retentionMs = (settings.accessTokenMaxTtlSeconds + tolerance + 1) * 1000;
+    this.store = new RevocationStore({ retentionMs, now: this.now });
+    this.freshness = new PartitionFreshness({ boundMs: settings.freshnessBoundMs, now: this.now });
+    const cache = new VerifiedTokenCache({
+      maxEntries: settings.verifiedTokenCacheSize,
+      now: this.now,
+    });
+    this.metrics = new GuardMetrics(settings.registry ?? new Registry(), {
+      store: this.store,
+      freshness: this.freshness,
+      cache,
+    });
+    this.keys = new JwksKeySet({ url: settings.jwksUrl, logger: this.logger, now: this.now });
+    this.verifier = new TokenVerifier({
+      keys: this.keys,
+      issuer: settings.issuer,
+      audience: settings.audience,
+      clockToleranceSeconds: tolerance,
+      maxTokenAgeSeconds: settings.accessTokenMaxTtlSeconds,
+      cache,
+      now: this.now,
+    });
+    const instanceId = settings.instanceId ?? `${hostname()}-${process.pid}`;
+    const kafka =
+      settings.kafka ??
+      createKafka({
+        brokers: settings.brokers ?? ['127.0.0.1:9092'],
+        clientId: `${settings.serviceName}-${instanceId}`,
+      });
+    this.consumer = new RevocationConsumer({
+      kafka,
+      topic: settings.topic,
+      groupId: `${settings.serviceName}.revocations.${instanceId}.${randomUUID().slice(0, 8)}`,
+      instanceName: `${settings.serviceName}/${instanceId}`,
+      replayWindowMs: retentionMs,
+      fetchMaxWaitMs: settings.fetchMaxWaitMs,
+      store: this.store,
+      freshness: this.freshness,
+      metrics: this.metrics,
+      logger: this.logger,
+      now: this.now,
+    });
+  }
+
+  /**
+   * Loads the issuer's keys and replays the revocation window; resolves when both are done
+   * (retrying while Kafka or the issuer are unreachable). Requests before that get 503.
+   */
+  start(): Promise<void> {
+    this.started ??= (async () => {
+      this.pruneTimer = setInterval(() => this.store.prune(), PRUNE_INTERVAL_MS);
+      this.pruneTimer.unref();
+      await Promise.all([
+        this.keys.start(this.abort.signal),
+        this.consumer.start().then(() => this.consumer.replayed),
+      ]);
+      this.isReady = true;
+    })();
+    return this.started;
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    clearInterval(this.pruneTimer);
+    this.keys.stop();
+    await this.consumer.stop();
+  }
+
+  get ready(): boolean {
+    return this.isReady;
+  }
+
+  /**
+   * Decides one request from its `Authorization` header. On a token seen before this is a
+   * map lookup and the revocation check; a new token costs one signature verification.
+   * `requiredRoles`: every one must be in the token's `roles` (else 403).
+   */
+  async authenticate(
+    authorization: string | string[] | undefined,
+    requiredRoles: readonly string[] = [],
+  ): Promise<GuardOutcome> {
+    const outcome = await this.decide(authorization, requiredRoles);
+    if (!outcome.ok) this.metrics.rejections.inc({ reason: outcome.reason });
+    return outcome;
+  }
+
+  health(): GuardHealth {
+    return {
+      ready: this.isReady,
+      keys: { ready: this.keys.ready, count: this.keys.size },
+      replay: this.consumer.progress(),
+      freshness: { ...this.freshness.report(), failOpen: this.failOpen },
+      store: this.store.size(),
+    };
+  }
+
+  private async decide(
+    authorization: string | string[] | undefined,
+    requiredRoles: readonly string[],
+  ): Promise<GuardOutcome> {
+    if (!this.isReady)
+      return rejection(503, 'not_ready', 'revocation view not loaded yet, retry shortly');
+    const token = bearerToken(authorization);
+    if (token === undefined) return rejection(401, 'missing_token', 'missing bearer token');
+    let session = this.verifier.cached(token);
+    this.metrics.verifications.inc({ result: session ? 'hit' : 'miss' });
+    if (session === undefined) {
+      try {
+        session = await this.verifier.verify(token);
+      } catch (error) {
+        if (error instanceof InvalidAccessTokenError)
+          return rejection(401, 'invalid_token', error.reason);
+        throw error;
+      }
+    }
+    const revoked = this.store.check(session);
+    if (revoked !== undefined) return rejection(401, revoked, DESCRIPTIONS[revoked]);
+    let stale = false;
+    if (!this.freshness.isFresh()) {
+      if (!this.failOpen)
+        return rejection(503, 'stale_view', 'revocation view is stale, retry shortly');
+      stale = true;
+      this.warnServingStale();
+    }
+    const roles = session.roles ?? [];
+    const missing = requiredRoles.filter((role) => !roles.includes(role));
+    if (missing.length > 0)
+      return rejection(403, 'insufficient_role', `requires role ${missing.join(', ')}`);
+    return { ok: true, session, stale };
+  }
+
+  private warnServingStale(): void {
+    this.metrics.servedStale.inc();
+    if (this.now() - this.lastStaleWarning < 10_000) return;
+    this.lastStaleWarning = this.now();
+    const { stalestAgeMs, stalestPartition } = this.freshness.report();
+    this.logger.warn(
+      `serving on a stale revocation view (fail-open): partition ${String(stalestPartition)} last heard ${Math.round(stalestAgeMs)} ms ago`,
+    );
+  }
+}
+
+export function createRevocationGuard(options: RevocationGuardOptions): RevocationGuard {
+  return new RevocationGuard(options);
+}
+
+/** HTTP headers for a rejection: RFC 6750's challenge on 401 and 403, Retry-After on 503. */
+export function rejectionHeaders(outcome: GuardRejection): Record<string, string> {
+  const description = outcome.description.replaceAll('"', "'");
+  switch (outcome.status) {
+    case 401:
+      return {
+        'www-authenticate': `Bearer error="invalid_token", error_description="${description}"`,
+      };
+    case 403:
+      return {
+        'www-authenticate': `Bearer error="insufficient_scope", error_description="${description}"`,
+      };
+    case 503:
+      return { 'retry-after': '1' };
+  }
+}
+
+/** The JSON body for a rejection: `{ error, error_description }` (OAuth style). */
+export function rejectionBody(outcome: GuardRejection): {
+  error: string;
+  error_description: string;
+} {
+  return { error: outcome.error, error_description: outcome.description };
+}
+
+function withoutUndefined<T extends object>(value: T): T {
+  return Object.fromEntries(Object.entries(value).filter(([, entry]) => entry !== undefined)) as T;
+}

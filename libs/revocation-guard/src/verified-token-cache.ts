@@ -1,0 +1,52 @@
+import type { AccessTokenClaims } from './access-token';
+
+export interface VerifiedTokenCacheOptions {
+  /** Most tokens held; the least recently used goes first. */
+  maxEntries: number;
+  /** Milliseconds since the epoch; injected so tests move time by hand. */
+  now?: () => number;
+}
+
+/**
+ * Remembers tokens whose signature and claims were verified, so a token seen before costs a
+ * map lookup instead of a signature check. Keyed by the whole token: a token that differs in
+ * any byte is a different entry. An entry is never returned at or after its `exp`; what the
+ * cache says is only "this exact token was valid when verified" — revocation is still checked
+ * on every request, by the caller.
+ */
+export class VerifiedTokenCache {
+  /** Map iteration order is insertion order: re-inserting on a hit keeps the LRU at the front. */
+  private readonly entries = new Map<string, AccessTokenClaims>();
+  private readonly maxEntries: number;
+  private readonly now: () => number;
+
+  constructor({ maxEntries, now = Date.now }: VerifiedTokenCacheOptions) {
+    if (!Number.isInteger(maxEntries) || maxEntries < 0)
+      throw new RangeError('maxEntries must be a non-negative integer');
+    this.maxEntries = maxEntries;
+    this.now = now;
+  }
+
+  get(token: string): AccessTokenClaims | undefined {
+    const claims = this.entries.get(token);
+    if (claims === undefined) return undefined;
+    this.entries.delete(token);
+    if (claims.exp * 1000 <= this.now()) return undefined; // expired: dropped, verified anew
+    this.entries.set(token, claims);
+    return claims;
+  }
+
+  set(token: string, claims: AccessTokenClaims): void {
+    if (this.maxEntries === 0) return;
+    this.entries.delete(token);
+    this.entries.set(token, claims);
+    if (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done !== true) this.entries.delete(oldest.value);
+    }
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+}

@@ -1,5 +1,6 @@
 export * from '@app/auth-metadata';
 export * from './access-token';
+export * from './authenticator';
 export * from './freshness';
 export * from './guard-metrics';
 export * from './guard.env';

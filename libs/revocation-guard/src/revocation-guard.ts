@@ -4,14 +4,10 @@ import type { Kafka } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
-import {
-  bearerToken,
-  CLOCK_TOLERANCE_SECONDS,
-  InvalidAccessTokenError,
-  type AccessTokenClaims,
-} from './access-token';
+import { CLOCK_TOLERANCE_SECONDS } from './access-token';
+import { Authenticator, rejection, type GuardOutcome, type GuardRejection } from './authenticator';
 import { PartitionFreshness, type FreshnessReport } from './freshness';
-import { GuardMetrics, type RejectionReason } from './guard-metrics';
+import { GuardMetrics } from './guard-metrics';
 import { JwksKeySet, type Logger } from './jwks-key-set';
 import { RevocationConsumer, type ReplayProgress } from './revocation-consumer';
 import { RevocationStore } from './revocation-store';
@@ -49,21 +45,6 @@ export interface RevocationGuardOptions {
   now?: () => number;
 }
 
-/** Who a request is from: the verified claims of its access token. */
-export type VerifiedSession = AccessTokenClaims;
-
-export type GuardOutcome =
-  | { ok: true; session: VerifiedSession; stale: boolean }
-  | {
-      ok: false;
-      status: 401 | 403 | 503;
-      error: 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
-      description: string;
-      reason: RejectionReason;
-    };
-
-export type GuardRejection = Extract<GuardOutcome, { ok: false }>;
-
 export interface GuardHealth {
   ready: boolean;
   keys: { ready: boolean; count: number };
@@ -96,28 +77,6 @@ const consoleLogger: Logger = {
   },
 };
 
-const rejection = (
-  status: GuardRejection['status'],
-  reason: RejectionReason,
-  description: string,
-): GuardRejection => ({
-  ok: false,
-  status,
-  reason,
-  description,
-  error:
-    status === 401
-      ? 'invalid_token'
-      : status === 403
-        ? 'insufficient_scope'
-        : 'temporarily_unavailable',
-});
-
-const DESCRIPTIONS: Record<'session_revoked' | 'user_revoked', string> = {
-  session_revoked: 'session revoked',
-  user_revoked: 'all sessions of the user were revoked',
-};
-
 /**
  * Revocation-aware authentication for any Node service: receives every revocation through
  * Kafka into memory, and answers, for each request, whether its access token is valid and
@@ -135,7 +94,7 @@ export class RevocationGuard {
   readonly freshness: PartitionFreshness;
   readonly metrics: GuardMetrics;
   private readonly keys: JwksKeySet;
-  private readonly verifier: TokenVerifier;
+  private readonly authenticator: Authenticator;
   private readonly consumer: RevocationConsumer;
   private readonly failOpen: boolean;
   private readonly logger: Logger;
@@ -168,7 +127,7 @@ export class RevocationGuard {
       cache,
     });
     this.keys = new JwksKeySet({ url: settings.jwksUrl, logger: this.logger, now: this.now });
-    this.verifier = new TokenVerifier({
+    const verifier = new TokenVerifier({
       keys: this.keys,
       issuer: settings.issuer,
       audience: settings.audience,
@@ -176,6 +135,16 @@ export class RevocationGuard {
       maxTokenAgeSeconds: settings.accessTokenMaxTtlSeconds,
       cache,
       now: this.now,
+    });
+    this.authenticator = new Authenticator({
+      verifier,
+      store: this.store,
+      freshness: this.freshness,
+      metrics: this.metrics,
+      failOpen: this.failOpen,
+      onServedStale: () => {
+        this.warnServingStale();
+      },
     });
     const instanceId = settings.instanceId ?? `${hostname()}-${process.pid}`;
     const kafka =
@@ -236,9 +205,11 @@ export class RevocationGuard {
     authorization: string | string[] | undefined,
     requiredRoles: readonly string[] = [],
   ): Promise<GuardOutcome> {
-    const outcome = await this.decide(authorization, requiredRoles);
-    if (!outcome.ok) this.metrics.rejections.inc({ reason: outcome.reason });
-    return outcome;
+    if (!this.isReady) {
+      this.metrics.rejections.inc({ reason: 'not_ready' });
+      return rejection(503, 'not_ready', 'revocation view not loaded yet, retry shortly');
+    }
+    return this.authenticator.decide(authorization, requiredRoles);
   }
 
   health(): GuardHealth {
@@ -251,43 +222,7 @@ export class RevocationGuard {
     };
   }
 
-  private async decide(
-    authorization: string | string[] | undefined,
-    requiredRoles: readonly string[],
-  ): Promise<GuardOutcome> {
-    if (!this.isReady)
-      return rejection(503, 'not_ready', 'revocation view not loaded yet, retry shortly');
-    const token = bearerToken(authorization);
-    if (token === undefined) return rejection(401, 'missing_token', 'missing bearer token');
-    let session = this.verifier.cached(token);
-    this.metrics.verifications.inc({ result: session ? 'hit' : 'miss' });
-    if (session === undefined) {
-      try {
-        session = await this.verifier.verify(token);
-      } catch (error) {
-        if (error instanceof InvalidAccessTokenError)
-          return rejection(401, 'invalid_token', error.reason);
-        throw error;
-      }
-    }
-    const revoked = this.store.check(session);
-    if (revoked !== undefined) return rejection(401, revoked, DESCRIPTIONS[revoked]);
-    let stale = false;
-    if (!this.freshness.isFresh()) {
-      if (!this.failOpen)
-        return rejection(503, 'stale_view', 'revocation view is stale, retry shortly');
-      stale = true;
-      this.warnServingStale();
-    }
-    const roles = session.roles ?? [];
-    const missing = requiredRoles.filter((role) => !roles.includes(role));
-    if (missing.length > 0)
-      return rejection(403, 'insufficient_role', `requires role ${missing.join(', ')}`);
-    return { ok: true, session, stale };
-  }
-
   private warnServingStale(): void {
-    this.metrics.servedStale.inc();
     if (this.now() - this.lastStaleWarning < 10_000) return;
     this.lastStaleWarning = this.now();
     const { stalestAgeMs, stalestPartition } = this.freshness.report();

@@ -15,7 +15,8 @@ export const MAX_TOKEN_LENGTH = 4_096;
 const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'sid'];
 
 export interface TokenVerifierOptions {
-  keys: JwksKeySet;
+  /** Where keys come from by `kid` (the issuer's JWKS, in production). */
+  keys: Pick<JwksKeySet, 'get' | 'getAfterRefetch'>;
   issuer: string;
   audience: string;
   /** Tolerance for `exp`, `nbf` and `iat` between the issuer's and our clock. */

@@ -1,6 +1,6 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { AuthenticatedRequest } from '../middleware';
-import type { VerifiedSession } from '../revocation-guard';
+import type { VerifiedSession } from '../authenticator';
 
 /** The verified session of the request (its access token's claims), set by the guard. */
 export const CurrentSession = createParamDecorator(

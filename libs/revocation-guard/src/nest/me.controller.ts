@@ -1,5 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
-import type { VerifiedSession } from '../revocation-guard';
+import type { VerifiedSession } from '../authenticator';
 import { CurrentSession } from './current-session.decorator';
 
 /** `GET /me`: who the access token is for, `{ sub, session_id }` (the APIs' public contract). */

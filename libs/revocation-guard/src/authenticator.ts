@@ -1,0 +1,107 @@
+import { bearerToken, InvalidAccessTokenError, type AccessTokenClaims } from './access-token';
+import type { PartitionFreshness } from './freshness';
+import type { GuardMetrics, RejectionReason } from './guard-metrics';
+import type { RevocationStore } from './revocation-store';
+import type { TokenVerifier } from './token-verifier';
+
+/** Who a request is from: the verified claims of its access token. */
+export type VerifiedSession = AccessTokenClaims;
+
+export type GuardOutcome =
+  | { ok: true; session: VerifiedSession; stale: boolean }
+  | {
+      ok: false;
+      status: 401 | 403 | 503;
+      error: 'invalid_token' | 'insufficient_scope' | 'temporarily_unavailable';
+      description: string;
+      reason: RejectionReason;
+    };
+
+export type GuardRejection = Extract<GuardOutcome, { ok: false }>;
+
+export interface AuthenticatorOptions {
+  verifier: Pick<TokenVerifier, 'cached' | 'verify'>;
+  store: RevocationStore;
+  freshness: PartitionFreshness;
+  metrics: GuardMetrics;
+  /** Serve on a stale view (outcome marked `stale`) instead of 503. */
+  failOpen: boolean;
+  /** Called for each request served on a stale view (fail-open only). */
+  onServedStale?: () => void;
+}
+
+export const rejection = (
+  status: GuardRejection['status'],
+  reason: RejectionReason,
+  description: string,
+): GuardRejection => ({
+  ok: false,
+  status,
+  reason,
+  description,
+  error:
+    status === 401
+      ? 'invalid_token'
+      : status === 403
+        ? 'insufficient_scope'
+        : 'temporarily_unavailable',
+});
+
+const DESCRIPTIONS: Record<'session_revoked' | 'user_revoked', string> = {
+  session_revoked: 'session revoked',
+  user_revoked: 'all sessions of the user were revoked',
+};
+
+/**
+ * The decision for one request, in this order: a bearer token; valid (from the verified-token
+ * cache, or by its signature and claims); not revoked (checked on every request, cached or
+ * not); a fresh revocation view (else 503, or served and marked when failing open); the
+ * required roles (else 403). Only an unseen token costs a signature verification.
+ */
+export class Authenticator {
+  constructor(private readonly options: AuthenticatorOptions) {}
+
+  async decide(
+    authorization: string | string[] | undefined,
+    requiredRoles: readonly string[] = [],
+  ): Promise<GuardOutcome> {
+    const outcome = await this.evaluate(authorization, requiredRoles);
+    if (!outcome.ok) this.options.metrics.rejections.inc({ reason: outcome.reason });
+    return outcome;
+  }
+
+  private async evaluate(
+    authorization: string | string[] | undefined,
+    requiredRoles: readonly string[],
+  ): Promise<GuardOutcome> {
+    const { verifier, store, freshness, metrics } = this.options;
+    const token = bearerToken(authorization);
+    if (token === undefined) return rejection(401, 'missing_token', 'missing bearer token');
+    let session = verifier.cached(token);
+    metrics.verifications.inc({ result: session ? 'hit' : 'miss' });
+    if (session === undefined) {
+      try {
+        session = await verifier.verify(token);
+      } catch (error) {
+        if (error instanceof InvalidAccessTokenError)
+          return rejection(401, 'invalid_token', error.reason);
+        throw error;
+      }
+    }
+    const revoked = store.check(session);
+    if (revoked !== undefined) return rejection(401, revoked, DESCRIPTIONS[revoked]);
+    let stale = false;
+    if (!freshness.isFresh()) {
+      if (!this.options.failOpen)
+        return rejection(503, 'stale_view', 'revocation view is stale, retry shortly');
+      stale = true;
+      metrics.servedStale.inc();
+      this.options.onServedStale?.();
+    }
+    const roles = session.roles ?? [];
+    const missing = requiredRoles.filter((role) => !roles.includes(role));
+    if (missing.length > 0)
+      return rejection(403, 'insufficient_role', `requires role ${missing.join(', ')}`);
+    return { ok: true, session, stale };
+  }
+}

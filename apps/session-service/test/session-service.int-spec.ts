@@ -321,6 +321,30 @@ describe('session service (real Redis, real HTTP)', () => {
       expect(store.check(identity(fresh))).toBeUndefined();
     });
 
+    it('a second logout-all within the same second still covers the session created in between', async () => {
+      await setPlan('alice', 5, 'evict_oldest');
+      const first = await login('alice', phone);
+      app.clock.advance(1_000 - (app.clock.now() % 1_000) + 100); // .100 into a second
+      await call('POST', '/auth/logout-all', { token: String(first.body.access_token) });
+      const between = await login('alice', laptop); // iat: the next second, ahead of the clock
+      app.clock.advance(500); // .600 into the same second
+      expect(
+        (await call('POST', '/auth/logout-all', { token: String(between.body.access_token) }))
+          .status,
+      ).toBe(204);
+      const second = (await outbox(app))
+        .filter((r) => r.key === 'alice' && r.sessionId === undefined)
+        .at(-1)!;
+      const store = new RevocationStore({ retentionMs: 305_000, now: () => app.clock.now() });
+      store.apply(second.event);
+      const identity = decodeJwt(String(between.body.access_token)) as unknown as TokenIdentity;
+      expect(store.check(identity)).toBe('user_revoked');
+      // And the session after that one is, again, never covered by it.
+      const after = await login('alice', phone);
+      const afterIdentity = decodeJwt(String(after.body.access_token)) as unknown as TokenIdentity;
+      expect(store.check(afterIdentity)).toBeUndefined();
+    });
+
     it('a user lists and ends only their own sessions: 404 for anyone else’s', async () => {
       const alice = await login('alice', phone);
       const bob = await login('bob', laptop);

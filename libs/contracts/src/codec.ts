@@ -81,9 +81,9 @@ export function partitionKey(event: RevocationEvent): string {
 export function decodeMessage(message: WireMessage): Decoded {
   const kind = header(message, KIND_HEADER);
   const version = header(message, SCHEMA_VERSION_HEADER);
+  if (kind === undefined) throw new InvalidMessageError('unknown message kind (no kind header)');
   if (version !== SCHEMA_VERSION)
     throw new InvalidMessageError(`unsupported schema version ${String(version)}`);
-  if (kind === undefined) throw new InvalidMessageError('unknown message kind (no kind header)');
   switch (kind) {
     case MessageKind.Revocation: {
       const event = parse(revocationEvent, message.value, 'revocation');

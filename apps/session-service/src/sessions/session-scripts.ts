@@ -170,8 +170,14 @@ for _, sid in ipairs(sids) do
   redis.call('ZREM', base .. 'expiries', sid)
 end
 redis.call('DEL', index)
-redis.call('SET', base .. 'user:' .. user .. ':revoked_before', now)
-append_revocation(outbox, nonce .. ':' .. user, issuer, now, user, nil, ARGV[7], ARGV[8])
+-- Sessions created since the previous "log out everywhere" got iat >= its second + 1, which may
+-- still be ahead of now: this one is stamped no earlier than that second, so it covers them
+-- (consumers revoke iat * 1000 <= T). At most one second ahead, like those iats.
+local revoked_before = base .. 'user:' .. user .. ':revoked_before'
+local previous = tonumber(redis.call('GET', revoked_before) or '0')
+local at = math.max(now, (math.floor(previous / 1000) + 1) * 1000)
+redis.call('SET', revoked_before, at)
+append_revocation(outbox, nonce .. ':' .. user, issuer, at, user, nil, ARGV[7], ARGV[8])
 return #sids
 `);
 

@@ -48,18 +48,25 @@ export function wiringEnv({
   sessionServiceUrl,
   seedDemoUsers = 'true',
 }) {
-  const env = {
-    KAFKA_BROKERS: brokers,
-    REDIS_URL: redisUrl,
-    SEED_DEMO_USERS: seedDemoUsers,
-    INSTANCE_ID: instanceId,
-  };
-  if (name === 'session-service') env.ISSUER = sessionServiceUrl;
-  if (APPS.find((app) => app.name === name)?.scalable) {
-    env.JWKS_URL = `${sessionServiceUrl}/.well-known/jwks.json`;
-    env.TOKEN_ISSUER = sessionServiceUrl;
+  switch (name) {
+    case 'session-service':
+      return {
+        INSTANCE_ID: instanceId,
+        REDIS_URL: redisUrl,
+        ISSUER: sessionServiceUrl,
+        SEED_DEMO_USERS: seedDemoUsers,
+      };
+    case 'revocation-publisher':
+      return { INSTANCE_ID: instanceId, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers };
+    default:
+      // The API services: Kafka and the issuer's keys, never Redis.
+      return {
+        INSTANCE_ID: instanceId,
+        KAFKA_BROKERS: brokers,
+        JWKS_URL: `${sessionServiceUrl}/.well-known/jwks.json`,
+        TOKEN_ISSUER: sessionServiceUrl,
+      };
   }
-  return env;
 }
 
 /** Node flags for every app: KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client. */

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { APPS, root } from '../../scripts/apps.mjs';
+import { APPS, root, wiringEnv } from '../../scripts/apps.mjs';
 import { kraftClusterId, singleNodeSettings } from '../../scripts/kafka/kafka.mjs';
 
 // docker-compose.yml cannot run here (no Docker engine); this keeps it in step with the
@@ -44,6 +44,33 @@ describe('docker-compose.yml and the local launcher agree', () => {
       expect(service?.ports?.[0]).toMatch(
         new RegExp(`^127\\.0\\.0\\.1:${app.port}(-\\d+)?:${app.port}$`),
       );
+    }
+  });
+
+  it('wires the apps to each other with the variables the launcher sets', () => {
+    const issuer = compose.services['session-service']?.environment?.ISSUER;
+    expect(issuer).toBeDefined();
+    for (const app of APPS) {
+      const service = compose.services[app.name]!;
+      const wired = wiringEnv({
+        name: app.name,
+        instanceId: app.name,
+        brokers: 'kafka:29092',
+        redisUrl: 'redis://redis:6379',
+        sessionServiceUrl: 'http://session-service:3000',
+      });
+      for (const variable of Object.keys(wired).filter((name) => name !== 'INSTANCE_ID'))
+        expect({
+          app: app.name,
+          variable,
+          set: service.environment?.[variable] !== undefined,
+        }).toEqual({ app: app.name, variable, set: true });
+      if (app.scalable) {
+        expect(service.environment?.TOKEN_ISSUER).toBe(issuer);
+        expect(service.environment?.JWKS_URL).toBe(
+          'http://session-service:3000/.well-known/jwks.json',
+        );
+      }
     }
   });
 });

@@ -178,6 +178,30 @@ describe('Authenticator', () => {
     expect(outcome).toMatchObject({ ok: false, status: 401, description: 'expired' });
   });
 
+  it('never serves a cached token past the max token age, where the store forgets revocations', async () => {
+    // An issuer whose tokens outlive what the guard was told: exp 1 h, max age 300 s.
+    const { authenticator, store, advance, bearer, now } = setup();
+    const iat = Math.floor(T0 / 1000);
+    const token = await new SignJWT({ sid: 's-long' })
+      .setProtectedHeader({ alg: 'EdDSA', kid: 'k1', typ: 'at+jwt' })
+      .setIssuer(ISSUER)
+      .setAudience(AUDIENCE)
+      .setSubject('alice')
+      .setJti('long')
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + 3_600)
+      .sign(signingKey);
+    await expect(authenticator.decide(bearer(token))).resolves.toMatchObject({ ok: true });
+    store.apply(logout('s-long', now()));
+    advance(400_000); // past the store's retention: the revocation is pruned
+    store.prune();
+    await expect(authenticator.decide(bearer(token))).resolves.toMatchObject({
+      ok: false,
+      status: 401,
+      description: 'expired',
+    });
+  });
+
   it('checks roles after everything else: 403 names the missing role', async () => {
     const { authenticator, bearer } = setup();
     const user = await sign('s1', { roles: ['user'] });
@@ -195,10 +219,19 @@ describe('Authenticator', () => {
 
   it('refuses a missing or malformed header without verifying anything', async () => {
     const { authenticator, verify } = setup();
-    for (const header of [undefined, '', 'Basic abc', 'Bearer', 'Bearer a b']) {
+    for (const header of [undefined, '', 'Basic abc', 'Bearer']) {
       await expect(authenticator.decide(header)).resolves.toMatchObject({
         ok: false,
         status: 401,
+        reason: 'missing_token',
+      });
+    }
+    for (const header of ['Bearer a b', 'Bearer !!%%']) {
+      await expect(authenticator.decide(header)).resolves.toMatchObject({
+        ok: false,
+        status: 401,
+        reason: 'invalid_token',
+        description: 'malformed',
       });
     }
     expect(verify).not.toHaveBeenCalled();

@@ -76,7 +76,13 @@ export class Authenticator {
   ): Promise<GuardOutcome> {
     const { verifier, store, freshness, metrics } = this.options;
     const token = bearerToken(authorization);
-    if (token === undefined) return rejection(401, 'missing_token', 'missing bearer token');
+    if (token === undefined) {
+      // `Bearer <something>` that is no token is a bad token; anything else is no credentials.
+      const value = Array.isArray(authorization) ? authorization[0] : authorization;
+      return /^\s*Bearer\s+\S/i.test(value ?? '')
+        ? rejection(401, 'invalid_token', 'malformed')
+        : rejection(401, 'missing_token', 'missing bearer token');
+    }
     let session = verifier.cached(token);
     metrics.verifications.inc({ result: session ? 'hit' : 'miss' });
     if (session === undefined) {

@@ -241,6 +241,8 @@ export function rejectionHeaders(outcome: GuardRejection): Record<string, string
   const description = outcome.description.replaceAll('"', "'");
   switch (outcome.status) {
     case 401:
+      // No credentials at all: a bare challenge, no error code (RFC 6750 §3.1).
+      if (outcome.reason === 'missing_token') return { 'www-authenticate': 'Bearer' };
       return {
         'www-authenticate': `Bearer error="invalid_token", error_description="${description}"`,
       };

@@ -59,7 +59,10 @@ export class TokenVerifier {
     } catch (error) {
       throw new InvalidAccessTokenError(reasonFor(error));
     }
-    this.options.cache.set(token, claims);
+    // Served from the cache no longer than `verify` would accept it: until `exp`, or until its
+    // `iat` is older than the max token age (the store forgets revocations after that age).
+    const ageLimit = claims.iat + maxTokenAgeSeconds + clockToleranceSeconds;
+    this.options.cache.set(token, claims, Math.min(claims.exp, ageLimit) * 1000);
     return claims;
   }
 

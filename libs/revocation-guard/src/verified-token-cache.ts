@@ -16,7 +16,7 @@ export interface VerifiedTokenCacheOptions {
  */
 export class VerifiedTokenCache {
   /** Map iteration order is insertion order: re-inserting on a hit keeps the LRU at the front. */
-  private readonly entries = new Map<string, AccessTokenClaims>();
+  private readonly entries = new Map<string, { claims: AccessTokenClaims; untilMs: number }>();
   private readonly maxEntries: number;
   private readonly now: () => number;
 
@@ -28,18 +28,22 @@ export class VerifiedTokenCache {
   }
 
   get(token: string): AccessTokenClaims | undefined {
-    const claims = this.entries.get(token);
-    if (claims === undefined) return undefined;
+    const entry = this.entries.get(token);
+    if (entry === undefined) return undefined;
     this.entries.delete(token);
-    if (claims.exp * 1000 <= this.now()) return undefined; // expired: dropped, verified anew
-    this.entries.set(token, claims);
-    return claims;
+    if (entry.untilMs <= this.now()) return undefined; // expired: dropped, verified anew
+    this.entries.set(token, entry);
+    return entry.claims;
   }
 
-  set(token: string, claims: AccessTokenClaims): void {
+  /**
+   * `untilMs`: when the entry stops being served — the token's `exp` by default; the verifier
+   * passes an earlier instant when its `iat` is too old (max token age) before then.
+   */
+  set(token: string, claims: AccessTokenClaims, untilMs = claims.exp * 1000): void {
     if (this.maxEntries === 0) return;
     this.entries.delete(token);
-    this.entries.set(token, claims);
+    this.entries.set(token, { claims, untilMs });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done !== true) this.entries.delete(oldest.value);

@@ -8,7 +8,7 @@ import {
   type RevocationGuard,
   type VerifiedSession,
 } from '@app/revocation-guard';
-import { eventually, testInfra, uniqueName } from '@app/testing';
+import { closeServer, eventually, testInfra, uniqueName } from '@app/testing';
 import express from 'express';
 import fastify, { type FastifyInstance } from 'fastify';
 import {
@@ -93,19 +93,6 @@ describe('revocation guard middleware outside NestJS: node:http, Express 5, Fast
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     return urlOf(server);
-  }
-
-  async function close(server: Server | undefined): Promise<void> {
-    if (!server?.listening) return;
-    const closed = new Promise<void>((resolve, reject) => {
-      server.close((error) => {
-        if (error) reject(error);
-        else resolve();
-      });
-    });
-    // fetch keeps connections alive; without this, `close` waits for their idle timeout.
-    server.closeAllConnections();
-    await closed;
   }
 
   async function sendHeartbeats(): Promise<void> {
@@ -337,10 +324,10 @@ describe('revocation guard middleware outside NestJS: node:http, Express 5, Fast
     clearInterval(heartbeatTimer);
     await guard?.stop();
     await Promise.allSettled([
-      close(nodeServer),
-      close(expressServer),
+      closeServer(nodeServer),
+      closeServer(expressServer),
       fastifyApp?.close(),
-      close(jwksServer),
+      closeServer(jwksServer),
     ]);
     await producer?.disconnect();
   });

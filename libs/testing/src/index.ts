@@ -1,3 +1,4 @@
 export * from './test-infra';
 export * from './topic-recorder';
 export * from './oidc-issuer';
+export * from './http-server';

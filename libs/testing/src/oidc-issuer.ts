@@ -9,6 +9,7 @@ import {
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { closeServer } from './http-server';
 
 export interface SignOptions {
   /** Seconds from now until `exp`; negative for a token that has already expired. Default 300. */
@@ -113,16 +114,6 @@ export async function startOidcIssuer(): Promise<TestOidcIssuer> {
     async rotate() {
       keys.push(await newKey());
     },
-    async stop() {
-      // fetch keeps connections alive; close them, or `close` waits for their idle timeout.
-      const closed = new Promise<void>((resolve, reject) => {
-        server.close((error) => {
-          if (error) reject(error);
-          else resolve();
-        });
-      });
-      server.closeAllConnections();
-      await closed;
-    },
+    stop: () => closeServer(server),
   };
 }

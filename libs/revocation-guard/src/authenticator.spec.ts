@@ -45,8 +45,14 @@ function setup({ failOpen = false } = {}) {
     now: clock,
   });
   const verify = jest.spyOn(verifier, 'verify');
-  const authenticator = new Authenticator({ verifier, store, freshness, metrics, failOpen });
+  const sync = new Authenticator({ verifier, store, freshness, metrics, failOpen });
+  // The tests await every outcome; `sync` is there to see which come without a promise.
+  const authenticator = {
+    decide: (header: string | undefined, roles?: string[]) =>
+      Promise.resolve(sync.decide(header, roles)),
+  };
   return {
+    sync,
     authenticator,
     store,
     freshness,
@@ -103,6 +109,14 @@ describe('Authenticator', () => {
       });
     }
     expect(verify).toHaveBeenCalledTimes(1);
+  });
+
+  it('answers a cached token without a promise: the hot path never waits', async () => {
+    const { sync, bearer } = setup();
+    const token = await sign('s1');
+    expect(sync.decide(bearer(token))).toBeInstanceOf(Promise); // first sight: verified
+    await sync.decide(bearer(token));
+    expect(sync.decide(bearer(token))).toMatchObject({ ok: true, session: { sid: 's1' } });
   });
 
   it('still rejects a cached (already verified) token once its session is revoked', async () => {

@@ -61,39 +61,44 @@ const DESCRIPTIONS: Record<'session_revoked' | 'user_revoked', string> = {
 export class Authenticator {
   constructor(private readonly options: AuthenticatorOptions) {}
 
-  async decide(
+  /**
+   * The outcome, synchronously when the token is in the verified-token cache (the common
+   * case costs no promise), else once its signature is verified.
+   */
+  decide(
     authorization: string | string[] | undefined,
     requiredRoles: readonly string[] = [],
-  ): Promise<GuardOutcome> {
-    const outcome = await this.evaluate(authorization, requiredRoles);
-    if (!outcome.ok) this.options.metrics.rejections.inc({ reason: outcome.reason });
-    return outcome;
-  }
-
-  private async evaluate(
-    authorization: string | string[] | undefined,
-    requiredRoles: readonly string[],
-  ): Promise<GuardOutcome> {
-    const { verifier, store, freshness, metrics } = this.options;
+  ): GuardOutcome | Promise<GuardOutcome> {
+    const { verifier, metrics } = this.options;
     const token = bearerToken(authorization);
     if (token === undefined) {
       // `Bearer <something>` that is no token is a bad token; anything else is no credentials.
       const value = Array.isArray(authorization) ? authorization[0] : authorization;
-      return /^\s*Bearer\s+\S/i.test(value ?? '')
-        ? rejection(401, 'invalid_token', 'malformed')
-        : rejection(401, 'missing_token', 'missing bearer token');
+      return this.count(
+        /^\s*Bearer\s+\S/i.test(value ?? '')
+          ? rejection(401, 'invalid_token', 'malformed')
+          : rejection(401, 'missing_token', 'missing bearer token'),
+      );
     }
-    let session = verifier.cached(token);
-    metrics.verifications.inc({ result: session ? 'hit' : 'miss' });
-    if (session === undefined) {
-      try {
-        session = await verifier.verify(token);
-      } catch (error) {
+    const cached = verifier.cached(token);
+    if (cached !== undefined) {
+      metrics.cacheHits.inc();
+      return this.count(this.check(cached, requiredRoles));
+    }
+    metrics.cacheMisses.inc();
+    return verifier.verify(token).then(
+      (session) => this.count(this.check(session, requiredRoles)),
+      (error: unknown) => {
         if (error instanceof InvalidAccessTokenError)
-          return rejection(401, 'invalid_token', error.reason);
+          return this.count(rejection(401, 'invalid_token', error.reason));
         throw error;
-      }
-    }
+      },
+    );
+  }
+
+  /** What is checked on every request, cached token or not. */
+  private check(session: VerifiedSession, requiredRoles: readonly string[]): GuardOutcome {
+    const { store, freshness, metrics } = this.options;
     const revoked = store.check(session);
     if (revoked !== undefined) return rejection(401, revoked, DESCRIPTIONS[revoked]);
     let stale = false;
@@ -104,10 +109,17 @@ export class Authenticator {
       metrics.servedStale.inc();
       this.options.onServedStale?.();
     }
-    const roles = session.roles ?? [];
-    const missing = requiredRoles.filter((role) => !roles.includes(role));
-    if (missing.length > 0)
-      return rejection(403, 'insufficient_role', `requires role ${missing.join(', ')}`);
+    if (requiredRoles.length > 0) {
+      const roles = session.roles ?? [];
+      const missing = requiredRoles.filter((role) => !roles.includes(role));
+      if (missing.length > 0)
+        return rejection(403, 'insufficient_role', `requires role ${missing.join(', ')}`);
+    }
     return { ok: true, session, stale };
+  }
+
+  private count(outcome: GuardOutcome): GuardOutcome {
+    if (!outcome.ok) this.options.metrics.rejections.inc({ reason: outcome.reason });
+    return outcome;
   }
 }

@@ -18,6 +18,9 @@ export class GuardMetrics {
   readonly invalidMessages: Counter;
   readonly rejections: Counter<'reason'>;
   readonly verifications: Counter<'result'>;
+  /** Bound children of `verifications`: no label lookup on the request path. */
+  readonly cacheHits: { inc(): void };
+  readonly cacheMisses: { inc(): void };
   readonly servedStale: Counter;
 
   constructor(
@@ -48,6 +51,8 @@ export class GuardMetrics {
       labelNames: ['result'],
       registers,
     });
+    this.cacheHits = this.verifications.labels({ result: 'hit' });
+    this.cacheMisses = this.verifications.labels({ result: 'miss' });
     this.servedStale = new Counter({
       name: 'revocation_guard_served_stale_total',
       help: 'Requests served on a stale revocation view (only when configured to fail open)',

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GuardRejection, VerifiedSession } from './authenticator';
+import type { GuardOutcome, GuardRejection, VerifiedSession } from './authenticator';
 import { rejectionBody, rejectionHeaders, type RevocationGuard } from './revocation-guard';
 
 /** The header marking an answer given on a stale revocation view (fail-open only). */
@@ -40,7 +40,7 @@ export function revocationMiddleware(
     response: ServerResponse,
     next: (error?: unknown) => void,
   ): void => {
-    guard.authenticate(request.headers.authorization, options.roles).then((outcome) => {
+    const finish = (outcome: GuardOutcome): void => {
       if (!outcome.ok) {
         sendRejection(response, outcome);
         return;
@@ -48,7 +48,10 @@ export function revocationMiddleware(
       if (outcome.stale) response.setHeader(STALE_VIEW_HEADER, 'true');
       request.auth = outcome.session;
       next();
-    }, next);
+    };
+    const outcome = guard.decide(request.headers.authorization, options.roles);
+    if (outcome instanceof Promise) outcome.then(finish, next);
+    else finish(outcome);
   };
 }
 
@@ -81,7 +84,8 @@ export function revocationHook(
     request: FastifyLikeRequest,
     reply: FastifyLikeReply,
   ): Promise<FastifyLikeReply | undefined> => {
-    const outcome = await guard.authenticate(request.headers.authorization, options.roles);
+    const decided = guard.decide(request.headers.authorization, options.roles);
+    const outcome = decided instanceof Promise ? await decided : decided;
     if (!outcome.ok) {
       // An async hook that has answered returns the reply, so Fastify stops there.
       reply

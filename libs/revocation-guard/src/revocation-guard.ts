@@ -201,10 +201,21 @@ export class RevocationGuard {
    * map lookup and the revocation check; a new token costs one signature verification.
    * `requiredRoles`: every one must be in the token's `roles` (else 403).
    */
-  async authenticate(
+  authenticate(
     authorization: string | string[] | undefined,
     requiredRoles: readonly string[] = [],
   ): Promise<GuardOutcome> {
+    return Promise.resolve(this.decide(authorization, requiredRoles));
+  }
+
+  /**
+   * {@link authenticate} for hot paths: the outcome itself when it is known without waiting
+   * (a token in the verified-token cache, or a rejection), a promise only otherwise.
+   */
+  decide(
+    authorization: string | string[] | undefined,
+    requiredRoles: readonly string[] = [],
+  ): GuardOutcome | Promise<GuardOutcome> {
     if (!this.isReady) {
       this.metrics.rejections.inc({ reason: 'not_ready' });
       return rejection(503, 'not_ready', 'revocation view not loaded yet, retry shortly');

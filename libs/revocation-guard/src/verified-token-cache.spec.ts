@@ -31,6 +31,16 @@ describe('VerifiedTokenCache', () => {
     expect(cache.size).toBe(3);
   });
 
+  it('keeps a token in steady use while others churn through', () => {
+    const { cache } = setup(100);
+    cache.set('hot', claims('hot'));
+    for (let i = 0; i < 10_000; i += 1) {
+      cache.set(`cold${i}`, claims(`cold${i}`));
+      expect(cache.get('hot')?.sid).toBe('hot');
+    }
+    expect(cache.size).toBe(100);
+  });
+
   it('drops an entry at its exp: the token is verified anew (and then refused as expired)', () => {
     const { cache, advance } = setup(10);
     cache.set('t1', claims('t1', T0 + 60_000));

@@ -7,6 +7,12 @@ export interface VerifiedTokenCacheOptions {
   now?: () => number;
 }
 
+interface CacheEntry {
+  claims: AccessTokenClaims;
+  untilMs: number;
+  seq: number;
+}
+
 /**
  * Remembers tokens whose signature and claims were verified, so a token seen before costs a
  * map lookup instead of a signature check. Keyed by the whole token: a token that differs in
@@ -15,10 +21,16 @@ export interface VerifiedTokenCacheOptions {
  * on every request, by the caller.
  */
 export class VerifiedTokenCache {
-  /** Map iteration order is insertion order: re-inserting on a hit keeps the LRU at the front. */
-  private readonly entries = new Map<string, { claims: AccessTokenClaims; untilMs: number }>();
+  /**
+   * Map iteration order is insertion order, so the first entry is the least recently
+   * (re)inserted: the one to evict. A hit re-inserts its entry only once it has drifted into
+   * the older half; a token used again and again costs one lookup, not three.
+   */
+  private readonly entries = new Map<string, CacheEntry>();
   private readonly maxEntries: number;
   private readonly now: () => number;
+  /** Counts insertions; an entry's `seq` says how recently it was (re)inserted. */
+  private seq = 0;
 
   constructor({ maxEntries, now = Date.now }: VerifiedTokenCacheOptions) {
     if (!Number.isInteger(maxEntries) || maxEntries < 0)
@@ -30,9 +42,15 @@ export class VerifiedTokenCache {
   get(token: string): AccessTokenClaims | undefined {
     const entry = this.entries.get(token);
     if (entry === undefined) return undefined;
-    this.entries.delete(token);
-    if (entry.untilMs <= this.now()) return undefined; // expired: dropped, verified anew
-    this.entries.set(token, entry);
+    if (entry.untilMs <= this.now()) {
+      this.entries.delete(token); // expired: dropped, verified anew
+      return undefined;
+    }
+    if (this.seq - entry.seq >= this.maxEntries / 2) {
+      this.entries.delete(token);
+      entry.seq = ++this.seq;
+      this.entries.set(token, entry);
+    }
     return entry.claims;
   }
 
@@ -43,7 +61,7 @@ export class VerifiedTokenCache {
   set(token: string, claims: AccessTokenClaims, untilMs = claims.exp * 1000): void {
     if (this.maxEntries === 0) return;
     this.entries.delete(token);
-    this.entries.set(token, { claims, untilMs });
+    this.entries.set(token, { claims, untilMs, seq: ++this.seq });
     if (this.entries.size > this.maxEntries) {
       const oldest = this.entries.keys().next();
       if (oldest.done !== true) this.entries.delete(oldest.value);

@@ -2,7 +2,13 @@ import { IS_PUBLIC, REQUIRED_ROLES } from '@app/auth-metadata';
 import { HttpException, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { STALE_VIEW_HEADER, type AuthenticatedRequest } from '../middleware';
+import type { GuardOutcome } from '../authenticator';
 import { RevocationGuard, rejectionBody, rejectionHeaders } from '../revocation-guard';
+
+interface RouteAuth {
+  isPublic: boolean;
+  roles: string[];
+}
 
 /** Both Fastify's reply and Express's response set a header this way. */
 interface HeaderSetter {
@@ -15,28 +21,49 @@ interface HeaderSetter {
  */
 @Injectable()
 export class RevocationAuthGuard implements CanActivate {
+  private readonly routes = new WeakMap<object, RouteAuth>();
+
   constructor(
     private readonly reflector: Reflector,
     private readonly guard: RevocationGuard,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
     if (context.getType() !== 'http') return true;
-    const targets = [context.getHandler(), context.getClass()];
-    if (this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, targets)) return true;
-    const roles = this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_ROLES, targets);
+    const route = this.routeOf(context);
+    if (route.isPublic) return true;
     const http = context.switchToHttp();
     const request = http.getRequest<AuthenticatedRequest & { headers: Record<string, string> }>();
-    const outcome = await this.guard.authenticate(request.headers.authorization, roles);
-    const response = http.getResponse<HeaderSetter>();
-    if (!outcome.ok) {
-      for (const [name, value] of Object.entries(rejectionHeaders(outcome)))
-        response.header(name, value);
-      response.header('cache-control', 'no-store');
-      throw new HttpException(rejectionBody(outcome), outcome.status);
+    const outcome = this.guard.decide(request.headers.authorization, route.roles);
+    const finish = (decided: GuardOutcome): boolean => {
+      const response = http.getResponse<HeaderSetter>();
+      if (!decided.ok) {
+        for (const [name, value] of Object.entries(rejectionHeaders(decided)))
+          response.header(name, value);
+        response.header('cache-control', 'no-store');
+        throw new HttpException(rejectionBody(decided), decided.status);
+      }
+      if (decided.stale) response.header(STALE_VIEW_HEADER, 'true');
+      request.auth = decided.session;
+      return true;
+    };
+    return outcome instanceof Promise ? outcome.then(finish) : finish(outcome);
+  }
+
+  /** A route's metadata, read once per handler instead of on every request. */
+  private routeOf(context: ExecutionContext): RouteAuth {
+    const handler = context.getHandler();
+    let route = this.routes.get(handler);
+    if (route === undefined) {
+      const targets = [handler, context.getClass()];
+      route = {
+        isPublic:
+          this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, targets) ?? false,
+        roles:
+          this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_ROLES, targets) ?? [],
+      };
+      this.routes.set(handler, route);
     }
-    if (outcome.stale) response.header(STALE_VIEW_HEADER, 'true');
-    request.auth = outcome.session;
-    return true;
+    return route;
   }
 }

@@ -8,22 +8,21 @@
 // bench/results/publisher.json. See bench/README.md.
 //
 //   node bench/publisher-outbox-to-topic.mjs      (or: npm run bench:publisher)
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel } from 'kafkajs';
 import { startApp } from '../scripts/apps.mjs';
-import { command, machine } from './lib/report.mjs';
 import { build } from '../scripts/build.mjs';
 import { startKafka } from '../scripts/kafka/kafka.mjs';
-import { freePort, killAllNow } from '../scripts/lib/process.mjs';
+import { freePort } from '../scripts/lib/process.mjs';
 import { startRedis } from '../scripts/redis/redis.mjs';
+import { command, distribution, kafkaVersion, machine, median, round } from './lib/report.mjs';
+import { benchRun, log, root, Stage } from './lib/run.mjs';
 
-const root = resolve(fileURLToPath(import.meta.url), '../..');
 const require = createRequire(import.meta.url);
 const resultsFile = join(root, 'bench', 'results', 'publisher.json');
 
@@ -53,58 +52,9 @@ const limits = {
   publisherStopMs: 10_000,
 };
 
-const log = (message) => process.stderr.write(`[bench] ${message}\n`);
-
-// ---------------------------------------------------------------------------------------
-// Everything this run starts, so that any way out (success, error, SIGINT, watchdog) stops it.
-
-const started = { kafka: undefined, redis: undefined, publisher: undefined };
-let consumer;
+const run = benchRun({ wholeRunMs: limits.wholeRunMs });
+/** The benchmark's own Redis connection, for writing the outbox. */
 let client;
-/** This run's .data/bench-* folder. */
-let dataDir;
-let stopping;
-let abortReason;
-
-function stopEverything() {
-  stopping ??= (async () => {
-    // The consumer and the publisher first: they would log errors once the broker is gone.
-    await settle(consumer?.disconnect(), limits.consumerStopMs);
-    client?.disconnect();
-    await started.publisher?.stop(limits.publisherStopMs);
-    // stop() escalates to SIGKILL on its own after a grace period (Kafka 30 s, Redis 10 s).
-    await Promise.all([started.kafka?.stop(), started.redis?.stop()]);
-  })();
-  return stopping;
-}
-
-async function abort(reason, code) {
-  if (abortReason !== undefined) {
-    // Asked twice: no more waiting.
-    killAllNow(Object.values(started));
-    process.exit(code);
-  }
-  abortReason = reason;
-  log(`${reason}; stopping everything`);
-  await stopEverything().catch(() => undefined);
-  if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
-  process.exit(code);
-}
-
-process.once('SIGINT', () => void abort('interrupted (SIGINT)', 130));
-process.once('SIGTERM', () => void abort('terminated (SIGTERM)', 143));
-// Last resort when this process exits any other way. Children are also started under
-// setpriv --pdeathsig (scripts/lib/process.mjs), which covers a Kafka still starting.
-process.once('exit', () => killAllNow(Object.values(started)));
-setTimeout(
-  () => void abort(`did not finish within ${limits.wholeRunMs / 1000} s`, 1),
-  limits.wholeRunMs,
-).unref();
-
-async function settle(promise, timeoutMs) {
-  if (promise === undefined) return;
-  await Promise.race([Promise.resolve(promise).catch(() => undefined), sleep(timeoutMs)]);
-}
 
 // ---------------------------------------------------------------------------------------
 // Receipts: written events are registered here by jti before their write is sent, and
@@ -161,24 +111,6 @@ function onMessage(decodeMessage, message) {
     phase.latencies.push({ total: now - sentAt, toSend: Number(message.timestamp) - sentAt });
 }
 
-/** Throws once the run is aborted or the publisher has died: no point going on. */
-function checkRunning(what) {
-  if (abortReason !== undefined) throw new Error(abortReason);
-  if (started.publisher && !started.publisher.isAlive())
-    throw new Error(`the publisher exited during ${what} (see its log)`);
-}
-
-/** Polls `done` until true; fails on timeout, abort, or a dead publisher. */
-async function until(what, done, timeoutMs, progress = () => '') {
-  const deadline = performance.now() + timeoutMs;
-  while (!done()) {
-    checkRunning(`the wait for ${what}`);
-    if (performance.now() > deadline)
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${progress()}`);
-    await sleep(5);
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // Writing the outbox as the session service does (see publisher-fixture.ts `write()`):
 // one entry per event, in the stream of the user's shard, fields `key` and `event`.
@@ -214,7 +146,7 @@ async function latencyPhase(contracts, layout) {
   const measured = newPhase('latency', parameters.latency_events);
   const events = makeEvents(contracts, layout, warmup.expected + measured.expected, 'latency');
   for (const [i, event] of events.entries()) {
-    checkRunning('the latency phase');
+    run.checkRunning('the latency phase');
     const phase = i < warmup.expected ? warmup : measured;
     // Stamped before the XADD is sent: the figure includes the append's round trip (a
     // fraction of a millisecond) rather than missing a receipt that beats the reply.
@@ -222,7 +154,7 @@ async function latencyPhase(contracts, layout) {
     await client.xadd(event.stream, '*', ...event.fields);
     await sleep(parameters.latency_pause_ms);
   }
-  await until(
+  await run.until(
     'every latency event on the topic',
     () => warmup.received === warmup.expected && measured.received === measured.expected,
     limits.latencyDrainMs,
@@ -232,10 +164,10 @@ async function latencyPhase(contracts, layout) {
 }
 
 /** Everything in pipelines as fast as Redis takes them; from the first write to the last receipt. */
-async function throughputRun(contracts, layout, run) {
-  const phase = newPhase(`throughput ${run}`, parameters.throughput_events);
+async function throughputRun(contracts, layout, attempt) {
+  const phase = newPhase(`throughput ${attempt}`, parameters.throughput_events);
   // Built beforehand so that only writing and relaying are timed.
-  const events = makeEvents(contracts, layout, phase.expected, `throughput-${run}`);
+  const events = makeEvents(contracts, layout, phase.expected, `throughput-${attempt}`);
   const size = parameters.throughput_pipeline_size;
   const firstWriteAt = clock();
   for (let i = 0; i < events.length; i += size) {
@@ -249,8 +181,8 @@ async function throughputRun(contracts, layout, run) {
     if (!replies || failed) throw failed?.[0] ?? new Error('outbox pipeline was discarded');
   }
   const writtenAt = clock();
-  await until(
-    `all ${phase.expected} events of run ${run} on the topic`,
+  await run.until(
+    `all ${phase.expected} events of run ${attempt} on the topic`,
     () => phase.received === phase.expected,
     limits.throughputRunMs,
     () => ` (${phase.received} received)`,
@@ -265,28 +197,6 @@ async function throughputRun(contracts, layout, run) {
 }
 
 // ---------------------------------------------------------------------------------------
-
-/** Nearest-rank percentiles, in ms rounded to 0.01. */
-function distribution(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const at = (p) => round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]);
-  return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
-}
-
-function round(ms) {
-  return Math.round(ms * 100) / 100;
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-}
-
-function kafkaVersion() {
-  const pom = readFileSync(join(root, 'scripts', 'kafka', 'pom.xml'), 'utf8');
-  return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown';
-}
 
 /** The publisher's own Prometheus counters, as a cross-check of what the consumer saw. */
 async function publisherCounters(url) {
@@ -310,30 +220,30 @@ async function main() {
   await build();
   const contracts = require(join(root, 'dist', 'libs', 'contracts', 'src', 'index.js'));
 
-  mkdirSync(join(root, '.data'), { recursive: true });
-  dataDir = mkdtempSync(join(root, '.data', 'bench-'));
-  log(`data and logs in ${relative(root, dataDir)}`);
+  const dataDir = run.makeDataDir();
 
   const bootStart = Date.now();
   // Both at once, and both settled before going on, so a failure of one still stops the other.
   const boots = await Promise.allSettled([
     freePort().then((port) =>
-      startKafka({ port, dataDir: join(dataDir, 'kafka'), log }).then((h) => (started.kafka = h)),
+      startKafka({ port, dataDir: join(dataDir, 'kafka'), log }).then((h) =>
+        run.track(Stage.infrastructure, 'kafka', h),
+      ),
     ),
     startRedis({
       dataDir: join(dataDir, 'redis'),
       appendfsync: parameters.redis_appendfsync,
       log,
-    }).then((h) => (started.redis = h)),
+    }).then((h) => run.track(Stage.infrastructure, 'redis', h)),
   ]);
   const bootFailure = boots.find((boot) => boot.status === 'rejected');
   if (bootFailure) throw bootFailure.reason;
-  const { kafka, redis } = started;
+  const [kafka, redis] = boots.map((boot) => boot.value);
   log(`Kafka ${kafka.brokers} and Redis ${redis.url} up in ${Date.now() - bootStart} ms`);
 
   const topic = `bench-revocations-${Date.now().toString(36)}`;
   const layout = { prefix: 'bench:', shards: parameters.outbox_shards };
-  started.publisher = await startApp({
+  const publisher = await startApp({
     name: 'revocation-publisher',
     label: 'publisher',
     port: await freePort(),
@@ -349,9 +259,11 @@ async function main() {
       LOG_LEVEL: 'warn',
     },
   });
-  log(`publisher ready at ${started.publisher.url} (topic ${topic})`);
+  run.track(Stage.app, 'the publisher', publisher, () => publisher.stop(limits.publisherStopMs));
+  log(`publisher ready at ${publisher.url} (topic ${topic})`);
 
   client = new Redis(redis.url, { commandTimeout: 5_000, maxRetriesPerRequest: 1 });
+  run.track(Stage.client, 'redis client', client, () => client.disconnect());
   const kafkaClient = new Kafka({
     clientId: 'bench-consumer',
     brokers: [kafka.brokers],
@@ -361,7 +273,10 @@ async function main() {
   });
   // A short fetch wait: the broker answers a fetch as soon as one message is there, and
   // within 10 ms otherwise, so the consumer adds little to what is measured.
-  consumer = kafkaClient.consumer({ groupId: `${topic}-bench`, maxWaitTimeInMs: 10 });
+  const consumer = kafkaClient.consumer({ groupId: `${topic}-bench`, maxWaitTimeInMs: 10 });
+  run.track(Stage.client, 'consumer', consumer, () =>
+    Promise.race([consumer.disconnect(), sleep(limits.consumerStopMs)]),
+  );
   await consumer.connect();
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
@@ -376,7 +291,7 @@ async function main() {
   });
   // A message on every partition proves the consumer has joined and fetches each of them, and
   // heartbeats flow only once the publisher leased the outbox shards and read them.
-  await until(
+  await run.until(
     `the consumer to see all ${parameters.topic_partitions} partitions`,
     () => partitionsSeen.size === parameters.topic_partitions,
     limits.consumerReadyMs,
@@ -388,15 +303,15 @@ async function main() {
   const latency = distribution(samples.map((sample) => sample.total));
 
   const runs = [];
-  for (let run = 1; run <= parameters.throughput_repeats; run += 1) {
-    log(`throughput run ${run} of ${parameters.throughput_repeats}`);
+  for (let attempt = 1; attempt <= parameters.throughput_repeats; attempt += 1) {
+    log(`throughput run ${attempt} of ${parameters.throughput_repeats}`);
     // Let the previous run's acknowledgements settle so each run starts from an idle publisher.
     await sleep(1_000);
-    runs.push(await throughputRun(contracts, layout, run));
+    runs.push(await throughputRun(contracts, layout, attempt));
   }
   // Late duplicates, if any, arrive within a moment.
   await sleep(500);
-  const counters = await publisherCounters(started.publisher.url);
+  const counters = await publisherCounters(publisher.url);
 
   const results = {
     outbox_to_topic_p50_ms: latency.p50,
@@ -445,16 +360,4 @@ function printSummary(r) {
   );
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (error) {
-  if (abortReason === undefined) log(`failed: ${error instanceof Error ? error.message : error}`);
-  exitCode = 1;
-} finally {
-  await stopEverything().catch((error) => log(`stopping: ${error.message}`));
-}
-// Kept after a failure for its logs; a successful run leaves nothing behind.
-if (dataDir !== undefined && exitCode === 0) rmSync(dataDir, { recursive: true, force: true });
-else if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
-process.exit(exitCode);
+await run.main(main);

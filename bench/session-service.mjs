@@ -15,22 +15,21 @@
 //   node --disable-warning=TimeoutNegativeWarning bench/session-service.mjs
 //
 // BENCH_DURATION_S, BENCH_WARMUP_S and BENCH_CONCURRENCY override the defaults (15, 3, 16).
-import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative, resolve } from 'node:path';
+import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import { generateKeyPair, SignJWT } from 'jose';
 import { startApp } from '../scripts/apps.mjs';
-import { command, machine, round } from './lib/report.mjs';
 import { build } from '../scripts/build.mjs';
-import { freePort, killAllNow } from '../scripts/lib/process.mjs';
+import { freePort } from '../scripts/lib/process.mjs';
 import { startRedis } from '../scripts/redis/redis.mjs';
+import { procCpuMs } from './lib/cpu.mjs';
+import { command, distribution, machine, round } from './lib/report.mjs';
+import { benchRun, log, root, Stage } from './lib/run.mjs';
 
-const root = resolve(fileURLToPath(import.meta.url), '../..');
 const require = createRequire(import.meta.url);
 const resultsFile = join(root, 'bench', 'results', 'session-service.json');
 
@@ -64,81 +63,13 @@ const limits = {
   serviceStopMs: 10_000,
 };
 
-const log = (message) => process.stderr.write(`[bench] ${message}\n`);
+const run = benchRun({ wholeRunMs: limits.wholeRunMs });
 
-// ---------------------------------------------------------------------------------------
-// Everything this run starts, so that any way out (success, error, SIGINT, watchdog) stops it.
-
-const started = { redis: undefined, service: undefined, issuer: undefined };
-/** This run's .data/bench-* folder. */
-let dataDir;
-let stopping;
-let abortReason;
-
-function stopEverything() {
-  stopping ??= (async () => {
-    await started.service?.stop(limits.serviceStopMs);
-    await Promise.all([
-      started.issuer?.stop().catch(() => undefined),
-      // stop() escalates to SIGKILL on its own after 10 s.
-      started.redis?.stop(),
-    ]);
-  })();
-  return stopping;
-}
-
-async function abort(reason, code) {
-  if (abortReason !== undefined) {
-    // Asked twice: no more waiting.
-    killAllNow([started.service, started.redis]);
-    process.exit(code);
-  }
-  abortReason = reason;
-  log(`${reason}; stopping everything`);
-  await stopEverything().catch(() => undefined);
-  if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
-  process.exit(code);
-}
-
-process.once('SIGINT', () => void abort('interrupted (SIGINT)', 130));
-process.once('SIGTERM', () => void abort('terminated (SIGTERM)', 143));
-// Last resort when this process exits any other way; children also run under
-// setpriv --pdeathsig (scripts/lib/process.mjs).
-process.once('exit', () => killAllNow([started.service, started.redis]));
-setTimeout(
-  () => void abort(`did not finish within ${Math.round(limits.wholeRunMs / 1000)} s`, 1),
-  limits.wholeRunMs,
-).unref();
-
-function checkRunning(what) {
-  if (abortReason !== undefined) throw new Error(abortReason);
-  if (started.service && !started.service.isAlive())
-    throw new Error(`the session service exited during ${what} (see its log)`);
-}
+/** What this run started, for the CPU figures. */
+const started = { redis: undefined, service: undefined };
 
 // ---------------------------------------------------------------------------------------
 // CPU time of each process during a measured window: where the time goes.
-
-const clockTicks = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
-/** User + system CPU time of a process in ms, from /proc (Linux); undefined elsewhere. */
-function procCpuMs(pid) {
-  if (pid === undefined) return undefined;
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the command name (which may hold spaces), from field 3 on.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / clockTicks;
-  } catch {
-    return undefined;
-  }
-}
 
 function cpuSnapshot() {
   const self = process.cpuUsage();
@@ -181,7 +112,7 @@ async function loadCase(name, request, { warmupS, durationS, concurrency, before
   warmupS ??= parameters.warmup_s;
   durationS ??= parameters.duration_s;
   concurrency ??= parameters.concurrency;
-  checkRunning(name);
+  run.checkRunning(name);
   await before?.();
   log(`${name}: ${warmupS} s warm-up, ${durationS} s measured, ${concurrency} in flight`);
   const t0 = performance.now();
@@ -198,7 +129,7 @@ async function loadCase(name, request, { warmupS, durationS, concurrency, before
     setTimeout(() => (cpuEnd = cpuSnapshot()), (warmupS + durationS) * 1000),
   ];
   const worker = async (id) => {
-    while (performance.now() < measureUntil && abortReason === undefined) {
+    while (performance.now() < measureUntil && run.aborted === undefined) {
       const startedAt = performance.now();
       let status;
       try {
@@ -228,7 +159,7 @@ async function loadCase(name, request, { warmupS, durationS, concurrency, before
     sleep(endOfWindow + limits.drainMs, undefined, { ref: false }),
   ]);
   for (const timer of cpuTimers) clearTimeout(timer);
-  checkRunning(name);
+  run.checkRunning(name);
   const endedAt = performance.now();
   // Early end (ID-token pool ran out): rate over the time actually measured.
   const measuredMs = Math.max(1, Math.min(endedAt, measureUntil) - measureFrom);
@@ -297,7 +228,7 @@ async function bareSigning(privateKey, { warmupS, durationS, inFlight }) {
     for (;;) {
       await signAccessToken(privateKey);
       const now = performance.now();
-      if (now > measureUntil || abortReason !== undefined) return;
+      if (now > measureUntil || run.aborted !== undefined) return;
       if (now >= measureFrom) {
         cpuStart ??= process.cpuUsage();
         ops += 1;
@@ -318,29 +249,22 @@ async function bareSigning(privateKey, { warmupS, durationS, inFlight }) {
 
 // ---------------------------------------------------------------------------------------
 
-/** Nearest-rank percentiles, in ms rounded to 0.01. */
-function distribution(values) {
-  if (values.length === 0) return { p50: null, p95: null, p99: null, max: null };
-  const sorted = Float64Array.from(values).sort();
-  const at = (p) => round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]);
-  return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
-}
-
 async function main() {
   await build();
   const { startOidcIssuer } = require(join(root, 'dist', 'libs', 'testing', 'src', 'index.js'));
 
-  mkdirSync(join(root, '.data'), { recursive: true });
-  dataDir = mkdtempSync(join(root, '.data', 'bench-'));
-  log(`data and logs in ${relative(root, dataDir)}`);
+  const dataDir = run.makeDataDir();
 
-  started.redis = await startRedis({
-    dataDir: join(dataDir, 'redis'),
-    appendfsync: parameters.redis_appendfsync,
-    log,
-  });
-  started.issuer = await startOidcIssuer();
-  const { issuer } = started;
+  started.redis = run.track(
+    Stage.infrastructure,
+    'redis',
+    await startRedis({
+      dataDir: join(dataDir, 'redis'),
+      appendfsync: parameters.redis_appendfsync,
+      log,
+    }),
+  );
+  const issuer = run.track(Stage.infrastructure, 'oidc-issuer', await startOidcIssuer());
   log(`Redis ${started.redis.url}, OIDC issuer ${issuer.issuer}`);
 
   const bootAt = Date.now();
@@ -362,6 +286,9 @@ async function main() {
       ]),
     },
   });
+  run.track(Stage.app, 'the session service', started.service, () =>
+    started.service.stop(limits.serviceStopMs),
+  );
   log(`session service ready at ${started.service.url} in ${Date.now() - bootAt} ms`);
 
   // ID tokens, signed now so that signing them is not measured; each for a user of its own,
@@ -370,7 +297,7 @@ async function main() {
   const idTokens = [];
   const runTag = Date.now().toString(36);
   for (let i = 0; i < parameters.id_token_pool; i += 500) {
-    checkRunning('the signing of ID tokens');
+    run.checkRunning('the signing of ID tokens');
     const batch = Array.from({ length: Math.min(500, parameters.id_token_pool - i) }, (_, j) =>
       issuer.sign({ sub: `bench-${runTag}-${i + j}` }, { expiresIn: 600 }),
     );
@@ -515,7 +442,7 @@ function printSummary(r) {
   process.stdout.write(
     [
       '',
-      `Session service (${m.cpus} × ${m.model}, ${m.memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+      `Session service (${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
       `${r.concurrency} requests in flight, ${r.duration_s} s measured after ${r.cases.refresh.warmup_s} s warm-up; latency and rate of 2xx answers`,
       line('POST /auth/login', r.cases.login_password),
       line('POST /auth/oidc', r.cases.login_oidc),
@@ -537,17 +464,4 @@ function printSummary(r) {
   );
 }
 
-let exitCode = 0;
-try {
-  await main();
-} catch (error) {
-  if (abortReason === undefined)
-    log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : error}`);
-  exitCode = 1;
-} finally {
-  await stopEverything().catch((error) => log(`stopping: ${error.message}`));
-}
-// Kept after a failure for its logs; a successful run leaves nothing behind.
-if (dataDir !== undefined && exitCode === 0) rmSync(dataDir, { recursive: true, force: true });
-else if (dataDir !== undefined) log(`data and logs kept in ${relative(root, dataDir)}`);
-process.exit(exitCode);
+await run.main(main);

@@ -1,6 +1,7 @@
-// Compiles apps/ and libs/ to dist/ with SWC (path aliases rewritten to relative paths).
+// Compiles apps/, libs/ and the benchmarks' TypeScript (bench/) to dist/ with SWC (path aliases
+// rewritten to relative paths).
 // Type checking is `tsc --noEmit`, run separately by `npm test`.
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,7 +24,10 @@ function* sources(dir) {
 export async function build() {
   const started = Date.now();
   rmSync(outDir, { recursive: true, force: true });
-  const files = ['apps', 'libs'].flatMap((dir) => [...sources(join(root, dir))]);
+  const files = ['apps', 'libs', 'bench']
+    .map((dir) => join(root, dir))
+    .filter((dir) => existsSync(dir))
+    .flatMap((dir) => [...sources(dir)]);
   await Promise.all(
     files.map(async (file) => {
       const target = join(outDir, relative(root, file)).replace(/\.ts$/, '.js');

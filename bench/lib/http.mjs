@@ -1,0 +1,47 @@
+// HTTP for measuring: node:http over kept-alive connections, so a poll costs one request on an
+// open socket (no connection set-up, none of fetch's stream machinery in the measured path).
+import http from 'node:http';
+
+const TIMEOUT_MS = 10_000;
+
+/** One request; resolves with the status, the headers and the body as text. */
+export function request(url, { method = 'GET', headers = {}, body, agent } = {}) {
+  return new Promise((resolve, reject) => {
+    const payload = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request(
+      url,
+      {
+        method,
+        agent,
+        timeout: TIMEOUT_MS,
+        headers: payload
+          ? { ...headers, 'content-type': 'application/json', 'content-length': payload.length }
+          : headers,
+      },
+      (res) => {
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            text: Buffer.concat(chunks).toString('utf8'),
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('timeout', () =>
+      req.destroy(new Error(`${method} ${url}: no answer in ${TIMEOUT_MS} ms`)),
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+export const post = (url, body, options = {}) => request(url, { ...options, method: 'POST', body });
+
+/** A connection pool of its own: `sockets` kept-alive connections, reused most recent first. */
+export function keepAliveAgent(sockets = 1) {
+  return new http.Agent({ keepAlive: true, maxSockets: sockets, scheduling: 'lifo' });
+}

@@ -1,0 +1,150 @@
+// A latency distribution as a standalone SVG: a histogram (left axis, count per bin) with the
+// cumulative share over it (right axis, %), and the percentiles marked. No dependencies.
+
+const WIDTH = 920;
+const HEIGHT = 440;
+const PLOT = { left: 64, right: 64, top: 64, bottom: 56 };
+
+const escape = (text) =>
+  String(text).replace(
+    /[<>&"]/g,
+    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c],
+  );
+
+/** The smallest of 1, 2, 2.5, 5 × 10^k that is at least `raw`. */
+function niceStep(raw) {
+  const power = 10 ** Math.floor(Math.log10(raw));
+  return [1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= raw) ?? 10 * power;
+}
+
+const fmt = (value) => (Number.isInteger(value) ? String(value) : value.toFixed(1));
+
+/**
+ * @param {{ title: string, subtitle?: string, values: number[], markers?: Record<string, number>,
+ *           unit?: string }} chart  values in ms; markers e.g. { p50: 12.1, p99: 40 }
+ * @returns {string} the SVG document
+ */
+export function latencyChart({ title, subtitle = '', values, markers = {}, unit = 'ms' }) {
+  const sorted = Float64Array.from(values).sort();
+  const n = sorted.length;
+  if (n === 0) throw new Error('no values to chart');
+  // The x axis covers the body up to past p99; the far tail goes into one overflow bar.
+  const p99 = sorted[Math.max(0, Math.ceil(0.99 * n) - 1)];
+  const max = sorted[n - 1];
+  const span = max <= p99 * 1.5 ? max : p99 * 1.25;
+  const bin = niceStep(span / 80);
+  const bins = Math.max(1, Math.ceil(span / bin + 1e-9));
+  const xMax = bins * bin;
+  const counts = new Array(bins).fill(0);
+  let overflow = 0;
+  for (const value of sorted) {
+    if (value >= xMax) overflow += 1;
+    else counts[Math.floor(value / bin)] += 1;
+  }
+  const slots = bins + (overflow > 0 ? 2 : 0); // a gap, then the overflow bar
+  const yMax = Math.max(...counts, overflow);
+  const yStep = niceStep(yMax / 5);
+  const yTop = Math.ceil(yMax / yStep) * yStep;
+
+  const plotW = WIDTH - PLOT.left - PLOT.right;
+  const plotH = HEIGHT - PLOT.top - PLOT.bottom;
+  const slotW = plotW / slots;
+  const xOf = (ms) => PLOT.left + (Math.min(ms, xMax) / xMax) * (bins * slotW);
+  const yOf = (count) => PLOT.top + plotH - (count / yTop) * plotH;
+  const pctY = (share) => PLOT.top + plotH - share * plotH;
+  const out = [];
+  const line = (x1, y1, x2, y2, style) =>
+    out.push(
+      `<line x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" ${style}/>`,
+    );
+  const text = (x, y, content, style = '') =>
+    out.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${style}>${escape(content)}</text>`);
+
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+  );
+  text(PLOT.left, 24, title, 'font-size="16" font-weight="600"');
+  if (subtitle) text(PLOT.left, 44, subtitle, 'fill="#555"');
+
+  // Grid and left axis (count per bin).
+  for (let y = 0; y <= yTop + 1e-9; y += yStep) {
+    line(PLOT.left, yOf(y), PLOT.left + plotW, yOf(y), 'stroke="#eee"');
+    text(PLOT.left - 6, yOf(y) + 4, fmt(y), 'text-anchor="end" fill="#555"');
+  }
+  text(
+    16,
+    PLOT.top + plotH / 2,
+    `samples per ${fmt(bin)} ${unit}`,
+    `transform="rotate(-90 16 ${PLOT.top + plotH / 2})" text-anchor="middle" fill="#555"`,
+  );
+  // Right axis (cumulative %).
+  for (let share = 0; share <= 1; share += 0.25) {
+    text(PLOT.left + plotW + 6, pctY(share) + 4, `${share * 100}%`, 'fill="#c0392b"');
+  }
+
+  // Bars.
+  counts.forEach((count, i) => {
+    if (count === 0) return;
+    const x = PLOT.left + i * slotW;
+    out.push(
+      `<rect x="${(x + 0.5).toFixed(1)}" y="${yOf(count).toFixed(1)}" width="${Math.max(1, slotW - 1).toFixed(1)}" height="${(PLOT.top + plotH - yOf(count)).toFixed(1)}" fill="#4a78b5"/>`,
+    );
+  });
+  if (overflow > 0) {
+    const x = PLOT.left + (bins + 1) * slotW;
+    out.push(
+      `<rect x="${x.toFixed(1)}" y="${yOf(overflow).toFixed(1)}" width="${Math.max(1, slotW - 1).toFixed(1)}" height="${(PLOT.top + plotH - yOf(overflow)).toFixed(1)}" fill="#8e6bb5"/>`,
+    );
+    text(
+      x + slotW / 2,
+      PLOT.top + plotH + 16,
+      `≥${fmt(xMax)}`,
+      'text-anchor="middle" fill="#8e6bb5"',
+    );
+    text(
+      x + slotW / 2,
+      yOf(overflow) - 4,
+      `${overflow} up to ${fmt(Math.round(max))}`,
+      'text-anchor="end" fill="#8e6bb5"',
+    );
+  }
+
+  // Bottom axis (ms).
+  const xStep = niceStep(xMax / 10);
+  for (let ms = 0; ms <= xMax + 1e-9; ms += xStep) {
+    line(xOf(ms), PLOT.top + plotH, xOf(ms), PLOT.top + plotH + 4, 'stroke="#555"');
+    text(xOf(ms), PLOT.top + plotH + 16, fmt(ms), 'text-anchor="middle" fill="#555"');
+  }
+  line(PLOT.left, PLOT.top + plotH, PLOT.left + plotW, PLOT.top + plotH, 'stroke="#555"');
+  text(
+    PLOT.left + (bins * slotW) / 2,
+    HEIGHT - 14,
+    `latency (${unit})`,
+    'text-anchor="middle" fill="#555"',
+  );
+
+  // Cumulative share: a step line through every sample inside the axis.
+  const points = [`${xOf(0).toFixed(1)},${pctY(0).toFixed(1)}`];
+  sorted.forEach((value, i) => {
+    if (value < xMax) points.push(`${xOf(value).toFixed(1)},${pctY((i + 1) / n).toFixed(1)}`);
+  });
+  out.push(
+    `<polyline points="${points.join(' ')}" fill="none" stroke="#c0392b" stroke-width="1.5"/>`,
+  );
+
+  // Percentile markers.
+  Object.entries(markers).forEach(([label, ms], i) => {
+    if (ms === null || ms === undefined || ms >= xMax) return;
+    line(xOf(ms), PLOT.top, xOf(ms), PLOT.top + plotH, 'stroke="#333" stroke-dasharray="4 3"');
+    text(
+      xOf(ms) + 3,
+      PLOT.top + 12 + i * 14,
+      `${label} ${fmt(Math.round(ms * 10) / 10)} ${unit}`,
+      'fill="#333"',
+    );
+  });
+
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,45 @@
+import { Controller, Get, Module, type Type } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
+import { validateEnv } from '@app/config';
+import { ObservabilityModule } from '@app/observability';
+import {
+  CurrentSession,
+  RevocationGuardModule,
+  RevocationReadiness,
+  revocationGuardEnv,
+  type VerifiedSession,
+} from '@app/revocation-guard';
+import { commonEnv } from './config';
+
+@Controller()
+class MeController {
+  @Get('me')
+  me(@CurrentSession() session: VerifiedSession): { sub: string; session_id: string } {
+    return { sub: session.sub, session_id: session.sid };
+  }
+}
+
+/**
+ * (b) Our guard, as the API services use it: a global guard that verifies the token against
+ * the issuer's JWKS (verified tokens cached) and looks its session up in the in-memory
+ * revocation store that the guard's Kafka consumer keeps.
+ */
+export function guardModule(): Type {
+  @Module({
+    imports: [
+      ConfigModule.forRoot({
+        isGlobal: true,
+        ignoreEnvFile: true,
+        validate: validateEnv(commonEnv.extend(revocationGuardEnv.shape)),
+      }),
+      ObservabilityModule.forRoot({
+        serviceName: 'bench-overhead',
+        readiness: [RevocationReadiness],
+      }),
+      RevocationGuardModule.fromEnv('bench-overhead'),
+    ],
+    controllers: [MeController],
+  })
+  class GuardModule {}
+  return GuardModule;
+}

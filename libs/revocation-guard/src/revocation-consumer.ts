@@ -84,6 +84,7 @@ export class RevocationConsumer {
     this.replayStartedAt = this.now();
     this.admin = kafka.admin();
     const partitions = await this.retry('read the topic', () => this.planReplay());
+    await this.admin.disconnect(); // needed only to plan the replay
     this.options.freshness.track(partitions);
     if (this.stopped) return;
     this.consumer = kafka.consumer({

@@ -5,6 +5,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { PeriodicTask } from '@app/observability';
 import type { RevocationPublisherEnv } from '../config';
 import { KafkaRevocationSink } from '../kafka/kafka-revocation.sink';
 import { TopicProvisioner } from '../kafka/topic-provisioner';
@@ -22,8 +23,7 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   private readonly logger = new Logger(HeartbeatService.name);
   private readonly intervalMs: number;
   private readonly healthyWithinMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
+  private readonly ticker: PeriodicTask;
   private failing = false;
 
   constructor(
@@ -36,29 +36,26 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   ) {
     this.intervalMs = config.get('HEARTBEAT_INTERVAL_MS', { infer: true });
     this.healthyWithinMs = config.get('OUTBOX_BLOCK_MS', { infer: true }) + 2 * this.intervalMs;
+    this.ticker = new PeriodicTask(this.intervalMs, () => this.beat());
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.beat();
-    }, this.intervalMs);
+    this.ticker.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.inFlight;
+    await this.ticker.stop();
   }
 
-  private beat(): void {
+  private beat(): Promise<void> | undefined {
     const partitions = this.topics.partitions;
-    if (this.inFlight || partitions === undefined || !this.relay.isHealthy(this.healthyWithinMs))
-      return;
+    if (partitions === undefined || !this.relay.isHealthy(this.healthyWithinMs)) return undefined;
     const heartbeat = {
       publisher_id: this.outbox.consumer,
       sent_at: Date.now(),
       interval_ms: this.intervalMs,
     };
-    this.inFlight = this.sink
+    return this.sink
       .heartbeat(heartbeat, partitions)
       .then(() => {
         this.metrics.heartbeats.inc();
@@ -68,9 +65,6 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
       .catch((error: unknown) => {
         if (!this.failing) this.logger.warn(`heartbeat failed: ${(error as Error).message}`);
         this.failing = true;
-      })
-      .finally(() => {
-        this.inFlight = undefined;
       });
   }
 }

@@ -5,6 +5,7 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { PeriodicTask } from '@app/observability';
 import type { SessionServiceEnv } from '../config';
 import { SessionService } from './session.service';
 
@@ -15,35 +16,32 @@ import { SessionService } from './session.service';
 @Injectable()
 export class SessionSweeper implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(SessionSweeper.name);
-  private readonly intervalMs: number;
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
+  private readonly ticker: PeriodicTask;
 
   constructor(
     private readonly sessions: SessionService,
     config: ConfigService<SessionServiceEnv, true>,
   ) {
-    this.intervalMs = config.get('SESSION_SWEEP_INTERVAL_SECONDS', { infer: true }) * 1000;
+    const intervalMs = config.get('SESSION_SWEEP_INTERVAL_SECONDS', { infer: true }) * 1000;
+    this.ticker = new PeriodicTask(intervalMs, () => this.sweep());
   }
 
   onApplicationBootstrap(): void {
-    this.timer = setInterval(() => {
-      this.running ??= this.sessions
-        .sweepExpired()
-        .then((users) => {
-          if (users > 0) this.logger.log(`ended expired sessions of ${users} user(s)`);
-        })
-        .catch((error: unknown) => {
-          this.logger.warn(`sweep failed: ${(error as Error).message}`);
-        })
-        .finally(() => {
-          this.running = undefined;
-        });
-    }, this.intervalMs);
+    this.ticker.start();
   }
 
   async onApplicationShutdown(): Promise<void> {
-    clearInterval(this.timer);
-    await this.running;
+    await this.ticker.stop();
+  }
+
+  private sweep(): Promise<void> {
+    return this.sessions
+      .sweepExpired()
+      .then((users) => {
+        if (users > 0) this.logger.log(`ended expired sessions of ${users} user(s)`);
+      })
+      .catch((error: unknown) => {
+        this.logger.warn(`sweep failed: ${(error as Error).message}`);
+      });
   }
 }

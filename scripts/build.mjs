@@ -1,7 +1,7 @@
 // Compiles apps/, libs/ and the benchmarks' TypeScript (bench/) to dist/ with SWC (path aliases
-// rewritten to relative paths).
+// rewritten to relative paths), and copies the files the code reads at run time (Lua commands).
 // Type checking is `tsc --noEmit`, run separately by `npm test`.
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,24 +12,30 @@ const { root, ...swcOptions } = require('../swc.config.cjs');
 const outDir = join(root, 'dist');
 const isTest = (file) => /\.(spec|int-spec|e2e-spec)\.ts$/.test(file);
 
-function* sources(dir) {
+const isSource = (file) => file.endsWith('.ts') && !file.endsWith('.d.ts') && !isTest(file);
+const isAsset = (file) => file.endsWith('.lua');
+
+function* files(dir, wanted) {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
-    if (entry.isDirectory()) yield* sources(path);
-    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.d.ts') && !isTest(entry.name))
-      yield path;
+    if (entry.isDirectory()) yield* files(path, wanted);
+    else if (wanted(entry.name)) yield path;
   }
 }
 
 export async function build() {
   const started = Date.now();
   rmSync(outDir, { recursive: true, force: true });
-  const files = ['apps', 'libs', 'bench']
-    .map((dir) => join(root, dir))
-    .filter((dir) => existsSync(dir))
-    .flatMap((dir) => [...sources(dir)]);
+  const dirs = ['apps', 'libs', 'bench'].map((dir) => join(root, dir)).filter(existsSync);
+  const sources = dirs.flatMap((dir) => [...files(dir, isSource)]);
+  const assets = dirs.flatMap((dir) => [...files(dir, isAsset)]);
+  for (const asset of assets) {
+    const target = join(outDir, relative(root, asset));
+    mkdirSync(dirname(target), { recursive: true });
+    copyFileSync(asset, target);
+  }
   await Promise.all(
-    files.map(async (file) => {
+    sources.map(async (file) => {
       const target = join(outDir, relative(root, file)).replace(/\.ts$/, '.js');
       const { code, map } = await transformFile(file, {
         ...swcOptions,
@@ -46,7 +52,9 @@ export async function build() {
       if (map) writeFileSync(`${target}.map`, map);
     }),
   );
-  console.error(`[build] ${files.length} files to dist/ in ${Date.now() - started} ms`);
+  console.error(
+    `[build] ${sources.length} files compiled and ${assets.length} copied to dist/ in ${Date.now() - started} ms`,
+  );
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,2 +1,2 @@
 export * from './redis.module';
-export * from './lua-script';
+export * from './lua-commands';

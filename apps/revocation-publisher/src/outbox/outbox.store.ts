@@ -8,24 +8,23 @@ import {
   shardTag,
   type OutboxLayout,
 } from '@app/contracts';
-import { luaScript, REDIS } from '@app/redis';
+import { loadLuaCommands, luaCommand, REDIS } from '@app/redis';
 import type { Redis } from 'ioredis';
+import { join } from 'node:path';
+import { z } from 'zod';
 import type { RevocationPublisherEnv } from '../config';
 import { toFields, type OutboxEntry } from './outbox-entry';
 
-/** Renews a lease held by this owner (1), takes a free one (2), or reports it taken (0). */
-const LEASE = luaScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
-end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 2 end
-return 0
-`);
-const RELEASE = luaScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-`);
+const commands = loadLuaCommands(join(__dirname, 'lua'));
+const leaseCommand = luaCommand<
+  { owner: string; ttl_ms: number },
+  { result: 'renewed' | 'acquired' | 'lost' }
+>(commands, 'lease', z.object({ result: z.enum(['renewed', 'acquired', 'lost']) }));
+const releaseCommand = luaCommand<{ owner: string }, { released: boolean }>(
+  commands,
+  'release',
+  z.object({ released: z.boolean() }),
+);
 
 export type LeaseResult = 'renewed' | 'acquired' | 'lost';
 
@@ -80,12 +79,15 @@ export class OutboxStore implements OnApplicationShutdown {
   }
 
   async lease(shard: number, ttlMs: number): Promise<LeaseResult> {
-    const result = await LEASE.run(this.redis, [this.leaseKey(shard)], [this.consumer, ttlMs]);
-    return result === 1 ? 'renewed' : result === 2 ? 'acquired' : 'lost';
+    const { result } = await leaseCommand.run(this.redis, [this.leaseKey(shard)], {
+      owner: this.consumer,
+      ttl_ms: ttlMs,
+    });
+    return result;
   }
 
   async release(shard: number): Promise<void> {
-    await RELEASE.run(this.redis, [this.leaseKey(shard)], [this.consumer]);
+    await releaseCommand.run(this.redis, [this.leaseKey(shard)], { owner: this.consumer });
   }
 
   /**

@@ -12,13 +12,38 @@ export class SessionKeys {
     return outboxShard(userId, this.layout.shards);
   }
 
-  /** The common prefix of every key in `shard`; scripts append the rest. */
+  /** The common prefix of every key in `shard`; scripts build the keys they find from it. */
   base(shard: number): string {
     return `${this.layout.prefix}${shardTag(shard)}:`;
   }
 
   outbox(shard: number): string {
     return outboxStream(this.layout, shard);
+  }
+
+  expiries(shard: number): string {
+    return `${this.base(shard)}expiries`;
+  }
+
+  session(shard: number, sessionId: string): string {
+    return `${this.base(shard)}session:${sessionId}`;
+  }
+
+  refresh(shard: number, tokenHash: string): string {
+    return `${this.base(shard)}refresh:${tokenHash}`;
+  }
+
+  /** A user's live sessions (zset by last activity). */
+  userSessions(userId: string): string {
+    return `${this.base(this.shardOf(userId))}user:${userId}:sessions`;
+  }
+
+  plan(userId: string): string {
+    return `${this.base(this.shardOf(userId))}user:${userId}:plan`;
+  }
+
+  revokedBefore(userId: string): string {
+    return `${this.base(this.shardOf(userId))}user:${userId}:revoked_before`;
   }
 
   /** Session ids carry their shard, so a session can be found from its id alone. */

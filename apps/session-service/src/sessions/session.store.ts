@@ -6,13 +6,14 @@ import type { Redis } from 'ioredis';
 import type { SessionServiceEnv } from '../config';
 import { SessionKeys } from './session-keys';
 import {
-  CREATE_SESSION,
-  END_ALL_SESSIONS,
-  END_EXPIRED,
-  END_SESSION,
-  EXPIRED_USERS,
-  ROTATE_REFRESH,
-} from './session-scripts';
+  createSession,
+  endAllSessions,
+  endExpired,
+  endSession,
+  expiredUsers,
+  rotateRefresh,
+  type EventContext,
+} from './session-commands';
 import type {
   CreateResult,
   Initiator,
@@ -58,9 +59,9 @@ export class SessionStore {
     };
   }
 
-  /** ARGV prefix every script takes: where, who issues, a fresh nonce for event ids, when. */
-  private common(shard: number, now: number): (string | number)[] {
-    return [this.keys.base(shard), this.keys.outbox(shard), this.settings.issuer, random(9), now];
+  /** What every command that may end sessions takes: where, who issues, a fresh nonce for event ids, when. */
+  private context(shard: number, now: number): EventContext {
+    return { base: this.keys.base(shard), issuer: this.settings.issuer, nonce: random(9), now };
   }
 
   async create(signIn: SignIn, now: number): Promise<CreateResult> {
@@ -70,42 +71,49 @@ export class SessionStore {
     const lifetime = signIn.remember ? this.settings.rememberMs : this.settings.absoluteMs;
     const idleMs = signIn.remember ? this.settings.rememberMs : this.settings.idleMs;
     const absoluteAt = now + lifetime;
-    const reply = (await CREATE_SESSION.run(
+    const { userId } = signIn;
+    const reply = await createSession.run(
       this.redis,
-      [],
       [
-        ...this.common(shard, now),
-        signIn.userId,
-        sessionId,
-        hashToken(refreshToken),
-        this.settings.plan.max_devices,
-        this.settings.plan.policy,
-        idleMs,
-        absoluteAt,
-        signIn.remember ? '1' : '0',
-        JSON.stringify(signIn.roles),
-        signIn.device.name,
-        signIn.device.platform ?? '',
-        signIn.userAgent ?? '',
-        signIn.ip ?? '',
+        this.keys.userSessions(userId),
+        this.keys.plan(userId),
+        this.keys.revokedBefore(userId),
+        this.keys.expiries(shard),
+        this.keys.outbox(shard),
+        this.keys.session(shard, sessionId),
+        this.keys.refresh(shard, hashToken(refreshToken)),
       ],
-    )) as [string, ...(string | number)[]];
-    if (reply[0] === 'rejected') {
-      const live = reply.slice(1).map(String);
+      {
+        ...this.context(shard, now),
+        user: userId,
+        sid: sessionId,
+        default_max: this.settings.plan.max_devices,
+        default_policy: this.settings.plan.policy,
+        idle_ms: idleMs,
+        absolute_at: absoluteAt,
+        remember: signIn.remember ? '1' : '0',
+        roles: JSON.stringify(signIn.roles),
+        device_name: signIn.device.name,
+        device_platform: signIn.device.platform ?? '',
+        user_agent: signIn.userAgent ?? '',
+        ip: signIn.ip ?? '',
+      },
+    );
+    if (reply.kind === 'rejected') {
       return {
         kind: 'rejected',
-        sessions: (await this.views(shard, live)).filter((v) => v !== undefined),
+        sessions: (await this.views(shard, reply.sessions)).filter((v) => v !== undefined),
       };
     }
     return {
       kind: 'created',
       sessionId,
       refreshToken,
-      userId: signIn.userId,
+      userId,
       roles: signIn.roles,
       absoluteAt,
-      revokedBefore: Number(reply[2]),
-      evicted: Number(reply[3]),
+      revokedBefore: reply.revoked_before,
+      evicted: reply.evicted,
     };
   }
 
@@ -113,25 +121,30 @@ export class SessionStore {
     const shard = this.keys.refreshShard(refreshToken);
     if (shard === undefined) return { kind: 'invalid' };
     const next = `rt${shard}_${random(32)}`;
-    const reply = (await ROTATE_REFRESH.run(
+    const reply = await rotateRefresh.run(
       this.redis,
-      [],
-      [...this.common(shard, now), hashToken(refreshToken), hashToken(next), this.settings.graceMs],
-    )) as [string, ...string[]];
-    switch (reply[0]) {
+      [
+        this.keys.refresh(shard, hashToken(refreshToken)),
+        this.keys.expiries(shard),
+        this.keys.outbox(shard),
+        this.keys.refresh(shard, hashToken(next)),
+      ],
+      { ...this.context(shard, now), grace_ms: this.settings.graceMs },
+    );
+    switch (reply.kind) {
       case 'rotated':
         return {
           kind: 'rotated',
           refreshToken: next,
-          sessionId: String(reply[1]),
-          userId: String(reply[2]),
-          roles: JSON.parse(String(reply[3])) as string[],
-          absoluteAt: Number(reply[4]),
-          revokedBefore: Number(reply[5]),
+          sessionId: reply.sid,
+          userId: reply.user,
+          roles: JSON.parse(reply.roles) as string[],
+          absoluteAt: reply.absolute_at,
+          revokedBefore: reply.revoked_before,
         };
       case 'reused':
-        return { kind: 'reused', sessionId: String(reply[1]) };
-      default:
+        return { kind: 'reused', sessionId: reply.sid };
+      case 'invalid':
         return { kind: 'invalid' };
     }
   }
@@ -144,12 +157,18 @@ export class SessionStore {
   ): Promise<string | undefined> {
     const shard = this.keys.sessionShard(sessionId);
     if (shard === undefined) return undefined;
-    const user = (await END_SESSION.run(
+    const { user } = await endSession.run(
       this.redis,
-      [],
-      [...this.common(shard, now), sessionId, how.initiator, how.owner ?? '', how.reason],
-    )) as string | null;
-    return user ?? undefined;
+      [this.keys.session(shard, sessionId), this.keys.expiries(shard), this.keys.outbox(shard)],
+      {
+        ...this.context(shard, now),
+        sid: sessionId,
+        entity: how.initiator,
+        reason: how.reason,
+        ...(how.owner === undefined ? {} : { owner: how.owner }),
+      },
+    );
+    return user === false ? undefined : user;
   }
 
   async endAll(
@@ -158,22 +177,24 @@ export class SessionStore {
     now: number,
   ): Promise<number> {
     const shard = this.keys.shardOf(userId);
-    return (await END_ALL_SESSIONS.run(
+    const { ended } = await endAllSessions.run(
       this.redis,
-      [],
-      [...this.common(shard, now), userId, how.initiator, how.reason],
-    )) as number;
+      [
+        this.keys.userSessions(userId),
+        this.keys.revokedBefore(userId),
+        this.keys.expiries(shard),
+        this.keys.outbox(shard),
+      ],
+      { ...this.context(shard, now), user: userId, entity: how.initiator, reason: how.reason },
+    );
+    return ended;
   }
 
   /** The user's live sessions, most recently active first (expired ones are ended on the way). */
   async list(userId: string, now: number): Promise<SessionView[]> {
     const shard = this.keys.shardOf(userId);
-    await END_EXPIRED.run(this.redis, [], [...this.common(shard, now), userId]);
-    const ids = await this.redis.zrevrange(
-      `${this.keys.base(shard)}user:${userId}:sessions`,
-      0,
-      -1,
-    );
+    await this.endExpired(shard, userId, now);
+    const ids = await this.redis.zrevrange(this.keys.userSessions(userId), 0, -1);
     return (await this.views(shard, ids)).filter((v) => v !== undefined);
   }
 
@@ -182,7 +203,7 @@ export class SessionStore {
     const shard = this.keys.sessionShard(sessionId);
     if (shard === undefined) return undefined;
     const [user, lastActive, idleMs, absoluteAt] = await this.redis.hmget(
-      `${this.keys.base(shard)}session:${sessionId}`,
+      this.keys.session(shard, sessionId),
       'user',
       'last_active_at',
       'idle_ms',
@@ -198,16 +219,12 @@ export class SessionStore {
     const shard = this.keys.refreshShard(refreshToken);
     if (shard === undefined) return undefined;
     return (
-      (await this.redis.hget(
-        `${this.keys.base(shard)}refresh:${hashToken(refreshToken)}`,
-        'sid',
-      )) ?? undefined
+      (await this.redis.hget(this.keys.refresh(shard, hashToken(refreshToken)), 'sid')) ?? undefined
     );
   }
 
   async plan(userId: string): Promise<Plan> {
-    const key = `${this.keys.base(this.keys.shardOf(userId))}user:${userId}:plan`;
-    const [max, policy] = await this.redis.hmget(key, 'max_devices', 'policy');
+    const [max, policy] = await this.redis.hmget(this.keys.plan(userId), 'max_devices', 'policy');
     return {
       max_devices: max ? Number(max) : this.settings.plan.max_devices,
       policy: policy === 'reject' || policy === 'evict_oldest' ? policy : this.settings.plan.policy,
@@ -215,30 +232,42 @@ export class SessionStore {
   }
 
   async setPlan(userId: string, plan: Plan): Promise<void> {
-    const key = `${this.keys.base(this.keys.shardOf(userId))}user:${userId}:plan`;
-    await this.redis.hset(key, 'max_devices', plan.max_devices, 'policy', plan.policy);
+    await this.redis.hset(
+      this.keys.plan(userId),
+      'max_devices',
+      plan.max_devices,
+      'policy',
+      plan.policy,
+    );
   }
 
   /** Ends every session past its idle or absolute deadline, in every shard; returns how many users had some. */
   async sweep(now: number, perShard = 200): Promise<number> {
     let users = 0;
     for (let shard = 0; shard < this.keys.layout.shards; shard += 1) {
-      const expired = (await EXPIRED_USERS.run(
-        this.redis,
-        [],
-        [this.keys.base(shard), now, perShard],
-      )) as string[];
-      for (const user of expired)
-        await END_EXPIRED.run(this.redis, [], [...this.common(shard, now), user]);
+      const { users: expired } = await expiredUsers.run(this.redis, [this.keys.expiries(shard)], {
+        base: this.keys.base(shard),
+        now,
+        limit: perShard,
+      });
+      for (const user of expired) await this.endExpired(shard, user, now);
       users += expired.length;
     }
     return users;
   }
 
+  private async endExpired(shard: number, userId: string, now: number): Promise<void> {
+    await endExpired.run(
+      this.redis,
+      [this.keys.userSessions(userId), this.keys.expiries(shard), this.keys.outbox(shard)],
+      { ...this.context(shard, now), user: userId },
+    );
+  }
+
   private async views(shard: number, ids: string[]): Promise<(SessionView | undefined)[]> {
     if (ids.length === 0) return [];
     const pipeline = this.redis.pipeline();
-    for (const id of ids) pipeline.hgetall(`${this.keys.base(shard)}session:${id}`);
+    for (const id of ids) pipeline.hgetall(this.keys.session(shard, id));
     const rows = (await pipeline.exec()) ?? [];
     return rows.map(([, row], i) => {
       const s = row as Record<string, string>;

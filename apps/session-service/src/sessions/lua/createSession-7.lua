@@ -1,0 +1,50 @@
+--[[
+  Creates a session under the user's device limit, in one step: the user's expired sessions
+  end first; at the limit, policy `reject` refuses (and lists the live sessions) and
+  `evict_oldest` ends the least recently active ones, each with its outbox entry.
+
+  KEYS[1] user's session index    zset sid -> last_active_at
+  KEYS[2] user's plan             hash max_devices, policy
+  KEYS[3] user's revoked_before   ms of the last "log out everywhere"
+  KEYS[4] shard expiries          zset sid -> deadline
+  KEYS[5] shard outbox            stream
+  KEYS[6] the new session         hash
+  KEYS[7] the new refresh token   hash sid, user, state
+  ARGV[1] JSON { base, issuer, nonce, now, user, sid, default_max, default_policy, idle_ms,
+                 absolute_at, remember, roles, device_name, device_platform, user_agent, ip }
+
+  Reply (JSON): { "kind": "created", "created_at", "revoked_before", "evicted" }
+              | { "kind": "rejected", "sessions": [sid, ...] }
+]]
+--- @include "includes/revocation"
+
+local a = cjson.decode(ARGV[1])
+local ctx = { base = a.base, outbox = KEYS[5], expiries = KEYS[4], issuer = a.issuer,
+  nonce = a.nonce, now = a.now }
+local index = KEYS[1]
+local plan = redis.call('HMGET', KEYS[2], 'max_devices', 'policy')
+local max_devices = tonumber(plan[1] or a.default_max)
+local policy = plan[2] or a.default_policy
+
+end_expired(ctx, a.user)
+local live = redis.call('ZCARD', index)
+local evicted = 0
+if live >= max_devices then
+  if policy == 'reject' then
+    return cjson.encode({ kind = 'rejected', sessions = redis.call('ZRANGE', index, 0, -1) })
+  end
+  local oldest = redis.call('ZRANGE', index, 0, live - max_devices)
+  for _, sid in ipairs(oldest) do end_session(ctx, sid, 'policy', 'device_limit') end
+  evicted = #oldest
+end
+
+redis.call('HSET', KEYS[6], 'user', a.user, 'created_at', a.now, 'last_active_at', a.now,
+  'idle_ms', a.idle_ms, 'absolute_at', a.absolute_at, 'remember', a.remember, 'roles', a.roles,
+  'device_name', a.device_name, 'device_platform', a.device_platform,
+  'user_agent', a.user_agent, 'ip', a.ip)
+redis.call('ZADD', index, a.now, a.sid)
+redis.call('ZADD', KEYS[4], deadline(a.idle_ms, a.now, a.absolute_at), a.sid)
+redis.call('HSET', KEYS[7], 'sid', a.sid, 'user', a.user, 'state', 'active')
+redis.call('PEXPIREAT', KEYS[7], a.absolute_at)
+return cjson.encode({ kind = 'created', created_at = a.now, evicted = evicted,
+  revoked_before = tonumber(redis.call('GET', KEYS[3]) or '0') })

@@ -1,0 +1,64 @@
+-- Shared by every command that ends sessions. `ctx` is the decoded JSON argument's common
+-- part plus the shard keys: { base, outbox, expiries, issuer, nonce, now }.
+--   base          prefix of the shard's keys (`<prefix>{o<n>}:`); a session is `base .. 'session:' .. sid`
+--   outbox        the shard's outbox stream, where every revocation event is appended
+--   expiries      the shard's zset: sid -> the earlier of its idle and absolute deadline
+--   issuer, nonce the events' `iss`, and a fresh random prefix for their `jti`
+--   now           milliseconds since the epoch
+
+local SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
+
+-- Appends a CAEP session-revoked SET (libs/contracts) to the outbox. Without `sid` it ends
+-- every session of `user` that existed at `at`.
+local function append_revocation(ctx, jti, at, user, sid, entity, reason)
+  local subject = { format = 'complex', user = { format = 'opaque', id = user } }
+  if sid then subject.session = { format = 'opaque', id = sid } end
+  local event = {
+    jti = jti,
+    iss = ctx.issuer,
+    iat = math.floor(at / 1000),
+    events = {
+      [SESSION_REVOKED] = {
+        subject = subject,
+        event_timestamp = at / 1000,
+        initiating_entity = entity,
+        reason_admin = { en = reason },
+      },
+    },
+  }
+  redis.call('XADD', ctx.outbox, '*', 'key', user, 'event', cjson.encode(event))
+end
+
+local function user_index(ctx, user)
+  return ctx.base .. 'user:' .. user .. ':sessions'
+end
+
+-- Ends one session with its event; returns its user, or nil when there was no such session.
+local function end_session(ctx, sid, entity, reason)
+  local key = ctx.base .. 'session:' .. sid
+  local user = redis.call('HGET', key, 'user')
+  if not user then return nil end
+  redis.call('DEL', key)
+  redis.call('ZREM', user_index(ctx, user), sid)
+  redis.call('ZREM', ctx.expiries, sid)
+  append_revocation(ctx, ctx.nonce .. ':' .. sid, ctx.now, user, sid, entity, reason)
+  return user
+end
+
+local function deadline(idle_ms, last_active, absolute_at)
+  return math.min(last_active + idle_ms, absolute_at)
+end
+
+-- Ends the sessions of `user` whose idle or absolute deadline has passed; returns how many.
+local function end_expired(ctx, user)
+  local index = user_index(ctx, user)
+  local ended = 0
+  for _, sid in ipairs(redis.call('ZRANGE', index, 0, -1)) do
+    local due = redis.call('ZSCORE', ctx.expiries, sid)
+    if (not due) or tonumber(due) <= ctx.now then
+      if not end_session(ctx, sid, 'system', 'expired') then redis.call('ZREM', index, sid) end
+      ended = ended + 1
+    end
+  end
+  return ended
+end

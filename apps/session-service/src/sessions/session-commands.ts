@@ -1,0 +1,101 @@
+import { join } from 'node:path';
+import { loadLuaCommands, luaArray, luaCommand } from '@app/redis';
+import { z } from 'zod';
+
+// The session service's atomic steps, one Lua file each in ./lua (header comments there give
+// each one's keys, argument and reply). Each runs on the keys of one user, all in the hash slot
+// of the user's outbox shard: the state change and the outbox entry of every session it ends
+// happen together or not at all.
+
+const commands = loadLuaCommands(join(__dirname, 'lua'));
+
+/** What every command that may end a session needs besides its own input. */
+export interface EventContext {
+  /** Prefix of the shard's keys, `<prefix>{o<n>}:`. */
+  base: string;
+  issuer: string;
+  /** Random, fresh per call: the prefix of the `jti` of the events the call appends. */
+  nonce: string;
+  now: number;
+}
+
+export const createSession = luaCommand<
+  EventContext & {
+    user: string;
+    sid: string;
+    default_max: number;
+    default_policy: string;
+    idle_ms: number;
+    absolute_at: number;
+    remember: '0' | '1';
+    roles: string;
+    device_name: string;
+    device_platform: string;
+    user_agent: string;
+    ip: string;
+  },
+  | { kind: 'created'; created_at: number; revoked_before: number; evicted: number }
+  | { kind: 'rejected'; sessions: string[] }
+>(
+  commands,
+  'createSession',
+  z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('created'),
+      created_at: z.number(),
+      revoked_before: z.number(),
+      evicted: z.int().nonnegative(),
+    }),
+    z.object({ kind: z.literal('rejected'), sessions: luaArray(z.string()) }),
+  ]),
+);
+
+export const rotateRefresh = luaCommand<
+  EventContext & { grace_ms: number },
+  | {
+      kind: 'rotated';
+      sid: string;
+      user: string;
+      roles: string;
+      absolute_at: number;
+      revoked_before: number;
+    }
+  | { kind: 'invalid' }
+  | { kind: 'reused'; sid: string }
+>(
+  commands,
+  'rotateRefresh',
+  z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('rotated'),
+      sid: z.string(),
+      user: z.string(),
+      roles: z.string(),
+      absolute_at: z.number(),
+      revoked_before: z.number(),
+    }),
+    z.object({ kind: z.literal('invalid') }),
+    z.object({ kind: z.literal('reused'), sid: z.string() }),
+  ]),
+);
+
+export const endSession = luaCommand<
+  EventContext & { sid: string; entity: string; reason: string; owner?: string },
+  { user: string | false }
+>(commands, 'endSession', z.object({ user: z.union([z.string(), z.literal(false)]) }));
+
+export const endAllSessions = luaCommand<
+  EventContext & { user: string; entity: string; reason: string },
+  { ended: number }
+>(commands, 'endAllSessions', z.object({ ended: z.int().nonnegative() }));
+
+export const endExpired = luaCommand<EventContext & { user: string }, { ended: number }>(
+  commands,
+  'endExpired',
+  z.object({ ended: z.int().nonnegative() }),
+);
+
+export const expiredUsers = luaCommand<
+  { base: string; now: number; limit: number },
+  { users: string[] }
+>(commands, 'expiredUsers', z.object({ users: luaArray(z.string()) }));

@@ -1,0 +1,112 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Cluster, Redis } from 'ioredis';
+import { z } from 'zod';
+
+/** A Redis client the scripts run on: a single node or a Cluster (ioredis defines commands on both). */
+export type RedisClient = Redis | Cluster;
+
+/** One server-side command: a Lua file with its includes inlined. */
+export interface LuaCommandSource {
+  name: string;
+  numberOfKeys: number;
+  lua: string;
+}
+
+const FILE_NAME = /^([A-Za-z][A-Za-z0-9]*)-(\d+)\.lua$/;
+const INCLUDE = /^--- @include "([^"]+)"[ \t]*$/gm;
+
+/**
+ * Inlines `--- @include "<path>"` lines (relative to `dir`, `.lua` added), each file once even
+ * when included from several places; an include cycle is an error.
+ */
+function resolveIncludes(
+  dir: string,
+  text: string,
+  seen: Set<string>,
+  stack: string[] = [],
+): string {
+  return text.replace(INCLUDE, (_, path: string) => {
+    const file = resolve(dir, `${path}.lua`);
+    if (stack.includes(file)) throw new Error(`Lua include cycle: ${[...stack, file].join(' → ')}`);
+    if (seen.has(file)) return `-- (${path} already included)`;
+    seen.add(file);
+    return resolveIncludes(dir, readFileSync(file, 'utf8'), seen, [...stack, file]);
+  });
+}
+
+/**
+ * The commands in `dir`, one per `<name>-<numberOfKeys>.lua` file (the BullMQ convention: the
+ * file name says how many of its arguments are keys). Shared pieces live in sub-folders and
+ * are pulled in with `--- @include "includes/<file>"`.
+ */
+export function loadLuaCommands(dir: string): Map<string, LuaCommandSource> {
+  const commands = new Map<string, LuaCommandSource>();
+  for (const entry of readdirSync(dir)) {
+    const match = FILE_NAME.exec(entry);
+    if (!match) continue;
+    const [, name = '', keys = '0'] = match;
+    const lua = resolveIncludes(dir, readFileSync(join(dir, entry), 'utf8'), new Set());
+    commands.set(name, { name, numberOfKeys: Number(keys), lua });
+  }
+  return commands;
+}
+
+type CommandMethod = (...args: string[]) => Promise<unknown>;
+
+/**
+ * A Lua command with typed input and output: every key in KEYS (so Redis Cluster can route it
+ * and check its slot), one JSON argument (decoded with `cjson` in the script), and a JSON reply
+ * checked by `reply`. Runs through ioredis `defineCommand`: EVALSHA, EVAL when not cached.
+ */
+export class LuaCommand<A, R> {
+  constructor(
+    readonly source: LuaCommandSource,
+    private readonly reply: z.ZodType<R>,
+  ) {}
+
+  get name(): string {
+    return this.source.name;
+  }
+
+  async run(redis: RedisClient, keys: readonly string[], arg: A): Promise<R> {
+    const { name, numberOfKeys, lua } = this.source;
+    if (keys.length !== numberOfKeys)
+      throw new Error(`${name} takes ${numberOfKeys} keys, got ${keys.length}`);
+    const client = redis as unknown as Record<string, CommandMethod | undefined>;
+    if (typeof client[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua });
+    const method = client[name];
+    if (typeof method !== 'function') throw new Error(`could not define the command ${name}`);
+    const raw = await method.call(redis, ...keys, JSON.stringify(arg));
+    if (typeof raw !== 'string') throw new Error(`${name} replied with ${typeof raw}, not JSON`);
+    return this.reply.parse(JSON.parse(raw));
+  }
+}
+
+/** Looks a command up by name in what {@link loadLuaCommands} found, with its reply schema. */
+export function luaCommand<A, R>(
+  commands: Map<string, LuaCommandSource>,
+  name: string,
+  reply: z.ZodType<R>,
+): LuaCommand<A, R> {
+  const source = commands.get(name);
+  if (!source) throw new Error(`no Lua command "${name}" (expected a file ${name}-<keys>.lua)`);
+  return new LuaCommand<A, R>(source, reply);
+}
+
+/**
+ * A list in a Lua command's JSON reply: Redis's `cjson` encodes an empty Lua table as `{}`, so
+ * an empty object is read as an empty list.
+ */
+export function luaArray<T extends z.ZodType>(item: T) {
+  return z.preprocess(
+    (value) =>
+      typeof value === 'object' &&
+      value !== null &&
+      !Array.isArray(value) &&
+      Object.keys(value).length === 0
+        ? []
+        : value,
+    z.array(item),
+  );
+}

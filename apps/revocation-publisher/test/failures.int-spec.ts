@@ -85,11 +85,12 @@ describe('revocation publisher under failure', () => {
     async function stream(
       events: ReturnType<typeof revocations>,
       during: () => Promise<void>,
+      { slice = 20, spacingMs = 10 } = {},
     ): Promise<void> {
       const writing = (async () => {
-        for (let i = 0; i < events.length; i += 20) {
-          await fixture.write(events.slice(i, i + 20));
-          await sleep(10);
+        for (let i = 0; i < events.length; i += slice) {
+          await fixture.write(events.slice(i, i + slice));
+          await sleep(spacingMs);
         }
       })();
       await sleep(50);
@@ -120,6 +121,26 @@ describe('revocation publisher under failure', () => {
         await fixture.startPublisher('publisher-a');
       });
       await expectAllArrived(events, 'publisher restart');
+    });
+
+    it('paused again and again (SIGSTOP 3.5 s, SIGCONT), it relays every event', async () => {
+      // A pause longer than a blocking read's client timeout (block + 2 s) makes replies of
+      // reads Redis already answered arrive after their timeout: those entries must not be lost.
+      const events = revocations(400, 40);
+      await stream(
+        events,
+        async () => {
+          const publisher = fixture.publishers[0]!;
+          for (let pause = 0; pause < 4; pause += 1) {
+            process.kill(publisher.pid, 'SIGSTOP');
+            await sleep(3_500);
+            process.kill(publisher.pid, 'SIGCONT');
+            await sleep(300);
+          }
+        },
+        { slice: 10, spacingMs: 400 },
+      );
+      await expectAllArrived(events, 'publisher paused 4 times');
     });
 
     it('a second instance takes over its shards when its lease runs out', async () => {

@@ -25,10 +25,14 @@ export interface RedisModuleOptions {
 /**
  * Client defaults for a request path: a command issued while Redis is unreachable fails at
  * once (no offline queue, no retry queue), so callers can answer 503 within seconds, while the
- * connection keeps reconnecting in the background and recovers by itself.
+ * connection keeps reconnecting in the background and recovers by itself. A command sent
+ * before the connection dropped is never sent again after the reconnect: Redis may already
+ * have run it (only its reply was lost), and running a script twice is not always harmless.
+ * It fails instead, like any command whose outcome is unknown.
  */
 export const failFastRedisOptions: RedisOptions = {
   enableOfflineQueue: false,
+  autoResendUnfulfilledCommands: false,
   maxRetriesPerRequest: 1,
   connectTimeout: 2_000,
   commandTimeout: 2_000,

@@ -16,12 +16,19 @@ import { REVOCATION_SINK, type RevocationSink } from './revocation-sink';
 import { toMessages } from './to-messages';
 
 const START_OF_STREAM = '0-0';
+/** How often the relay re-reads its pending entries even when nothing failed: a safety net. */
+const PENDING_RECHECK_MS = 30_000;
 
 /**
  * Relays the outbox to Kafka, at least once and in order per shard (hence per user):
  * read a batch, publish it until the broker acknowledges it, then acknowledge and delete
  * the entries. A shard is relayed only by the holder of its lease; a new holder first
  * claims the entries its predecessor left pending, oldest first.
+ *
+ * Redis may act on a command whose reply the client never sees (a timeout after a pause, a
+ * dropped connection): a read may have delivered entries that only sit pending. So after any
+ * failure, and every {@link PENDING_RECHECK_MS} anyway, the relay claims its shards' pending
+ * entries again, oldest first, before it reads new ones.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -37,6 +44,9 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private readonly draining = new Map<number, string>();
   private groupsReady = false;
   private lastPollAt = 0;
+  private lastPendingCheckAt = 0;
+  /** When each owned shard's lease was last confirmed by Redis. */
+  private readonly confirmedAt = new Map<number, number>();
 
   constructor(
     private readonly outbox: OutboxStore,
@@ -100,11 +110,22 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       } catch (error) {
         failures += 1;
         if (failures === 1) this.logger.error(`outbox read failed, retrying: ${message(error)}`);
+        // The failed command may have run: entries it delivered wait in the pending list.
+        this.recheckPending();
+        // The consumer group is gone (a Redis restore, a flush): create it again, from the
+        // start of each stream, which holds only entries not yet relayed.
+        if (message(error).includes('NOGROUP')) this.groupsReady = false;
         await this.pause(
           backoffDelay(failures, this.settings.retryInitialMs, this.settings.retryMaxMs),
         );
       }
     }
+  }
+
+  /** Claims every owned shard's pending entries again before reading new ones. */
+  private recheckPending(): void {
+    for (const shard of this.owned) this.draining.set(shard, START_OF_STREAM);
+    this.lastPendingCheckAt = Date.now();
   }
 
   private async renewLeases(): Promise<void> {
@@ -119,11 +140,13 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
           // previous holder, so claim those before reading new ones.
           if (!this.owned.has(shard)) this.draining.set(shard, START_OF_STREAM);
           this.owned.add(shard);
-        } else if (result === 'lost') {
+          this.confirmedAt.set(shard, Date.now());
+        } else if (result === 'lost' || !this.stillLeased(shard)) {
+          // Lost, or unconfirmed for so long that the lease may have run out (the renewal may
+          // or may not have happened): stop relaying it until Redis confirms it is ours.
           this.owned.delete(shard);
           this.draining.delete(shard);
         }
-        // 'unknown' (Redis unreachable): keep the current view; the lease times out by itself.
       }
       this.metrics.ownedShards.set(this.owned.size);
     })().finally(() => {
@@ -132,7 +155,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     await this.leaseRound;
   }
 
+  /** Whether the shard's lease was confirmed recently enough that it cannot have run out. */
+  private stillLeased(shard: number): boolean {
+    const confirmed = this.confirmedAt.get(shard) ?? -Infinity;
+    return Date.now() - confirmed < (this.settings.leaseMs * 2) / 3;
+  }
+
   private async nextBatch(): Promise<OutboxEntry[]> {
+    if (Date.now() - this.lastPendingCheckAt >= PENDING_RECHECK_MS) this.recheckPending();
     const [takeover] = this.draining;
     if (takeover) {
       const [shard, cursor] = takeover;

@@ -22,6 +22,12 @@ local a = cjson.decode(ARGV[1])
 local ctx = { base = a.base, outbox = KEYS[5], expiries = KEYS[4], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
 local index = KEYS[1]
+-- Run a second time with the same argument (a retried command whose first reply was lost):
+-- the session exists; evicting for it again would end an innocent session.
+if redis.call('EXISTS', KEYS[6]) == 1 then
+  return cjson.encode({ kind = 'created', created_at = tonumber(redis.call('HGET', KEYS[6], 'created_at')),
+    evicted = 0, revoked_before = tonumber(redis.call('GET', KEYS[3]) or '0') })
+end
 local plan = redis.call('HMGET', KEYS[2], 'max_devices', 'policy')
 local max_devices = tonumber(plan[1] or a.default_max)
 local policy = plan[2] or a.default_policy

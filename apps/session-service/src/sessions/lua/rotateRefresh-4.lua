@@ -29,16 +29,20 @@ if deadline(idle_ms, tonumber(s[1]), absolute_at) <= a.now then
   end_session(ctx, sid, 'system', 'expired')
   return cjson.encode({ kind = 'invalid' })
 end
-if state == 'rotated' and a.now - tonumber(token[4]) > a.grace_ms then
-  end_session(ctx, sid, 'system', 'refresh_token_reuse')
-  return cjson.encode({ kind = 'reused', sid = sid })
+-- Run a second time with the same argument (a retried command whose first reply was lost),
+-- the new token exists already: answer as the first run did, change nothing.
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  if state == 'rotated' and a.now - tonumber(token[4]) > a.grace_ms then
+    end_session(ctx, sid, 'system', 'refresh_token_reuse')
+    return cjson.encode({ kind = 'reused', sid = sid })
+  end
+  if state == 'active' then redis.call('HSET', KEYS[1], 'state', 'rotated', 'rotated_at', a.now) end
+  redis.call('HSET', KEYS[4], 'sid', sid, 'user', user, 'state', 'active')
+  redis.call('PEXPIREAT', KEYS[4], absolute_at)
+  redis.call('HSET', key, 'last_active_at', a.now)
+  redis.call('ZADD', user_index(ctx, user), a.now, sid)
+  redis.call('ZADD', KEYS[2], deadline(idle_ms, a.now, absolute_at), sid)
 end
-if state == 'active' then redis.call('HSET', KEYS[1], 'state', 'rotated', 'rotated_at', a.now) end
-redis.call('HSET', KEYS[4], 'sid', sid, 'user', user, 'state', 'active')
-redis.call('PEXPIREAT', KEYS[4], absolute_at)
-redis.call('HSET', key, 'last_active_at', a.now)
-redis.call('ZADD', user_index(ctx, user), a.now, sid)
-redis.call('ZADD', KEYS[2], deadline(idle_ms, a.now, absolute_at), sid)
 local revoked_before = redis.call('GET', a.base .. 'user:' .. user .. ':revoked_before') or '0'
 return cjson.encode({ kind = 'rotated', sid = sid, user = user, roles = s[4],
   absolute_at = absolute_at, revoked_before = tonumber(revoked_before) })

@@ -34,16 +34,14 @@ export const createSession = luaCommand<
     user_agent: string;
     ip: string;
   },
-  | { kind: 'created'; created_at: number; revoked_before: number; evicted: number }
-  | { kind: 'rejected'; sessions: string[] }
+  { kind: 'created'; iat: number; evicted: number } | { kind: 'rejected'; sessions: string[] }
 >(
   commands,
   'createSession',
   z.discriminatedUnion('kind', [
     z.object({
       kind: z.literal('created'),
-      created_at: z.number(),
-      revoked_before: z.number(),
+      iat: z.int().positive(),
       evicted: z.int().nonnegative(),
     }),
     z.object({ kind: z.literal('rejected'), sessions: luaArray(z.string()) }),
@@ -58,7 +56,7 @@ export const rotateRefresh = luaCommand<
       user: string;
       roles: string;
       absolute_at: number;
-      revoked_before: number;
+      iat: number;
     }
   | { kind: 'invalid' }
   | { kind: 'reused'; sid: string }
@@ -72,7 +70,7 @@ export const rotateRefresh = luaCommand<
       user: z.string(),
       roles: z.string(),
       absolute_at: z.number(),
-      revoked_before: z.number(),
+      iat: z.int().positive(),
     }),
     z.object({ kind: z.literal('invalid') }),
     z.object({ kind: z.literal('reused'), sid: z.string() }),
@@ -85,7 +83,7 @@ export const endSession = luaCommand<
 >(commands, 'endSession', z.object({ user: z.union([z.string(), z.literal(false)]) }));
 
 export const endAllSessions = luaCommand<
-  EventContext & { user: string; entity: string; reason: string },
+  EventContext & { user: string; entity: string; reason: string; retention_ms: number },
   { ended: number }
 >(commands, 'endAllSessions', z.object({ ended: z.int().nonnegative() }));
 

@@ -126,7 +126,7 @@ export class SessionService {
       sid: subject.sessionId,
       roles: subject.roles,
       notAfter: Math.floor(subject.absoluteAt / 1000),
-      issuedAfter: subject.revokedBefore,
+      issuedAt: subject.issuedAt,
     });
     return {
       access_token: token,

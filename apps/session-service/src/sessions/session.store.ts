@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { REDIS } from '@app/redis';
+import { CLOCK_TOLERANCE_SECONDS } from '@app/revocation-guard';
 import type { Redis } from 'ioredis';
 import type { SessionServiceEnv } from '../config';
 import { SessionKeys } from './session-keys';
@@ -56,6 +57,10 @@ export class SessionStore {
         policy: config.get('DEFAULT_DEVICE_POLICY', { infer: true }),
       } satisfies Plan,
       graceMs: config.get('REFRESH_REUSE_GRACE_SECONDS', { infer: true }) * 1000,
+      // As long as an API instance remembers a user-wide revocation (see the guard's store).
+      revocationRetentionMs:
+        (config.get('ACCESS_TOKEN_TTL_SECONDS', { infer: true }) + CLOCK_TOLERANCE_SECONDS + 1) *
+        1000,
     };
   }
 
@@ -112,7 +117,7 @@ export class SessionStore {
       userId,
       roles: signIn.roles,
       absoluteAt,
-      revokedBefore: reply.revoked_before,
+      issuedAt: reply.iat,
       evicted: reply.evicted,
     };
   }
@@ -140,7 +145,7 @@ export class SessionStore {
           userId: reply.user,
           roles: JSON.parse(reply.roles) as string[],
           absoluteAt: reply.absolute_at,
-          revokedBefore: reply.revoked_before,
+          issuedAt: reply.iat,
         };
       case 'reused':
         return { kind: 'reused', sessionId: reply.sid };
@@ -185,7 +190,13 @@ export class SessionStore {
         this.keys.expiries(shard),
         this.keys.outbox(shard),
       ],
-      { ...this.context(shard, now), user: userId, entity: how.initiator, reason: how.reason },
+      {
+        ...this.context(shard, now),
+        user: userId,
+        entity: how.initiator,
+        reason: how.reason,
+        retention_ms: this.settings.revocationRetentionMs,
+      },
     );
     return ended;
   }

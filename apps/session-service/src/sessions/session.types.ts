@@ -37,8 +37,11 @@ export interface TokenSubject {
   roles: string[];
   /** Epoch ms: no token of this session may outlive it. */
   absoluteAt: number;
-  /** Epoch ms of the user's last "log out everywhere": tokens must be issued strictly after. */
-  revokedBefore: number;
+  /**
+   * Epoch seconds: the `iat` of the token to sign, fixed by the Redis step that created or
+   * refreshed the session (strictly after the user's last "log out everywhere").
+   */
+  issuedAt: number;
 }
 
 export type Initiator = 'user' | 'admin' | 'policy' | 'system';

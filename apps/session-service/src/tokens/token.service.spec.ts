@@ -133,26 +133,28 @@ describe('TokenService', () => {
       );
     });
 
-    it("are issued strictly after the user's last logout-all, even in the same second", async () => {
+    it('carry the iat the caller fixed (the session step), and last from it', async () => {
       const second = T0 / 1000;
       clock.ms = T0 + 700;
-      const sameSecond = await service.issueAccessToken({
+      const ahead = await service.issueAccessToken({
         sub: 'alice',
         sid: 's-2',
-        issuedAfter: T0 + 200,
+        issuedAt: second + 1,
       });
-      const earlier = await service.issueAccessToken({
+      const behind = await service.issueAccessToken({
         sub: 'alice',
         sid: 's-2',
-        issuedAfter: T0 - 60_000,
+        issuedAt: second - 2,
       });
+      const now = await service.issueAccessToken({ sub: 'alice', sid: 's-2' });
 
-      expect(decodeJwt(sameSecond.token)).toMatchObject({ iat: second + 1, exp: second + 301 });
-      expect(sameSecond.expiresIn).toBe(301);
-      await expect(service.verifyAccessToken(sameSecond.token)).resolves.toMatchObject({
+      expect(decodeJwt(ahead.token)).toMatchObject({ iat: second + 1, exp: second + 301 });
+      expect(ahead.expiresIn).toBe(301);
+      await expect(service.verifyAccessToken(ahead.token)).resolves.toMatchObject({
         iat: second + 1,
       });
-      expect(decodeJwt(earlier.token).iat).toBe(second);
+      expect(decodeJwt(behind.token)).toMatchObject({ iat: second - 2, exp: second + 298 });
+      expect(decodeJwt(now.token).iat).toBe(second);
     });
 
     it('expire after exp plus the 5 s tolerance, by the injected clock', async () => {

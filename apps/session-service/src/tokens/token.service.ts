@@ -21,10 +21,10 @@ export interface IssueAccessTokenInput {
   /** Epoch seconds: the session's absolute expiry; no token outlives its session. */
   notAfter?: number;
   /**
-   * Epoch ms of the user's last "log out everywhere": `iat` is made strictly later, so the new
-   * token is never taken for one that event revoked, even within the same second.
+   * Epoch seconds: the token's `iat` when the caller fixed it (the session's Redis step did,
+   * so that a "log out everywhere" racing the signing covers the token); now otherwise.
    */
-  issuedAfter?: number;
+  issuedAt?: number;
 }
 
 export interface IssuedAccessToken {
@@ -58,12 +58,10 @@ export class TokenService {
     sid,
     roles,
     notAfter,
-    issuedAfter,
+    issuedAt,
   }: IssueAccessTokenInput): Promise<IssuedAccessToken> {
     const now = Math.floor(this.clock.now() / 1000);
-    // `iat` has whole seconds, revocation events milliseconds: after a logout-all in this very
-    // second, `iat` is the next second, up to 1 s ahead, well within verifiers' tolerance.
-    const iat = Math.max(now, issuedAfter === undefined ? 0 : Math.floor(issuedAfter / 1000) + 1);
+    const iat = issuedAt ?? now;
     const exp = Math.min(iat + this.ttlSeconds, Math.floor(notAfter ?? Infinity));
     // A token that is born expired would only fail later and further away; the caller must
     // not issue for a session that has already ended.

@@ -13,7 +13,7 @@
   ARGV[1] JSON { base, issuer, nonce, now, user, sid, default_max, default_policy, idle_ms,
                  absolute_at, remember, roles, device_name, device_platform, user_agent, ip }
 
-  Reply (JSON): { "kind": "created", "created_at", "revoked_before", "evicted" }
+  Reply (JSON): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
               | { "kind": "rejected", "sessions": [sid, ...] }
 ]]
 --- @include "includes/revocation"
@@ -25,8 +25,8 @@ local index = KEYS[1]
 -- Run a second time with the same argument (a retried command whose first reply was lost):
 -- the session exists; evicting for it again would end an innocent session.
 if redis.call('EXISTS', KEYS[6]) == 1 then
-  return cjson.encode({ kind = 'created', created_at = tonumber(redis.call('HGET', KEYS[6], 'created_at')),
-    evicted = 0, revoked_before = tonumber(redis.call('GET', KEYS[3]) or '0') })
+  return cjson.encode({ kind = 'created', evicted = 0,
+    iat = tonumber(redis.call('HGET', KEYS[6], 'iat')) })
 end
 local plan = redis.call('HMGET', KEYS[2], 'max_devices', 'policy')
 local max_devices = tonumber(plan[1] or a.default_max)
@@ -44,7 +44,8 @@ if live >= max_devices then
   evicted = #oldest
 end
 
-redis.call('HSET', KEYS[6], 'user', a.user, 'created_at', a.now, 'last_active_at', a.now,
+local iat = token_iat(a.now, redis.call('GET', KEYS[3]))
+redis.call('HSET', KEYS[6], 'user', a.user, 'created_at', a.now, 'last_active_at', a.now, 'iat', iat,
   'idle_ms', a.idle_ms, 'absolute_at', a.absolute_at, 'remember', a.remember, 'roles', a.roles,
   'device_name', a.device_name, 'device_platform', a.device_platform,
   'user_agent', a.user_agent, 'ip', a.ip)
@@ -52,5 +53,4 @@ redis.call('ZADD', index, a.now, a.sid)
 redis.call('ZADD', KEYS[4], deadline(a.idle_ms, a.now, a.absolute_at), a.sid)
 redis.call('HSET', KEYS[7], 'sid', a.sid, 'user', a.user, 'state', 'active')
 redis.call('PEXPIREAT', KEYS[7], a.absolute_at)
-return cjson.encode({ kind = 'created', created_at = a.now, evicted = evicted,
-  revoked_before = tonumber(redis.call('GET', KEYS[3]) or '0') })
+return cjson.encode({ kind = 'created', iat = iat, evicted = evicted })

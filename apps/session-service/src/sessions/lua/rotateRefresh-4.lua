@@ -10,7 +10,9 @@
   ARGV[1] JSON { base, issuer, nonce, now, grace_ms }
   The session and the user's keys are found from the token (same shard, same hash slot).
 
-  Reply (JSON): { "kind": "rotated", "sid", "user", "roles", "absolute_at", "revoked_before" }
+  Reply (JSON): { "kind": "rotated", "sid", "user", "roles", "absolute_at", "iat" }
+    iat: the new token's, fixed here at the instant of this step and recorded with the session,
+    so a "log out everywhere" that runs after this step (before the token is signed) sees it.
               | { "kind": "invalid" } | { "kind": "reused", "sid" }
 ]]
 --- @include "includes/revocation"
@@ -22,7 +24,7 @@ local token = redis.call('HMGET', KEYS[1], 'sid', 'user', 'state', 'rotated_at')
 local sid, user, state = token[1], token[2], token[3]
 if not sid then return cjson.encode({ kind = 'invalid' }) end
 local key = a.base .. 'session:' .. sid
-local s = redis.call('HMGET', key, 'last_active_at', 'idle_ms', 'absolute_at', 'roles')
+local s = redis.call('HMGET', key, 'last_active_at', 'idle_ms', 'absolute_at', 'roles', 'iat')
 if not s[1] then return cjson.encode({ kind = 'invalid' }) end
 local idle_ms, absolute_at = tonumber(s[2]), tonumber(s[3])
 if deadline(idle_ms, tonumber(s[1]), absolute_at) <= a.now then
@@ -39,10 +41,10 @@ if redis.call('EXISTS', KEYS[4]) == 0 then
   if state == 'active' then redis.call('HSET', KEYS[1], 'state', 'rotated', 'rotated_at', a.now) end
   redis.call('HSET', KEYS[4], 'sid', sid, 'user', user, 'state', 'active')
   redis.call('PEXPIREAT', KEYS[4], absolute_at)
-  redis.call('HSET', key, 'last_active_at', a.now)
+  s[5] = token_iat(a.now, redis.call('GET', a.base .. 'user:' .. user .. ':revoked_before'))
+  redis.call('HSET', key, 'last_active_at', a.now, 'iat', s[5])
   redis.call('ZADD', user_index(ctx, user), a.now, sid)
   redis.call('ZADD', KEYS[2], deadline(idle_ms, a.now, absolute_at), sid)
 end
-local revoked_before = redis.call('GET', a.base .. 'user:' .. user .. ':revoked_before') or '0'
 return cjson.encode({ kind = 'rotated', sid = sid, user = user, roles = s[4],
-  absolute_at = absolute_at, revoked_before = tonumber(revoked_before) })
+  absolute_at = absolute_at, iat = tonumber(s[5]) })

@@ -45,6 +45,13 @@ local function end_session(ctx, sid, entity, reason)
   return user
 end
 
+-- The `iat` (seconds) of a token issued at `now` for a session of a user whose last "log out
+-- everywhere" was at `revoked_before` (ms): strictly after it, so that event never covers the
+-- token, even in the same second (at most one second ahead of the clock).
+local function token_iat(now, revoked_before)
+  return math.max(math.floor(now / 1000), math.floor((tonumber(revoked_before) or 0) / 1000) + 1)
+end
+
 local function deadline(idle_ms, last_active, absolute_at)
   return math.min(last_active + idle_ms, absolute_at)
 end

@@ -1,6 +1,6 @@
 import { ConfigService } from '@nestjs/config';
 import { createSession, rotateRefresh } from '../src/sessions/session-commands';
-import { SessionKeys } from '../src/sessions/session-keys';
+import { refreshToken, SessionKeys } from '../src/sessions/session-keys';
 import { hashToken } from '../src/sessions/session.store';
 import { client, outbox, startSessionApp, type SessionApp } from './session-app';
 
@@ -55,12 +55,14 @@ describe('session commands run twice with the same argument (real Redis)', () =>
           keys.expiries(shard),
           keys.outbox(shard),
           keys.session(shard, sid),
-          keys.refresh(shard, hashToken(`rt${shard}_retried`)),
+          keys.refreshFamily(shard, hashToken('retried-family')),
         ],
         {
           ...ctx(shard),
           user: 'bob',
           sid,
+          family: hashToken('retried-family'),
+          secret: hashToken('retried-secret'),
           default_max: 5,
           default_policy: 'evict_oldest',
           idle_ms: 60_000,
@@ -87,26 +89,22 @@ describe('session commands run twice with the same argument (real Redis)', () =>
     const { body } = await call('POST', '/auth/login', {
       body: { username: 'alice', password: 'alice-pass', device: { name: 'phone' } },
     });
-    const token = String(body.refresh_token);
-    const shard = keys.refreshShard(token)!;
-    const next = `rt${shard}_${'N'.repeat(43)}`;
+    const { shard, family, secret } = keys.parseRefreshToken(String(body.refresh_token))!;
+    const next = 'N'.repeat(43);
     const run = () =>
       rotateRefresh.run(
         app.redis,
-        [
-          keys.refresh(shard, hashToken(token)),
-          keys.expiries(shard),
-          keys.outbox(shard),
-          keys.refresh(shard, hashToken(next)),
-        ],
-        { ...ctx(shard), grace_ms: 5_000 },
+        [keys.refreshFamily(shard, hashToken(family)), keys.expiries(shard), keys.outbox(shard)],
+        { ...ctx(shard), secret: hashToken(secret), next: hashToken(next), grace_ms: 5_000 },
       );
     const first = await run();
     app.clock.advance(10_000); // the retry arrives after the grace window
     expect(await run()).toEqual(first);
     expect(first).toMatchObject({ kind: 'rotated', sid: body.session_id });
     expect((await outbox(app)).filter((r) => r.sessionId === body.session_id)).toEqual([]);
-    const refreshed = await call('POST', '/auth/refresh', { body: { refresh_token: next } });
+    const refreshed = await call('POST', '/auth/refresh', {
+      body: { refresh_token: refreshToken(shard, family, next) },
+    });
     expect(refreshed.status).toBe(200);
   });
 });

@@ -67,7 +67,7 @@ describe('session service (real Redis, real HTTP)', () => {
         access_token: expect.any(String),
         token_type: 'Bearer',
         expires_in: 300,
-        refresh_token: expect.stringMatching(/^rt\d+_[A-Za-z0-9_-]{43}$/),
+        refresh_token: expect.stringMatching(/^rt\d+_[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/),
         session_id: expect.any(String),
       });
       expect(headers.get('cache-control')).toContain('no-store');
@@ -219,7 +219,7 @@ describe('session service (real Redis, real HTTP)', () => {
 
     it('rejects unknown and malformed refresh tokens with invalid_grant', async () => {
       const unknown = await call('POST', '/auth/refresh', {
-        body: { refresh_token: `rt0_${'A'.repeat(43)}` },
+        body: { refresh_token: `rt0_${'A'.repeat(22)}.${'A'.repeat(43)}` },
       });
       const garbage = await call('POST', '/auth/refresh', { body: { refresh_token: 'garbage' } });
       expect([unknown.status, garbage.status]).toEqual([401, 401]);

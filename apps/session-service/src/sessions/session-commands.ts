@@ -23,6 +23,9 @@ export const createSession = luaCommand<
   EventContext & {
     user: string;
     sid: string;
+    /** SHA-256 of the refresh token's family and secret. */
+    family: string;
+    secret: string;
     default_max: number;
     default_policy: string;
     idle_ms: number;
@@ -49,7 +52,7 @@ export const createSession = luaCommand<
 );
 
 export const rotateRefresh = luaCommand<
-  EventContext & { grace_ms: number },
+  EventContext & { secret: string; next: string; grace_ms: number },
   | {
       kind: 'rotated';
       sid: string;

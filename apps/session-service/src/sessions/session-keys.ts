@@ -29,8 +29,9 @@ export class SessionKeys {
     return `${this.base(shard)}session:${sessionId}`;
   }
 
-  refresh(shard: number, tokenHash: string): string {
-    return `${this.base(shard)}refresh:${tokenHash}`;
+  /** A session's refresh-token family, by the SHA-256 of the family part of its tokens. */
+  refreshFamily(shard: number, familyHash: string): string {
+    return `${this.base(shard)}refresh:${familyHash}`;
   }
 
   /** A user's live sessions (zset by last activity). */
@@ -53,10 +54,27 @@ export class SessionKeys {
     return Number.isInteger(shard) && shard < this.layout.shards ? shard : undefined;
   }
 
-  /** Refresh tokens carry their shard the same way: `rt<shard>_<256 random bits>`. */
-  refreshShard(token: string): number | undefined {
-    const match = /^rt(\d+)_[A-Za-z0-9_-]{43}$/.exec(token);
+  /**
+   * Refresh tokens carry their shard the same way: `rt<shard>_<family>.<secret>`, the family
+   * (128 random bits) naming the session's chain of tokens, the secret (256 random bits) one
+   * link of it.
+   */
+  parseRefreshToken(token: string): RefreshToken | undefined {
+    const match = /^rt(\d+)_([A-Za-z0-9_-]{22})\.([A-Za-z0-9_-]{43})$/.exec(token);
     const shard = match ? Number(match[1]) : NaN;
-    return Number.isInteger(shard) && shard < this.layout.shards ? shard : undefined;
+    if (!match?.[2] || !match[3] || !Number.isInteger(shard) || shard >= this.layout.shards)
+      return undefined;
+    return { shard, family: match[2], secret: match[3] };
   }
+}
+
+export interface RefreshToken {
+  shard: number;
+  family: string;
+  secret: string;
+}
+
+/** A new refresh token of `family` with a fresh secret. */
+export function refreshToken(shard: number, family: string, secret: string): string {
+  return `rt${shard}_${family}.${secret}`;
 }

@@ -5,7 +5,7 @@ import { REDIS } from '@app/redis';
 import { CLOCK_TOLERANCE_SECONDS } from '@app/revocation-guard';
 import type { Redis } from 'ioredis';
 import type { SessionServiceEnv } from '../config';
-import { SessionKeys } from './session-keys';
+import { refreshToken, SessionKeys } from './session-keys';
 import {
   createSession,
   endAllSessions,
@@ -72,7 +72,7 @@ export class SessionStore {
   async create(signIn: SignIn, now: number): Promise<CreateResult> {
     const shard = this.keys.shardOf(signIn.userId);
     const sessionId = `s${shard}_${random(16)}`;
-    const refreshToken = `rt${shard}_${random(32)}`;
+    const [family, secret] = [random(16), random(32)];
     const lifetime = signIn.remember ? this.settings.rememberMs : this.settings.absoluteMs;
     const idleMs = signIn.remember ? this.settings.rememberMs : this.settings.idleMs;
     const absoluteAt = now + lifetime;
@@ -86,12 +86,14 @@ export class SessionStore {
         this.keys.expiries(shard),
         this.keys.outbox(shard),
         this.keys.session(shard, sessionId),
-        this.keys.refresh(shard, hashToken(refreshToken)),
+        this.keys.refreshFamily(shard, hashToken(family)),
       ],
       {
         ...this.context(shard, now),
         user: userId,
         sid: sessionId,
+        family: hashToken(family),
+        secret: hashToken(secret),
         default_max: this.settings.plan.max_devices,
         default_policy: this.settings.plan.policy,
         idle_ms: idleMs,
@@ -113,7 +115,7 @@ export class SessionStore {
     return {
       kind: 'created',
       sessionId,
-      refreshToken,
+      refreshToken: refreshToken(shard, family, secret),
       userId,
       roles: signIn.roles,
       absoluteAt,
@@ -122,25 +124,30 @@ export class SessionStore {
     };
   }
 
-  async rotate(refreshToken: string, now: number): Promise<RotateResult> {
-    const shard = this.keys.refreshShard(refreshToken);
-    if (shard === undefined) return { kind: 'invalid' };
-    const next = `rt${shard}_${random(32)}`;
+  async rotate(presented: string, now: number): Promise<RotateResult> {
+    const token = this.keys.parseRefreshToken(presented);
+    if (token === undefined) return { kind: 'invalid' };
+    const { shard, family, secret } = token;
+    const next = random(32);
     const reply = await rotateRefresh.run(
       this.redis,
       [
-        this.keys.refresh(shard, hashToken(refreshToken)),
+        this.keys.refreshFamily(shard, hashToken(family)),
         this.keys.expiries(shard),
         this.keys.outbox(shard),
-        this.keys.refresh(shard, hashToken(next)),
       ],
-      { ...this.context(shard, now), grace_ms: this.settings.graceMs },
+      {
+        ...this.context(shard, now),
+        secret: hashToken(secret),
+        next: hashToken(next),
+        grace_ms: this.settings.graceMs,
+      },
     );
     switch (reply.kind) {
       case 'rotated':
         return {
           kind: 'rotated',
-          refreshToken: next,
+          refreshToken: refreshToken(shard, family, next),
           sessionId: reply.sid,
           userId: reply.user,
           roles: JSON.parse(reply.roles) as string[],
@@ -225,13 +232,12 @@ export class SessionStore {
     return deadline > now ? user : undefined;
   }
 
-  /** The session a refresh token (active or rotated) belongs to, if any. */
-  async sessionOfRefreshToken(refreshToken: string): Promise<string | undefined> {
-    const shard = this.keys.refreshShard(refreshToken);
-    if (shard === undefined) return undefined;
-    return (
-      (await this.redis.hget(this.keys.refresh(shard, hashToken(refreshToken)), 'sid')) ?? undefined
-    );
+  /** The session a refresh token (of any link of its family) belongs to, if any. */
+  async sessionOfRefreshToken(presented: string): Promise<string | undefined> {
+    const token = this.keys.parseRefreshToken(presented);
+    if (token === undefined) return undefined;
+    const family = this.keys.refreshFamily(token.shard, hashToken(token.family));
+    return (await this.redis.hget(family, 'sid')) ?? undefined;
   }
 
   async plan(userId: string): Promise<Plan> {

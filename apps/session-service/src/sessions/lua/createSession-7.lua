@@ -8,10 +8,12 @@
   KEYS[3] user's revoked_before   ms of the last "log out everywhere"
   KEYS[4] shard expiries          zset sid -> deadline
   KEYS[5] shard outbox            stream
-  KEYS[6] the new session         hash
-  KEYS[7] the new refresh token   hash sid, user, state
-  ARGV[1] JSON { base, issuer, nonce, now, user, sid, default_max, default_policy, idle_ms,
-                 absolute_at, remember, roles, device_name, device_platform, user_agent, ip }
+  KEYS[6] the new session         hash; expires at its absolute deadline
+  KEYS[7] its refresh-token family  hash sid, user, t:<secret hash> -> 'a' (active) | rotated_at;
+                                    expires with the session
+  ARGV[1] JSON { base, issuer, nonce, now, user, sid, family, secret, default_max, default_policy,
+                 idle_ms, absolute_at, remember, roles, device_name, device_platform, user_agent, ip }
+          family, secret: SHA-256 of the refresh token's two parts
 
   Reply (JSON): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
               | { "kind": "rejected", "sessions": [sid, ...] }
@@ -45,12 +47,16 @@ if live >= max_devices then
 end
 
 local iat = token_iat(a.now, redis.call('GET', KEYS[3]))
+-- No access token outlives the absolute deadline (its exp is capped there), so nothing about
+-- the session matters after it, not even an event for its end.
 redis.call('HSET', KEYS[6], 'user', a.user, 'created_at', a.now, 'last_active_at', a.now, 'iat', iat,
   'idle_ms', a.idle_ms, 'absolute_at', a.absolute_at, 'remember', a.remember, 'roles', a.roles,
   'device_name', a.device_name, 'device_platform', a.device_platform,
-  'user_agent', a.user_agent, 'ip', a.ip)
+  'user_agent', a.user_agent, 'ip', a.ip, 'family', a.family)
+redis.call('PEXPIREAT', KEYS[6], a.absolute_at)
 redis.call('ZADD', index, a.now, a.sid)
+expire_not_before(index, a.absolute_at)
 redis.call('ZADD', KEYS[4], deadline(a.idle_ms, a.now, a.absolute_at), a.sid)
-redis.call('HSET', KEYS[7], 'sid', a.sid, 'user', a.user, 'state', 'active')
+redis.call('HSET', KEYS[7], 'sid', a.sid, 'user', a.user, 't:' .. a.secret, 'a')
 redis.call('PEXPIREAT', KEYS[7], a.absolute_at)
 return cjson.encode({ kind = 'created', iat = iat, evicted = evicted })

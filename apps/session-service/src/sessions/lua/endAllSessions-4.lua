@@ -26,7 +26,7 @@ for i, sid in ipairs(sids) do
   if iat * 1000 > a.now then
     append_revocation(ctx, a.nonce .. ':' .. i, a.now, a.user, sid, a.entity, a.reason)
   end
-  redis.call('DEL', key)
+  delete_session(ctx, key)
   redis.call('ZREM', KEYS[3], sid)
 end
 redis.call('DEL', KEYS[1])

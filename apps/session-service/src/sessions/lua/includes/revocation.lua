@@ -33,12 +33,19 @@ local function user_index(ctx, user)
   return ctx.base .. 'user:' .. user .. ':sessions'
 end
 
+-- Deletes a session and its refresh-token family (the session's hash must exist).
+local function delete_session(ctx, key)
+  local family = redis.call('HGET', key, 'family')
+  if family then redis.call('DEL', ctx.base .. 'refresh:' .. family) end
+  redis.call('DEL', key)
+end
+
 -- Ends one session with its event; returns its user, or nil when there was no such session.
 local function end_session(ctx, sid, entity, reason)
   local key = ctx.base .. 'session:' .. sid
   local user = redis.call('HGET', key, 'user')
   if not user then return nil end
-  redis.call('DEL', key)
+  delete_session(ctx, key)
   redis.call('ZREM', user_index(ctx, user), sid)
   redis.call('ZREM', ctx.expiries, sid)
   append_revocation(ctx, ctx.nonce .. ':' .. sid, ctx.now, user, sid, entity, reason)
@@ -54,6 +61,12 @@ end
 
 local function deadline(idle_ms, last_active, absolute_at)
   return math.min(last_active + idle_ms, absolute_at)
+end
+
+-- Makes `key` live at least until `at` (ms): an index of several sessions lives as long as the
+-- longest-lived of them (each session also leaves it when it ends).
+local function expire_not_before(key, at)
+  if redis.call('PEXPIRETIME', key) < at then redis.call('PEXPIREAT', key, at) end
 end
 
 -- Ends the sessions of `user` whose idle or absolute deadline has passed; returns how many.

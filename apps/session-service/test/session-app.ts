@@ -1,7 +1,7 @@
-import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { revocationEvent, type RevocationEvent } from '@app/contracts';
-import { applySecurityHeaders } from '@app/observability';
+import { applySecurityHeaders, fastifyAdapter } from '@app/observability';
 import { testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
 import { serveOpenApi } from '../src/http/openapi';
@@ -52,7 +52,7 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
     .overrideProvider(CLOCK)
     .useValue(clock)
     .compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(new FastifyAdapter(), {
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), {
     logger: ['error', 'warn'],
   });
   applySecurityHeaders(app);

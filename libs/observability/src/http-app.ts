@@ -45,12 +45,20 @@ export function applySecurityHeaders(app: NestFastifyApplication): void {
     });
 }
 
+/**
+ * The Fastify adapter every app runs on. Path parameters may be as long as the longest
+ * identifier the apps accept (Fastify's default of 100 characters answers longer ones 414).
+ */
+export function fastifyAdapter(): FastifyAdapter {
+  return new FastifyAdapter({ maxParamLength: 256 });
+}
+
 /** Creates a Fastify-backed Nest app with JSON logs and graceful shutdown, without listening. */
 export async function createHttpApp(
   module: Type,
   serviceName: string,
 ): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(module, new FastifyAdapter(), {
+  const app = await NestFactory.create<NestFastifyApplication>(module, fastifyAdapter(), {
     logger: jsonLogger(serviceName),
     bufferLogs: true,
   });

@@ -1,6 +1,6 @@
 import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put } from '@nestjs/common';
 import { Roles } from '../auth/auth.decorators';
-import { idParam, planBody, type PlanBody } from '../http/schemas';
+import { planBody, sessionIdParam, userIdParam, type PlanBody } from '../http/schemas';
 import { SessionService } from '../sessions/session.service';
 import type { Plan, SessionView } from '../sessions/session.types';
 
@@ -11,25 +11,25 @@ export class AdminController {
   constructor(private readonly sessions: SessionService) {}
 
   @Get('users/:userId/sessions')
-  list(@Param('userId', { schema: idParam }) userId: string): Promise<SessionView[]> {
+  list(@Param('userId', { schema: userIdParam }) userId: string): Promise<SessionView[]> {
     return this.sessions.list(userId);
   }
 
   @Delete('sessions/:sessionId')
   @HttpCode(204)
-  async end(@Param('sessionId', { schema: idParam }) sessionId: string): Promise<void> {
+  async end(@Param('sessionId', { schema: sessionIdParam }) sessionId: string): Promise<void> {
     await this.sessions.endByAdmin(sessionId);
   }
 
   @Post('users/:userId/logout-all')
   @HttpCode(204)
-  async logoutAll(@Param('userId', { schema: idParam }) userId: string): Promise<void> {
+  async logoutAll(@Param('userId', { schema: userIdParam }) userId: string): Promise<void> {
     await this.sessions.logoutAll(userId, 'admin');
   }
 
   @Put('users/:userId/plan')
   async setPlan(
-    @Param('userId', { schema: idParam }) userId: string,
+    @Param('userId', { schema: userIdParam }) userId: string,
     @Body({ schema: planBody }) plan: PlanBody,
   ): Promise<Plan> {
     await this.sessions.setPlan(userId, plan);

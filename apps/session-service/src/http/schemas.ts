@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { userId } from '../identity/user-records';
 
 /** Request bodies, validated by NestJS's Standard Schema pipe; a 400 names each bad field. */
 export const device = z.strictObject({
@@ -31,7 +32,13 @@ export const planBody = z.strictObject({
 });
 export type PlanBody = z.output<typeof planBody>;
 
-export const idParam = z.string().min(1).max(200);
+/** `:userId` in a path. */
+export const userIdParam = userId;
+
+/** A session id as the service issues them: `s<shard>_<random>`. */
+export const sessionIdParam = z
+  .string()
+  .regex(/^s\d{1,5}_[A-Za-z0-9_-]{16,64}$/, 'is not a session id');
 
 /** RFC 7009 / RFC 7662 bodies (form-encoded or JSON). */
 export const tokenBody = z.object({

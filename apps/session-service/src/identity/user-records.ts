@@ -10,12 +10,21 @@ export const USER_RECORDS = Symbol('USER_RECORDS');
 /** Ids of users signed in through OpenID Connect start with this; local ids may not. */
 export const OIDC_USER_ID_PREFIX = 'oidc-';
 
+/**
+ * A user id as the service issues them (`sub`): a user record's id, or `oidc-<hash>` for an
+ * OpenID Connect user. Plain characters only: ids end up in URLs (`/admin/users/:userId`),
+ * Redis and Kafka keys and revocation events, whose contract bounds them (libs/contracts).
+ */
+export const userId = z
+  .string()
+  .regex(/^[\w.@-]{1,200}$/, 'must be 1-200 letters, digits, "_", ".", "@" or "-"')
+  .refine((id) => !/^\.+$/.test(id), 'must not be only dots');
+
 export const userRecord = z.strictObject({
-  // Ids end up in URLs (`/admin/users/:userId`), Redis keys and Kafka keys: keep them plain.
-  id: z
-    .string()
-    .regex(/^[\w.@-]{1,200}$/, 'must be 1-200 letters, digits, "_", ".", "@" or "-"')
-    .refine((id) => !id.startsWith(OIDC_USER_ID_PREFIX), `"${OIDC_USER_ID_PREFIX}" is reserved`),
+  id: userId.refine(
+    (id) => !id.startsWith(OIDC_USER_ID_PREFIX),
+    `"${OIDC_USER_ID_PREFIX}" is reserved`,
+  ),
   username: z.string().min(1).max(200),
   password_hash: z
     .string()

@@ -1,6 +1,6 @@
 import { Controller, Delete, Get, HttpCode, Param } from '@nestjs/common';
 import { CurrentCaller, type Caller } from '../auth/auth.decorators';
-import { idParam } from '../http/schemas';
+import { sessionIdParam } from '../http/schemas';
 import { SessionService } from './session.service';
 import type { SessionView } from './session.types';
 
@@ -22,7 +22,7 @@ export class SessionsController {
   @HttpCode(204)
   async end(
     @CurrentCaller() caller: Caller,
-    @Param('sessionId', { schema: idParam }) sessionId: string,
+    @Param('sessionId', { schema: sessionIdParam }) sessionId: string,
   ): Promise<void> {
     await this.sessions.endOwn(caller.userId, sessionId);
   }

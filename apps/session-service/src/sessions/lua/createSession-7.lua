@@ -21,6 +21,7 @@
 --- @include "includes/revocation"
 
 local a = cjson.decode(ARGV[1])
+check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[5], expiries = KEYS[4], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
 local index = KEYS[1]

@@ -17,14 +17,15 @@
 --- @include "includes/revocation"
 
 local a = cjson.decode(ARGV[1])
+check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[4], expiries = KEYS[3], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
 local sids = redis.call('ZRANGE', KEYS[1], 0, -1)
-for i, sid in ipairs(sids) do
+for _, sid in ipairs(sids) do
   local key = a.base .. 'session:' .. sid
   local iat = tonumber(redis.call('HGET', key, 'iat') or '0')
   if iat * 1000 > a.now then
-    append_revocation(ctx, a.nonce .. ':' .. i, a.now, a.user, sid, a.entity, a.reason)
+    append_revocation(ctx, a.now, a.user, sid, a.entity, a.reason)
   end
   delete_session(ctx, key)
   redis.call('ZREM', KEYS[3], sid)
@@ -32,5 +33,5 @@ end
 redis.call('DEL', KEYS[1])
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
 redis.call('SET', KEYS[2], math.max(previous, a.now), 'PX', a.retention_ms)
-append_revocation(ctx, a.nonce .. ':' .. a.user, a.now, a.user, nil, a.entity, a.reason)
+append_revocation(ctx, a.now, a.user, nil, a.entity, a.reason)
 return cjson.encode({ ended = #sids })

@@ -11,6 +11,7 @@
 --- @include "includes/revocation"
 
 local a = cjson.decode(ARGV[1])
+check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[3], expiries = KEYS[2], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
 return cjson.encode({ ended = end_expired(ctx, a.user) })

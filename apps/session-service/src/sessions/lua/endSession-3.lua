@@ -12,6 +12,7 @@
 --- @include "includes/revocation"
 
 local a = cjson.decode(ARGV[1])
+check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[3], expiries = KEYS[2], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
 if a.owner and redis.call('HGET', KEYS[1], 'user') ~= a.owner then

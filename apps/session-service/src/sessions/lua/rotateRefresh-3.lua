@@ -22,6 +22,7 @@
 --- @include "includes/revocation"
 
 local a = cjson.decode(ARGV[1])
+check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[3], expiries = KEYS[2], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
 local family = redis.call('HMGET', KEYS[1], 'sid', 'user')

@@ -8,9 +8,28 @@
 
 local SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
 
+-- The contract's limits on what goes into an event (libs/contracts), checked on a command's
+-- input before it writes anything: a session end whose event could not be valid fails with
+-- nothing done, instead of ending sessions whose event the publisher would dead-letter.
+local MAX_TEXT_BYTES = 256
+local function check_text(what, value, max)
+  if type(value) ~= 'string' or #value == 0 or #value > max then
+    error('invalid event input: ' .. what .. ' must be 1-' .. max .. ' bytes', 0)
+  end
+end
+local function check_event_input(a)
+  check_text('issuer', a.issuer, 512)
+  if a.user ~= nil then check_text('user id', a.user, MAX_TEXT_BYTES) end
+  if a.sid ~= nil then check_text('session id', a.sid, MAX_TEXT_BYTES) end
+  if a.reason ~= nil then check_text('reason', a.reason, MAX_TEXT_BYTES) end
+end
+
 -- Appends a CAEP session-revoked SET (libs/contracts) to the outbox. Without `sid` it ends
--- every session of `user` that existed at `at`.
-local function append_revocation(ctx, jti, at, user, sid, entity, reason)
+-- every session of `user` that existed at `at`. Event ids are the call's nonce and a counter:
+-- unique, and short whatever the identifiers.
+local function append_revocation(ctx, at, user, sid, entity, reason)
+  ctx.seq = (ctx.seq or 0) + 1
+  local jti = ctx.nonce .. '.' .. ctx.seq
   local subject = { format = 'complex', user = { format = 'opaque', id = user } }
   if sid then subject.session = { format = 'opaque', id = sid } end
   local event = {
@@ -48,7 +67,7 @@ local function end_session(ctx, sid, entity, reason)
   delete_session(ctx, key)
   redis.call('ZREM', user_index(ctx, user), sid)
   redis.call('ZREM', ctx.expiries, sid)
-  append_revocation(ctx, ctx.nonce .. ':' .. sid, ctx.now, user, sid, entity, reason)
+  append_revocation(ctx, ctx.now, user, sid, entity, reason)
   return user
 end
 

@@ -1,6 +1,7 @@
 import {
   Body,
   Controller,
+  ForbiddenException,
   Header,
   HttpCode,
   Inject,
@@ -78,6 +79,12 @@ export class AuthController {
     try {
       const identity = await this.oidc.verify(body.id_token, body.nonce);
       const user = this.users.fromOidc(identity.issuer, identity.sub, identity.claims);
+      if (this.users.standing(user.id).kind === 'disabled') {
+        throw new ForbiddenException({
+          error: 'access_denied',
+          error_description: 'this user is disabled here',
+        });
+      }
       return await this.sessions.signIn(
         {
           userId: user.id,

@@ -1,3 +1,4 @@
+import type { ConfigService } from '@nestjs/config';
 import { flag, jsonEnv } from '@app/config';
 import { z } from 'zod';
 
@@ -46,15 +47,28 @@ export const identityEnv = z.object({
   USERS: z.string().optional(),
   /** Path of a file holding that JSON array (e.g. a mounted secret); instead of USERS. */
   USERS_FILE: z.string().min(1).optional(),
+  /** How often USERS_FILE is checked for changes (seconds); a change applies at the next refresh. */
+  USERS_FILE_RELOAD_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5),
   /** Loads alice, bob and admin with well-known passwords; refused in production. */
   SEED_DEMO_USERS: flag.default(false),
   /** JSON array of trusted issuers: `{ issuer, jwks_uri, audience, roles_claim?, admin_role? }`. */
   OIDC_ISSUERS: oidcIssuers.optional(),
 });
 
-export type IdentityEnv = z.output<typeof identityEnv> & {
+export type IdentityEnv = Omit<z.output<typeof identityEnv>, 'USERS_FILE_RELOAD_SECONDS'> & {
   NODE_ENV: 'development' | 'production' | 'test';
 };
+
+/** The identity settings out of the app's validated configuration. */
+export function readIdentityEnv(config: ConfigService<IdentityEnv, true>): IdentityEnv {
+  return {
+    NODE_ENV: config.get('NODE_ENV', { infer: true }),
+    USERS: config.get('USERS', { infer: true }),
+    USERS_FILE: config.get('USERS_FILE', { infer: true }),
+    SEED_DEMO_USERS: config.get('SEED_DEMO_USERS', { infer: true }),
+    OIDC_ISSUERS: config.get('OIDC_ISSUERS', { infer: true }),
+  };
+}
 
 /** The message that refuses demo users in production; `loadUserRecords` repeats the check. */
 export const DEMO_USERS_IN_PRODUCTION = 'demo users are never loaded when NODE_ENV is production';

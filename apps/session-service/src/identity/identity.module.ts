@@ -1,10 +1,18 @@
 import { Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { IdentityEnv } from './identity.env';
+import { readIdentityEnv, type IdentityEnv } from './identity.env';
 import { OidcVerifier } from './oidc-verifier';
 import { PasswordHasher } from './password-hasher';
 import { UserDirectory } from './user-directory';
-import { loadUserRecords, USER_RECORDS } from './user-records';
+import {
+  combineUsers,
+  configuredUsers,
+  DEMO_USER_RECORDS,
+  demoUsers,
+  USER_RECORDS,
+  type UserRecord,
+} from './user-records';
+import { UsersFileWatcher } from './users-file-watcher';
 
 /**
  * Who may sign in: password users (USERS / USERS_FILE, demo users outside production) and
@@ -14,17 +22,17 @@ import { loadUserRecords, USER_RECORDS } from './user-records';
   providers: [
     PasswordHasher,
     {
-      provide: USER_RECORDS,
+      provide: DEMO_USER_RECORDS,
       inject: [ConfigService, PasswordHasher],
-      useFactory: async (config: ConfigService<IdentityEnv, true>, hasher: PasswordHasher) => {
-        const env: IdentityEnv = {
-          NODE_ENV: config.get('NODE_ENV', { infer: true }),
-          USERS: config.get('USERS', { infer: true }),
-          USERS_FILE: config.get('USERS_FILE', { infer: true }),
-          SEED_DEMO_USERS: config.get('SEED_DEMO_USERS', { infer: true }),
-          OIDC_ISSUERS: config.get('OIDC_ISSUERS', { infer: true }),
-        };
-        const users = await loadUserRecords(env, hasher);
+      useFactory: (config: ConfigService<IdentityEnv, true>, hasher: PasswordHasher) =>
+        demoUsers(readIdentityEnv(config), hasher),
+    },
+    {
+      provide: USER_RECORDS,
+      inject: [ConfigService, DEMO_USER_RECORDS],
+      useFactory: async (config: ConfigService<IdentityEnv, true>, demo: UserRecord[]) => {
+        const env = readIdentityEnv(config);
+        const users = combineUsers(env, await configuredUsers(env), demo);
         const logger = new Logger('Identity');
         if (env.SEED_DEMO_USERS)
           logger.warn('demo users loaded (SEED_DEMO_USERS): not for production');
@@ -35,6 +43,7 @@ import { loadUserRecords, USER_RECORDS } from './user-records';
       },
     },
     UserDirectory,
+    UsersFileWatcher,
     OidcVerifier,
   ],
   exports: [PasswordHasher, UserDirectory, OidcVerifier],

@@ -94,3 +94,23 @@ describe('UserDirectory', () => {
     expect(() => users.fromOidc('https://unknown.example.com', 'abc', {})).toThrow();
   });
 });
+
+describe('UserDirectory.standing (looked up at every refresh)', () => {
+  it('follows the records it was last given', async () => {
+    const { users } = await directory();
+    const oidcUser = oidcUserId(ISSUER, 'ext-1');
+    expect(users.standing('u-1')).toEqual({ kind: 'active', roles: ['user'] });
+    expect(users.standing('nobody')).toEqual({ kind: 'removed' });
+    expect(users.standing(oidcUser)).toEqual({ kind: 'active', roles: undefined });
+
+    const hasher = new PasswordHasher();
+    const hash = await hasher.hash('carol-pass', FAST);
+    users.replace([
+      { id: 'u-1', username: 'carol', password_hash: hash, roles: ['user'], disabled: true },
+      { id: oidcUser, disabled: true },
+    ]);
+    expect(users.standing('u-1')).toEqual({ kind: 'disabled' });
+    expect(users.standing(oidcUser)).toEqual({ kind: 'disabled' });
+    await expect(users.verifyPassword('carol', 'carol-pass')).resolves.toBeUndefined();
+  });
+});

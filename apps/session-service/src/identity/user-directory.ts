@@ -5,7 +5,13 @@ import type { JWTPayload } from 'jose';
 import { createHash } from 'node:crypto';
 import type { IdentityEnv, OidcIssuerConfig } from './identity.env';
 import { PasswordHasher } from './password-hasher';
-import { OIDC_USER_ID_PREFIX, USER_RECORDS, type UserRecord } from './user-records';
+import {
+  isPasswordUser,
+  OIDC_USER_ID_PREFIX,
+  USER_RECORDS,
+  type PasswordUserRecord,
+  type UserRecord,
+} from './user-records';
 
 /** Who signed in. `id` is the `sub` of their access tokens. */
 export interface User {
@@ -38,15 +44,39 @@ function claimAt(claims: JWTPayload, name: string): unknown {
     );
 }
 
-function toUser(record: UserRecord): User {
+/**
+ * Where a user stands now, looked up again at every refresh: roles and existence are not
+ * frozen at sign-in. `roles` is undefined for OpenID Connect users, whose roles are those of
+ * their last ID token.
+ */
+export type Standing =
+  { kind: 'active'; roles: string[] | undefined } | { kind: 'disabled' } | { kind: 'removed' };
+
+interface Users {
+  // Maps, not objects: a username like "__proto__" must be just a username.
+  byUsername: Map<string, PasswordUserRecord>;
+  byId: Map<string, PasswordUserRecord>;
+  disabledOidcUsers: Set<string>;
+}
+
+function index(records: readonly UserRecord[]): Users {
+  const passwordUsers = records.filter(isPasswordUser);
+  return {
+    byUsername: new Map(passwordUsers.map((record) => [record.username, record])),
+    byId: new Map(passwordUsers.map((record) => [record.id, record])),
+    disabledOidcUsers: new Set(
+      records.filter((record) => !isPasswordUser(record)).map((record) => record.id),
+    ),
+  };
+}
+
+function toUser(record: PasswordUserRecord): User {
   return { id: record.id, username: record.username, roles: [...record.roles] };
 }
 
 @Injectable()
 export class UserDirectory {
-  // Maps, not objects: a username like "__proto__" must be just a username.
-  private readonly byUsername: Map<string, UserRecord>;
-  private readonly byId: Map<string, UserRecord>;
+  private users: Users;
   private readonly issuers: Map<string, OidcIssuerConfig>;
 
   constructor(
@@ -54,26 +84,45 @@ export class UserDirectory {
     @Inject(USER_RECORDS) records: readonly UserRecord[],
     config: ConfigService<IdentityEnv, true>,
   ) {
-    this.byUsername = new Map(records.map((record) => [record.username, record]));
-    this.byId = new Map(records.map((record) => [record.id, record]));
+    this.users = index(records);
     const issuers = optional(config.get('OIDC_ISSUERS', { infer: true })) ?? [];
     this.issuers = new Map(issuers.map((issuer) => [issuer.issuer, issuer]));
   }
 
-  /** The user, when the password is theirs. An unknown name costs the same scrypt as a known one. */
+  /** Replaces every user at once (the users file changed); later lookups see only the new ones. */
+  replace(records: readonly UserRecord[]): void {
+    this.users = index(records);
+  }
+
+  /**
+   * The user, when the password is theirs and they are not disabled. An unknown name costs
+   * the same scrypt as a known one.
+   */
   async verifyPassword(username: string, password: string): Promise<User | undefined> {
-    const record = this.byUsername.get(username);
+    const record = this.users.byUsername.get(username);
     const matches = await this.hasher.verify(
       password,
       record?.password_hash ?? this.hasher.unknownUserHash,
     );
-    return record && matches ? toUser(record) : undefined;
+    return record && matches && !record.disabled ? toUser(record) : undefined;
   }
 
   /** A password user by id; OIDC users are not stored (their roles travel with their session). */
   findById(id: string): User | undefined {
-    const record = this.byId.get(id);
+    const record = this.users.byId.get(id);
     return record && toUser(record);
+  }
+
+  /** Whether `userId` may still hold a session, and with which roles (see {@link Standing}). */
+  standing(userId: string): Standing {
+    if (userId.startsWith(OIDC_USER_ID_PREFIX)) {
+      return this.users.disabledOidcUsers.has(userId)
+        ? { kind: 'disabled' }
+        : { kind: 'active', roles: undefined };
+    }
+    const record = this.users.byId.get(userId);
+    if (!record) return { kind: 'removed' };
+    return record.disabled ? { kind: 'disabled' } : { kind: 'active', roles: [...record.roles] };
   }
 
   /**

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { identityEnv, identityEnvRules, type IdentityEnv } from './identity.env';
 import { PasswordHasher } from './password-hasher';
-import { loadUserRecords } from './user-records';
+import { isPasswordUser, loadUserRecords } from './user-records';
 
 // The schema as the app composes it.
 const validate = validateEnv(httpEnv(3000).extend(identityEnv.shape).superRefine(identityEnvRules));
@@ -55,7 +55,9 @@ describe('loadUserRecords', () => {
   });
 
   it('hashes the demo users, ids equal to usernames', async () => {
-    const users = await loadUserRecords(env({ SEED_DEMO_USERS: true }), hasher);
+    const users = (await loadUserRecords(env({ SEED_DEMO_USERS: true }), hasher)).filter(
+      isPasswordUser,
+    );
     expect(users.map(({ id, username, roles }) => ({ id, username, roles }))).toEqual([
       { id: 'alice', username: 'alice', roles: ['user'] },
       { id: 'bob', username: 'bob', roles: ['user'] },
@@ -91,6 +93,13 @@ describe('loadUserRecords', () => {
     );
     await expect(refused([{ ...erin, roles: 'user' }])).rejects.toThrow(/USERS: 0\.roles/);
     await expect(refused([{ ...erin, id: 'oidc-x' }])).rejects.toThrow(/reserved/);
+    await expect(refused([{ id: 'oidc-x', disabled: false }])).rejects.toThrow(
+      /USERS: 0\.disabled/,
+    );
+    await expect(refused([{ id: 'oidc-x', disabled: true }])).resolves.toEqual([
+      { id: 'oidc-x', disabled: true },
+    ]);
+    await expect(refused([{ id: 'u-9', disabled: true }])).rejects.toThrow(/USERS: 0\.username/);
     await expect(refused([erin, { ...erin, id: 'e-2' }])).rejects.toThrow(
       /username "erin" appears twice/,
     );

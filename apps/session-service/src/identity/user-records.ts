@@ -6,6 +6,8 @@ import { parsePasswordHash, type PasswordHasher } from './password-hasher';
 
 /** Injection token of the users loaded at start (`UserRecord[]`). */
 export const USER_RECORDS = Symbol('USER_RECORDS');
+/** Injection token of the demo users, hashed once at start (`UserRecord[]`, empty unless seeded). */
+export const DEMO_USER_RECORDS = Symbol('DEMO_USER_RECORDS');
 
 /** Ids of users signed in through OpenID Connect start with this; local ids may not. */
 export const OIDC_USER_ID_PREFIX = 'oidc-';
@@ -20,18 +22,44 @@ export const userId = z
   .regex(/^[\w.@-]{1,200}$/, 'must be 1-200 letters, digits, "_", ".", "@" or "-"')
   .refine((id) => !/^\.+$/.test(id), 'must not be only dots');
 
-export const userRecord = z.strictObject({
+/** A user who signs in with a password. `disabled`: kept, but refused at sign-in and refresh. */
+export const passwordUserRecord = z.strictObject({
   id: userId.refine(
     (id) => !id.startsWith(OIDC_USER_ID_PREFIX),
-    `"${OIDC_USER_ID_PREFIX}" is reserved`,
+    `"${OIDC_USER_ID_PREFIX}" is reserved for OpenID Connect users`,
   ),
   username: z.string().min(1).max(200),
   password_hash: z
     .string()
     .refine((hash) => parsePasswordHash(hash) !== undefined, 'is not scrypt$N$r$p$salt$hash'),
   roles: z.array(z.string().min(1)),
+  disabled: z.boolean().optional(),
 });
-export type UserRecord = z.output<typeof userRecord>;
+export type PasswordUserRecord = z.output<typeof passwordUserRecord>;
+
+/**
+ * An OpenID Connect user (who is otherwise not stored here: the provider vouches for them)
+ * listed by their local id (`oidc-…`, the `sub` of their access tokens) to disable them.
+ */
+export const disabledOidcUserRecord = z.strictObject({
+  id: userId.refine((id) => id.startsWith(OIDC_USER_ID_PREFIX), 'must start with "oidc-"'),
+  disabled: z.literal(true),
+});
+export type DisabledOidcUserRecord = z.output<typeof disabledOidcUserRecord>;
+
+export type UserRecord = PasswordUserRecord | DisabledOidcUserRecord;
+
+export const isPasswordUser = (record: UserRecord): record is PasswordUserRecord =>
+  'password_hash' in record;
+
+/** Which schema an entry answers to: by its id, so errors name the fields that are wrong. */
+function recordSchema(entry: unknown) {
+  if (typeof entry !== 'object' || entry === null) return passwordUserRecord;
+  const { id } = entry as { id?: unknown };
+  return typeof id === 'string' && id.startsWith(OIDC_USER_ID_PREFIX) && !('username' in entry)
+    ? disabledOidcUserRecord
+    : passwordUserRecord;
+}
 
 const DEMO_USERS = [
   { username: 'alice', password: 'alice-pass', roles: ['user'] },
@@ -51,15 +79,20 @@ function parseUsers(variable: string, text: string): UserRecord[] {
   } catch {
     refuse(variable, 'is not valid JSON');
   }
-  const result = z.array(userRecord).safeParse(json);
-  if (!result.success) {
+  if (!Array.isArray(json)) refuse(variable, 'is not a JSON array');
+  return json.map((entry: unknown, index) => {
+    const result = recordSchema(entry).safeParse(entry);
+    if (result.success) return result.data;
     const issue = result.error.issues[0];
-    refuse(variable, `${issue?.path.join('.') ?? ''}: ${issue?.message ?? 'invalid'}`);
-  }
-  return result.data;
+    return refuse(
+      variable,
+      `${[index, ...(issue?.path ?? [])].join('.')}: ${issue?.message ?? 'invalid'}`,
+    );
+  });
 }
 
-async function configuredUsers(env: IdentityEnv): Promise<UserRecord[]> {
+/** The users of USERS or USERS_FILE (read again when the file changes). */
+export async function configuredUsers(env: IdentityEnv): Promise<UserRecord[]> {
   if (env.USERS !== undefined && env.USERS_FILE !== undefined) {
     refuse('USERS_FILE', 'set USERS or USERS_FILE, not both');
   }
@@ -72,37 +105,50 @@ async function configuredUsers(env: IdentityEnv): Promise<UserRecord[]> {
 }
 
 /**
+ * alice, bob and admin with well-known passwords, when SEED_DEMO_USERS is on. Hashed here, in
+ * parallel (scrypt runs on the thread pool), so their plain passwords exist only in this file.
+ */
+export async function demoUsers(env: IdentityEnv, hasher: PasswordHasher): Promise<UserRecord[]> {
+  // Repeats the env rule: this module must refuse even if the app forgot `identityEnvRules`.
+  if (env.SEED_DEMO_USERS && env.NODE_ENV === 'production') {
+    refuse('SEED_DEMO_USERS', DEMO_USERS_IN_PRODUCTION);
+  }
+  if (!env.SEED_DEMO_USERS) return [];
+  return Promise.all(
+    DEMO_USERS.map(async ({ username, password, roles }) => ({
+      id: username,
+      username,
+      password_hash: await hasher.hash(password),
+      roles,
+    })),
+  );
+}
+
+/** Configured and demo users together; an id or username listed twice is refused. */
+export function combineUsers(env: IdentityEnv, configured: UserRecord[], demo: UserRecord[]) {
+  const users = [...configured, ...demo];
+  const variable = env.USERS_FILE === undefined ? 'USERS' : 'USERS_FILE';
+  const seen = { id: new Set<string>(), username: new Set<string>() };
+  for (const user of users) {
+    const names = { id: user.id, username: isPasswordUser(user) ? user.username : undefined };
+    for (const key of ['id', 'username'] as const) {
+      const name = names[key];
+      if (name === undefined) continue;
+      if (seen[key].has(name)) refuse(variable, `${key} "${name}" appears twice`);
+      seen[key].add(name);
+    }
+  }
+  return users;
+}
+
+/**
  * The users who can sign in with a password: USERS or USERS_FILE, plus the demo users when
- * SEED_DEMO_USERS is on. The demo users are hashed here, in parallel (scrypt runs on the
- * thread pool), so their plain passwords exist only in this file.
+ * SEED_DEMO_USERS is on; and OpenID Connect users listed to disable them.
  */
 export async function loadUserRecords(
   env: IdentityEnv,
   hasher: PasswordHasher,
 ): Promise<UserRecord[]> {
-  // Repeats the env rule: this module must refuse even if the app forgot `identityEnvRules`.
-  if (env.SEED_DEMO_USERS && env.NODE_ENV === 'production') {
-    refuse('SEED_DEMO_USERS', DEMO_USERS_IN_PRODUCTION);
-  }
-  const users = await configuredUsers(env);
-  if (env.SEED_DEMO_USERS) {
-    const demo = await Promise.all(
-      DEMO_USERS.map(async ({ username, password, roles }) => ({
-        id: username,
-        username,
-        password_hash: await hasher.hash(password),
-        roles,
-      })),
-    );
-    users.push(...demo);
-  }
-  const variable = env.USERS_FILE === undefined ? 'USERS' : 'USERS_FILE';
-  for (const key of ['id', 'username'] as const) {
-    const seen = new Set<string>();
-    for (const user of users) {
-      if (seen.has(user[key])) refuse(variable, `${key} "${user[key]}" appears twice`);
-      seen.add(user[key]);
-    }
-  }
-  return users;
+  const demo = await demoUsers(env, hasher);
+  return combineUsers(env, await configuredUsers(env), demo);
 }

@@ -5,6 +5,7 @@ import {
   NotFoundException,
   UnauthorizedException,
 } from '@nestjs/common';
+import { UserDirectory } from '../identity/user-directory';
 import { CLOCK, type Clock } from '../tokens/clock';
 import { TokenService } from '../tokens/token.service';
 import { SessionMetrics } from './session.metrics';
@@ -26,6 +27,7 @@ export class SessionService {
     private readonly store: SessionStore,
     private readonly tokens: TokenService,
     private readonly metrics: SessionMetrics,
+    private readonly users: UserDirectory,
     @Inject(CLOCK) private readonly clock: Clock,
   ) {}
 
@@ -45,12 +47,26 @@ export class SessionService {
     return this.respond(result, result.refreshToken);
   }
 
-  /** Rotates a refresh token; a reused one ends its session (and says so only as invalid_grant). */
+  /**
+   * Rotates a refresh token; a reused one ends its session (and says so only as invalid_grant).
+   * The user is looked up again: a removed or disabled user's session ends (with its event),
+   * and a password user's token carries their roles of now, not of the sign-in.
+   */
   async refresh(refreshToken: string): Promise<TokenResponse> {
-    const result = await this.store.rotate(refreshToken, this.clock.now());
+    const now = this.clock.now();
+    const result = await this.store.rotate(refreshToken, now);
     if (result.kind === 'rotated') {
-      this.metrics.refreshes.inc();
-      return this.respond(result, result.refreshToken);
+      const standing = this.users.standing(result.userId);
+      if (standing.kind === 'active') {
+        this.metrics.refreshes.inc();
+        return this.respond(
+          { ...result, roles: standing.roles ?? result.roles },
+          result.refreshToken,
+        );
+      }
+      const reason = standing.kind === 'disabled' ? 'user_disabled' : 'user_removed';
+      await this.store.end(result.sessionId, { initiator: 'system', reason }, now);
+      this.metrics.revocations.inc({ reason });
     }
     if (result.kind === 'reused') this.metrics.reuseDetections.inc();
     throw new UnauthorizedException({

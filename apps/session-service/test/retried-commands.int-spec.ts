@@ -56,6 +56,7 @@ describe('session commands run twice with the same argument (real Redis)', () =>
           keys.outbox(shard),
           keys.session(shard, sid),
           keys.refreshFamily(shard, hashToken('retried-family')),
+          keys.idTokenUse('bob', 'none'),
         ],
         {
           ...ctx(shard),

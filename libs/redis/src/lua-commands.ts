@@ -83,15 +83,24 @@ export class LuaCommand<A, R> {
   }
 }
 
-/** Looks a command up by name in what {@link loadLuaCommands} found, with its reply schema. */
-export function luaCommand<A, R>(
+/**
+ * Looks a command up by name in what {@link loadLuaCommands} found, with its reply schema (the
+ * reply type follows from it); `.takes<Argument>()` then names the argument's type:
+ *
+ * ```ts
+ * const lease = luaCommand(commands, 'lease', z.object({ result: z.string() })).takes<{ owner: string }>();
+ * ```
+ */
+export function luaCommand<S extends z.ZodType>(
   commands: Map<string, LuaCommandSource>,
   name: string,
-  reply: z.ZodType<R>,
-): LuaCommand<A, R> {
+  reply: S,
+): { takes<A>(): LuaCommand<A, z.output<S>> } {
   const source = commands.get(name);
   if (!source) throw new Error(`no Lua command "${name}" (expected a file ${name}-<keys>.lua)`);
-  return new LuaCommand<A, R>(source, reply);
+  return {
+    takes: <A>() => new LuaCommand<A, z.output<S>>(source, reply as z.ZodType<z.output<S>>),
+  };
 }
 
 /**

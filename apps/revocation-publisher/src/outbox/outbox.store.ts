@@ -16,15 +16,14 @@ import type { RevocationPublisherEnv } from '../config';
 import { toFields, type OutboxEntry } from './outbox-entry';
 
 const commands = loadLuaCommands(join(__dirname, 'lua'));
-const leaseCommand = luaCommand<
-  { owner: string; ttl_ms: number },
-  { result: 'renewed' | 'acquired' | 'lost' }
->(commands, 'lease', z.object({ result: z.enum(['renewed', 'acquired', 'lost']) }));
-const releaseCommand = luaCommand<{ owner: string }, { released: boolean }>(
+const leaseCommand = luaCommand(
   commands,
-  'release',
-  z.object({ released: z.boolean() }),
-);
+  'lease',
+  z.object({ result: z.enum(['renewed', 'acquired', 'lost']) }),
+).takes<{ owner: string; ttl_ms: number }>();
+const releaseCommand = luaCommand(commands, 'release', z.object({ released: z.boolean() })).takes<{
+  owner: string;
+}>();
 
 export type LeaseResult = 'renewed' | 'acquired' | 'lost';
 

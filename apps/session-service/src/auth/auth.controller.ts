@@ -92,6 +92,7 @@ export class AuthController {
           device: body.device,
           remember: body.remember,
           ...origin(request),
+          idToken: { use: identity.use.id, until: identity.use.until },
         },
         'oidc',
       );

@@ -20,6 +20,8 @@ export const oidcIssuerConfig = z
     roles_claim: z.string().min(1).optional(),
     /** Role in `roles_claim` that makes the user an admin here. */
     admin_role: z.string().min(1).optional(),
+    /** ID tokens must carry a `nonce`, and the client must send the one it used (code flows). */
+    require_nonce: z.boolean().optional(),
   })
   .refine((config) => !config.admin_role || config.roles_claim, {
     error: 'admin_role needs roles_claim',
@@ -51,11 +53,19 @@ export const identityEnv = z.object({
   USERS_FILE_RELOAD_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5),
   /** Loads alice, bob and admin with well-known passwords; refused in production. */
   SEED_DEMO_USERS: flag.default(false),
-  /** JSON array of trusted issuers: `{ issuer, jwks_uri, audience, roles_claim?, admin_role? }`. */
+  /**
+   * JSON array of trusted issuers:
+   * `{ issuer, jwks_uri, audience, roles_claim?, admin_role?, require_nonce? }`.
+   */
   OIDC_ISSUERS: oidcIssuers.optional(),
+  /** An ID token issued longer ago than this opens no session (each opens at most one). */
+  OIDC_ID_TOKEN_MAX_AGE_SECONDS: z.coerce.number().int().min(10).max(3_600).default(300),
 });
 
-export type IdentityEnv = Omit<z.output<typeof identityEnv>, 'USERS_FILE_RELOAD_SECONDS'> & {
+export type IdentityEnv = Omit<
+  z.output<typeof identityEnv>,
+  'USERS_FILE_RELOAD_SECONDS' | 'OIDC_ID_TOKEN_MAX_AGE_SECONDS'
+> & {
   NODE_ENV: 'development' | 'production' | 'test';
 };
 

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { optional } from '@app/config';
 import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { createHash } from 'node:crypto';
 import type { IdentityEnv, OidcIssuerConfig } from './identity.env';
 
 /** Asymmetric only: no `none`, and no HMAC, whose "key" a JWKS would hand to anyone. */
@@ -23,6 +24,9 @@ export type IdTokenRejection =
   | 'invalid_claims'
   | 'missing_sub'
   | 'nonce_mismatch'
+  | 'too_old'
+  /** Already used to open a session: an ID token opens at most one. */
+  | 'replayed'
   /** The issuer's JWKS could not be fetched: not the client's fault (answer 503, not 401). */
   | 'issuer_unavailable';
 
@@ -44,6 +48,8 @@ export interface VerifiedIdentity {
   issuer: string;
   sub: string;
   claims: JWTPayload;
+  /** What makes this ID token one-use: remembered until `until` (ms), refused if seen again. */
+  use: { id: string; until: number };
 }
 
 interface TrustedIssuer {
@@ -56,7 +62,11 @@ function rejection(error: unknown): InvalidIdTokenError {
   if (error instanceof InvalidIdTokenError) return error;
   const reject = (reason: IdTokenRejection, message: string) =>
     new InvalidIdTokenError(reason, message);
-  if (error instanceof errors.JWTExpired) return reject('expired', 'ID token has expired');
+  if (error instanceof errors.JWTExpired) {
+    return error.claim === 'iat'
+      ? reject('too_old', 'ID token was issued too long ago')
+      : reject('expired', 'ID token has expired');
+  }
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === 'aud') return reject('wrong_audience', 'ID token is not for this client');
     if (error.claim === 'sub') return reject('missing_sub', 'ID token has no subject');
@@ -83,8 +93,13 @@ function rejection(error: unknown): InvalidIdTokenError {
 @Injectable()
 export class OidcVerifier {
   private readonly issuers: Map<string, TrustedIssuer>;
+  private readonly maxAgeSeconds: number;
 
-  constructor(config: ConfigService<IdentityEnv, true>) {
+  constructor(
+    config: ConfigService<IdentityEnv & { OIDC_ID_TOKEN_MAX_AGE_SECONDS: number }, true>,
+  ) {
+    this.maxAgeSeconds =
+      optional(config.get('OIDC_ID_TOKEN_MAX_AGE_SECONDS', { infer: true })) ?? 300;
     const issuers = optional(config.get('OIDC_ISSUERS', { infer: true })) ?? [];
     // One key set per issuer for the process's life: jose caches the keys (10 min), and refetches
     // early on an unknown `kid` (a rotation) at most once per 30 s, so junk kids cannot flood the issuer.
@@ -112,6 +127,9 @@ export class OidcVerifier {
         audience,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
         requiredClaims: ['sub', 'exp', 'iat'],
+        // A fresh token only (also refuses an `iat` in the future): with the replay check,
+        // a leaked ID token cannot be turned into sessions later on.
+        maxTokenAge: this.maxAgeSeconds,
       }));
     } catch (error) {
       throw rejection(error);
@@ -125,10 +143,17 @@ export class OidcVerifier {
     if ((audiences.length > 1 || claims['azp'] !== undefined) && claims['azp'] !== audience) {
       throw new InvalidIdTokenError('wrong_audience', 'ID token is not for this client');
     }
+    if (trusted.config.require_nonce && (nonce === undefined || claims['nonce'] === undefined)) {
+      throw new InvalidIdTokenError('nonce_mismatch', 'this issuer’s ID tokens need a nonce');
+    }
     if (nonce !== undefined && claims['nonce'] !== nonce) {
       throw new InvalidIdTokenError('nonce_mismatch', 'ID token nonce does not match');
     }
-    return { issuer, sub, claims };
+    // By `jti` where the issuer sets one, else by the token itself.
+    const unique = typeof claims.jti === 'string' ? `jti:${claims.jti}` : `token:${idToken}`;
+    const id = createHash('sha256').update(issuer).update('\0').update(unique).digest('hex');
+    const until = ((claims.exp ?? 0) + CLOCK_TOLERANCE_SECONDS) * 1000;
+    return { issuer, sub, claims, use: { id, until } };
   }
 
   private issuerOf(idToken: string): TrustedIssuer {

@@ -19,7 +19,19 @@ export interface EventContext {
   now: number;
 }
 
-export const createSession = luaCommand<
+export const createSession = luaCommand(
+  commands,
+  'createSession',
+  z.discriminatedUnion('kind', [
+    z.object({
+      kind: z.literal('created'),
+      iat: z.int().positive(),
+      evicted: z.int().nonnegative(),
+    }),
+    z.object({ kind: z.literal('rejected'), sessions: luaArray(z.string()) }),
+    z.object({ kind: z.literal('replayed') }),
+  ]),
+).takes<
   EventContext & {
     user: string;
     sid: string;
@@ -36,34 +48,12 @@ export const createSession = luaCommand<
     device_platform: string;
     user_agent: string;
     ip: string;
-  },
-  { kind: 'created'; iat: number; evicted: number } | { kind: 'rejected'; sessions: string[] }
->(
-  commands,
-  'createSession',
-  z.discriminatedUnion('kind', [
-    z.object({
-      kind: z.literal('created'),
-      iat: z.int().positive(),
-      evicted: z.int().nonnegative(),
-    }),
-    z.object({ kind: z.literal('rejected'), sessions: luaArray(z.string()) }),
-  ]),
-);
+    /** OIDC sign-in: when the ID token expires (ms); until then it opens no other session. */
+    id_token_until?: number;
+  }
+>();
 
-export const rotateRefresh = luaCommand<
-  EventContext & { secret: string; next: string; grace_ms: number },
-  | {
-      kind: 'rotated';
-      sid: string;
-      user: string;
-      roles: string;
-      absolute_at: number;
-      iat: number;
-    }
-  | { kind: 'invalid' }
-  | { kind: 'reused'; sid: string }
->(
+export const rotateRefresh = luaCommand(
   commands,
   'rotateRefresh',
   z.discriminatedUnion('kind', [
@@ -78,25 +68,28 @@ export const rotateRefresh = luaCommand<
     z.object({ kind: z.literal('invalid') }),
     z.object({ kind: z.literal('reused'), sid: z.string() }),
   ]),
-);
+).takes<EventContext & { secret: string; next: string; grace_ms: number }>();
 
-export const endSession = luaCommand<
-  EventContext & { sid: string; entity: string; reason: string; owner?: string },
-  { user: string | false }
->(commands, 'endSession', z.object({ user: z.union([z.string(), z.literal(false)]) }));
+export const endSession = luaCommand(
+  commands,
+  'endSession',
+  z.object({ user: z.union([z.string(), z.literal(false)]) }),
+).takes<EventContext & { sid: string; entity: string; reason: string; owner?: string }>();
 
-export const endAllSessions = luaCommand<
-  EventContext & { user: string; entity: string; reason: string; retention_ms: number },
-  { ended: number }
->(commands, 'endAllSessions', z.object({ ended: z.int().nonnegative() }));
+export const endAllSessions = luaCommand(
+  commands,
+  'endAllSessions',
+  z.object({ ended: z.int().nonnegative() }),
+).takes<EventContext & { user: string; entity: string; reason: string; retention_ms: number }>();
 
-export const endExpired = luaCommand<EventContext & { user: string }, { ended: number }>(
+export const endExpired = luaCommand(
   commands,
   'endExpired',
   z.object({ ended: z.int().nonnegative() }),
-);
+).takes<EventContext & { user: string }>();
 
-export const expiredUsers = luaCommand<
-  { base: string; now: number; limit: number },
-  { users: string[] }
->(commands, 'expiredUsers', z.object({ users: luaArray(z.string()) }));
+export const expiredUsers = luaCommand(
+  commands,
+  'expiredUsers',
+  z.object({ users: luaArray(z.string()) }),
+).takes<{ base: string; now: number; limit: number }>();

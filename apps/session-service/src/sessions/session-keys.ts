@@ -34,6 +34,11 @@ export class SessionKeys {
     return `${this.base(shard)}refresh:${familyHash}`;
   }
 
+  /** That an ID token (by the hash of its issuer and `jti`, or of itself) opened a session. */
+  idTokenUse(userId: string, useId: string): string {
+    return `${this.base(this.shardOf(userId))}id-token:${useId}`;
+  }
+
   /** A user's live sessions (zset by last activity). */
   userSessions(userId: string): string {
     return `${this.base(this.shardOf(userId))}user:${userId}:sessions`;

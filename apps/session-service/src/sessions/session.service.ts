@@ -34,6 +34,12 @@ export class SessionService {
   /** Opens a session under the user's device limit; 409 `device_limit_reached` when the plan says reject. */
   async signIn(signIn: SignIn, method: 'password' | 'oidc'): Promise<TokenResponse> {
     const result = await this.store.create(signIn, this.clock.now());
+    if (result.kind === 'replayed') {
+      throw new UnauthorizedException({
+        error: 'invalid_id_token',
+        error_description: 'this ID token was used before',
+      });
+    }
     if (result.kind === 'rejected') {
       this.metrics.deviceLimitRejections.inc();
       throw new ConflictException({

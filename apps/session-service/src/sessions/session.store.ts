@@ -87,9 +87,11 @@ export class SessionStore {
         this.keys.outbox(shard),
         this.keys.session(shard, sessionId),
         this.keys.refreshFamily(shard, hashToken(family)),
+        this.keys.idTokenUse(userId, signIn.idToken?.use ?? 'none'),
       ],
       {
         ...this.context(shard, now),
+        ...(signIn.idToken ? { id_token_until: signIn.idToken.until } : {}),
         user: userId,
         sid: sessionId,
         family: hashToken(family),
@@ -106,6 +108,7 @@ export class SessionStore {
         ip: signIn.ip ?? '',
       },
     );
+    if (reply.kind === 'replayed') return reply;
     if (reply.kind === 'rejected') {
       return {
         kind: 'rejected',

@@ -18,6 +18,8 @@ export interface SignIn {
   remember: boolean;
   userAgent?: string | undefined;
   ip?: string | undefined;
+  /** An OIDC sign-in's ID token, which opens at most one session (see OidcVerifier). */
+  idToken?: { use: string; until: number } | undefined;
 }
 
 /** A session as the "my devices" list shows it. */
@@ -48,7 +50,8 @@ export type Initiator = 'user' | 'admin' | 'policy' | 'system';
 
 export type CreateResult =
   | ({ kind: 'created'; refreshToken: string; evicted: number } & TokenSubject)
-  | { kind: 'rejected'; sessions: SessionView[] };
+  | { kind: 'rejected'; sessions: SessionView[] }
+  | { kind: 'replayed' };
 
 export type RotateResult =
   | ({ kind: 'rotated'; refreshToken: string } & TokenSubject)

@@ -11,12 +11,16 @@
   KEYS[6] the new session         hash; expires at its absolute deadline
   KEYS[7] its refresh-token family  hash sid, user, t:<secret hash> -> 'a' (active) | rotated_at;
                                     expires with the session
+  KEYS[8] the ID token's use       string, kept until the ID token expires (OIDC sign-in only)
   ARGV[1] JSON { base, issuer, nonce, now, user, sid, family, secret, default_max, default_policy,
-                 idle_ms, absolute_at, remember, roles, device_name, device_platform, user_agent, ip }
+                 idle_ms, absolute_at, remember, roles, device_name, device_platform, user_agent, ip,
+                 id_token_until? }
+          id_token_until: for an OIDC sign-in, when its ID token expires (ms); it opens one session
           family, secret: SHA-256 of the refresh token's two parts
 
   Reply (JSON): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
               | { "kind": "rejected", "sessions": [sid, ...] }
+              | { "kind": "replayed" }   the ID token opened a session before
 ]]
 --- @include "includes/revocation"
 
@@ -30,6 +34,9 @@ local index = KEYS[1]
 if redis.call('EXISTS', KEYS[6]) == 1 then
   return cjson.encode({ kind = 'created', evicted = 0,
     iat = tonumber(redis.call('HGET', KEYS[6], 'iat')) })
+end
+if a.id_token_until and redis.call('EXISTS', KEYS[8]) == 1 then
+  return cjson.encode({ kind = 'replayed' })
 end
 local plan = redis.call('HMGET', KEYS[2], 'max_devices', 'policy')
 local max_devices = tonumber(plan[1] or a.default_max)
@@ -60,4 +67,5 @@ expire_not_before(index, a.absolute_at)
 redis.call('ZADD', KEYS[4], deadline(a.idle_ms, a.now, a.absolute_at), a.sid)
 redis.call('HSET', KEYS[7], 'sid', a.sid, 'user', a.user, 't:' .. a.secret, 'a')
 redis.call('PEXPIREAT', KEYS[7], a.absolute_at)
+if a.id_token_until then redis.call('SET', KEYS[8], a.sid, 'PXAT', a.id_token_until) end
 return cjson.encode({ kind = 'created', iat = iat, evicted = evicted })

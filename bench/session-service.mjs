@@ -279,7 +279,7 @@ async function main() {
       SEED_DEMO_USERS: 'true',
       LOG_LEVEL: 'warn',
       RATE_LIMIT_PER_IP: String(parameters.rate_limits),
-      RATE_LIMIT_PER_USERNAME: String(parameters.rate_limits),
+      RATE_LIMIT_FAILS_PER_USERNAME: String(parameters.rate_limits),
       DEFAULT_MAX_DEVICES: String(parameters.default_max_devices),
       OIDC_ISSUERS: JSON.stringify([
         { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, audience: issuer.audience },

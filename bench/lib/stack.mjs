@@ -17,7 +17,7 @@ const require = createRequire(import.meta.url);
 /** Session-service limits raised so that a benchmark's sign-ins are never throttled or evicted. */
 const UNTHROTTLED = {
   RATE_LIMIT_PER_IP: '1000000',
-  RATE_LIMIT_PER_USERNAME: '1000000',
+  RATE_LIMIT_FAILS_PER_USERNAME: '1000000',
   // The schema caps it at 1,000; every benchmark session has a user of its own anyway.
   DEFAULT_MAX_DEVICES: '1000',
 };

@@ -34,7 +34,7 @@ describe('session revocation, end to end (every app a process, real Kafka and Re
       env: {
         'session-service': {
           // Sign-ins here outnumber the default per-username and per-IP limits.
-          RATE_LIMIT_PER_USERNAME: '10000',
+          RATE_LIMIT_FAILS_PER_USERNAME: '10000',
           RATE_LIMIT_PER_IP: '10000',
           // A rotated refresh token presented again is a reuse at once (scenario 5).
           REFRESH_REUSE_GRACE_SECONDS: '0',

@@ -155,7 +155,7 @@ beforeAll(async () => {
         ISSUER: sessionUrl,
         SEED_DEMO_USERS: 'true',
         DEFAULT_MAX_DEVICES: '50',
-        RATE_LIMIT_PER_USERNAME: '1000',
+        RATE_LIMIT_FAILS_PER_USERNAME: '1000',
         RATE_LIMIT_PER_IP: '1000',
       },
     }),

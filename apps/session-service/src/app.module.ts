@@ -12,7 +12,7 @@ import { HttpErrorsFilter } from './http/http-errors.filter';
 import { validationPipe } from './http/validation';
 import { IdentityModule } from './identity/identity.module';
 import { OAuthController } from './oauth/oauth.controller';
-import { RateLimiter } from './rate-limit/rate-limiter';
+import { SignInThrottle } from './rate-limit/sign-in-throttle';
 import { SessionSweeper } from './sessions/session-sweeper';
 import { SessionMetrics } from './sessions/session.metrics';
 import { SessionService } from './sessions/session.service';
@@ -39,7 +39,7 @@ import { TokensModule } from './tokens/tokens.module';
     SessionService,
     SessionMetrics,
     SessionSweeper,
-    RateLimiter,
+    SignInThrottle,
     { provide: APP_GUARD, useClass: BearerGuard },
     { provide: APP_PIPE, useFactory: validationPipe },
     { provide: APP_FILTER, useClass: HttpErrorsFilter },

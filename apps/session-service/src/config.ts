@@ -24,9 +24,17 @@ export const sessionServiceEnv = httpEnv(3000)
     /** A rotated refresh token presented again this soon is a client's own race, not theft (≤ 10 s). */
     REFRESH_REUSE_GRACE_SECONDS: z.coerce.number().int().min(0).max(10).default(5),
     SESSION_SWEEP_INTERVAL_SECONDS: positiveInt.default(30),
+    /** Sign-in, OIDC sign-in and refresh requests per client address and route, per window. */
     RATE_LIMIT_WINDOW_SECONDS: positiveInt.default(60),
     RATE_LIMIT_PER_IP: positiveInt.default(30),
-    RATE_LIMIT_PER_USERNAME: positiveInt.default(10),
+    /** Failed passwords for one username from one address before that pair is blocked. */
+    RATE_LIMIT_CONSECUTIVE_FAILS: positiveInt.default(5),
+    /** How long such a pair is blocked (and how long its failures are remembered). */
+    RATE_LIMIT_BLOCK_SECONDS: positiveInt.default(15 * 60),
+    /** Failed passwords per client address per day, whatever the usernames. */
+    RATE_LIMIT_FAILS_PER_IP: positiveInt.default(100),
+    /** Failed passwords per username per hour from all addresses (spread-out guessing). */
+    RATE_LIMIT_FAILS_PER_USERNAME: positiveInt.default(100),
     /** JSON array of `{ client_id, client_secret }` allowed to call /oauth/revoke and /oauth/introspect. */
     OAUTH_CLIENTS: oauthClients.default([]),
   })

@@ -1,7 +1,7 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { revocationEvent, type RevocationEvent } from '@app/contracts';
-import { applySecurityHeaders, fastifyAdapter } from '@app/observability';
+import { applySecurityHeaders, fastifyAdapter, trustProxyFromEnv } from '@app/observability';
 import { testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
 import { serveOpenApi } from '../src/http/openapi';
@@ -42,7 +42,9 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
     OUTBOX_SHARDS: '4',
     SEED_DEMO_USERS: 'true',
     RATE_LIMIT_PER_IP: '100000',
-    RATE_LIMIT_PER_USERNAME: '100000',
+    RATE_LIMIT_CONSECUTIVE_FAILS: '100000',
+    RATE_LIMIT_FAILS_PER_IP: '100000',
+    RATE_LIMIT_FAILS_PER_USERNAME: '100000',
     LOG_LEVEL: 'warn',
     ...env,
   });
@@ -52,9 +54,12 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
     .overrideProvider(CLOCK)
     .useValue(clock)
     .compile();
-  const app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), {
-    logger: ['error', 'warn'],
-  });
+  const app = moduleRef.createNestApplication<NestFastifyApplication>(
+    fastifyAdapter({ trustProxy: trustProxyFromEnv() }),
+    {
+      logger: ['error', 'warn'],
+    },
+  );
   applySecurityHeaders(app);
   serveOpenApi(app);
   await app.listen(0, '127.0.0.1');

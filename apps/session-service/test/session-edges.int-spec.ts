@@ -22,7 +22,7 @@ describe('session service: OIDC, rate limits, Redis outage', () => {
     app = await startSessionApp({
       REDIS_URL: redis.url,
       RATE_LIMIT_PER_IP: '1000',
-      RATE_LIMIT_PER_USERNAME: '3',
+      RATE_LIMIT_CONSECUTIVE_FAILS: '3',
       RATE_LIMIT_WINDOW_SECONDS: '60',
       OIDC_ISSUERS: JSON.stringify([
         {
@@ -78,7 +78,7 @@ describe('session service: OIDC, rate limits, Redis outage', () => {
     expect(body.error).toBe('invalid_id_token');
   });
 
-  it('limits sign-in attempts per username: 429 with Retry-After', async () => {
+  it('limits failed sign-ins per username and address: 429 with Retry-After', async () => {
     const attempt = () =>
       call('POST', '/auth/login', { body: { username: 'bob', password: 'wrong', device } });
     const statuses = [];

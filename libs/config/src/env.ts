@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Reads a comma-separated list, e.g. `KAFKA_BROKERS=127.0.0.1:9092,127.0.0.1:9093`. */
@@ -38,6 +39,41 @@ export const flag = z
 
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']);
 
+const isAddressOrRange = (entry: string): boolean => {
+  const [address = '', bits, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (bits === undefined) return true;
+  const prefix = Number(bits);
+  return /^\d{1,3}$/.test(bits) && prefix <= (family === 4 ? 32 : 128);
+};
+
+/**
+ * Which proxies in front of an app to believe about the client's address (X-Forwarded-For):
+ * none (default: the peer of the connection is the client), a hop count (`1`: the last proxy
+ * in front), or the proxies' addresses and ranges (`10.0.0.0/8,127.0.0.1`). Never "everyone":
+ * a client could then choose its own address and escape every per-address limit.
+ */
+export const trustProxy = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value, ctx): false | number | string[] => {
+    if (value === undefined || value === '' || value.toLowerCase() === 'false') return false;
+    if (/^\d+$/.test(value)) return Number(value);
+    const entries = value
+      .split(',')
+      .map((entry) => entry.trim())
+      .filter(Boolean);
+    if (entries.length > 0 && entries.every(isAddressOrRange)) return entries;
+    ctx.addIssue({
+      code: 'custom',
+      message: 'must be a hop count or a list of proxy addresses / CIDR ranges (not "true")',
+    });
+    return z.NEVER;
+  });
+export type TrustProxy = z.output<typeof trustProxy>;
+
 /** Every HTTP app: where it listens and how much it logs. */
 export const httpEnv = (defaultPort: number) =>
   z.object({
@@ -45,6 +81,7 @@ export const httpEnv = (defaultPort: number) =>
     HTTP_HOST: z.string().min(1).default('127.0.0.1'),
     HTTP_PORT: port.default(defaultPort),
     LOG_LEVEL: logLevel.default('log'),
+    TRUST_PROXY: trustProxy,
   });
 
 export const kafkaEnv = z.object({

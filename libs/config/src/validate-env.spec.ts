@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { csv, flag, httpEnv } from './env';
+import { csv, flag, httpEnv, trustProxy } from './env';
 import { InvalidEnvironmentError, validateEnv } from './validate-env';
 
 describe('validateEnv', () => {
@@ -12,6 +12,7 @@ describe('validateEnv', () => {
       HTTP_HOST: '127.0.0.1',
       HTTP_PORT: 3000,
       LOG_LEVEL: 'log',
+      TRUST_PROXY: false,
       BROKERS: ['a:1', 'b:2'],
       FAIL_OPEN: false,
     });
@@ -35,5 +36,27 @@ describe('validateEnv', () => {
 
   it('rejects an empty list', () => {
     expect(() => validateEnv(z.object({ BROKERS: csv }))({ BROKERS: ' , ' })).toThrow(/BROKERS/);
+  });
+});
+
+describe('TRUST_PROXY', () => {
+  const parse = (value?: string) => trustProxy.safeParse(value);
+
+  it('trusts no proxy unless told which', () => {
+    expect(parse(undefined)).toMatchObject({ success: true, data: false });
+    expect(parse('false')).toMatchObject({ success: true, data: false });
+  });
+
+  it('takes a hop count or proxy addresses and ranges', () => {
+    expect(parse('1')).toMatchObject({ success: true, data: 1 });
+    expect(parse('127.0.0.1, 10.0.0.0/8,::1,fd00::/8')).toMatchObject({
+      success: true,
+      data: ['127.0.0.1', '10.0.0.0/8', '::1', 'fd00::/8'],
+    });
+  });
+
+  it('refuses "true" (any client could choose its address) and malformed entries', () => {
+    for (const value of ['true', '10.0.0.0/33', 'proxy.local', '1.2.3.4/8/9'])
+      expect({ value, ok: parse(value).success }).toEqual({ value, ok: false });
   });
 });

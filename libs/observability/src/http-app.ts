@@ -8,6 +8,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { trustProxy, type TrustProxy } from '@app/config';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
 
@@ -48,9 +49,27 @@ export function applySecurityHeaders(app: NestFastifyApplication): void {
 /**
  * The Fastify adapter every app runs on. Path parameters may be as long as the longest
  * identifier the apps accept (Fastify's default of 100 characters answers longer ones 414).
+ * `trustProxy` (TRUST_PROXY): which proxies' X-Forwarded-For decides `request.ip`.
  */
-export function fastifyAdapter(): FastifyAdapter {
-  return new FastifyAdapter({ maxParamLength: 256 });
+export function fastifyAdapter({
+  trustProxy = false,
+}: { trustProxy?: TrustProxy } = {}): FastifyAdapter {
+  return new FastifyAdapter({
+    maxParamLength: 256,
+    // A hop count as Fastify's trust function: believe the nearest `n` proxies.
+    trustProxy:
+      typeof trustProxy === 'number' ? (_: string, hop: number) => hop < trustProxy : trustProxy,
+  });
+}
+
+/**
+ * TRUST_PROXY, read before the app (and its validated configuration) exists, because the
+ * adapter needs it first. A bad value is left to the configuration's validation, which
+ * refuses to start naming it.
+ */
+export function trustProxyFromEnv(env: NodeJS.ProcessEnv = process.env): TrustProxy {
+  const parsed = trustProxy.safeParse(env.TRUST_PROXY);
+  return parsed.success ? parsed.data : false;
 }
 
 /** Creates a Fastify-backed Nest app with JSON logs and graceful shutdown, without listening. */
@@ -58,10 +77,14 @@ export async function createHttpApp(
   module: Type,
   serviceName: string,
 ): Promise<NestFastifyApplication> {
-  const app = await NestFactory.create<NestFastifyApplication>(module, fastifyAdapter(), {
-    logger: jsonLogger(serviceName),
-    bufferLogs: true,
-  });
+  const app = await NestFactory.create<NestFastifyApplication>(
+    module,
+    fastifyAdapter({ trustProxy: trustProxyFromEnv() }),
+    {
+      logger: jsonLogger(serviceName),
+      bufferLogs: true,
+    },
+  );
   const config = app.get<ConfigService<HttpEnv, true>>(ConfigService);
   app.useLogger(jsonLogger(serviceName, config.get('LOG_LEVEL', { infer: true })));
   app.enableShutdownHooks();

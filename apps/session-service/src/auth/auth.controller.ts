@@ -4,7 +4,6 @@ import {
   ForbiddenException,
   Header,
   HttpCode,
-  Inject,
   Post,
   Req,
   ServiceUnavailableException,
@@ -21,9 +20,8 @@ import {
 } from '../http/schemas';
 import { InvalidIdTokenError, OidcVerifier } from '../identity/oidc-verifier';
 import { UserDirectory } from '../identity/user-directory';
-import { RateLimiter } from '../rate-limit/rate-limiter';
+import { SignInThrottle } from '../rate-limit/sign-in-throttle';
 import { SessionService, type TokenResponse } from '../sessions/session.service';
-import { CLOCK, type Clock } from '../tokens/clock';
 import { CurrentCaller, Public, type Caller } from './auth.decorators';
 
 @Controller('auth')
@@ -32,8 +30,7 @@ export class AuthController {
     private readonly sessions: SessionService,
     private readonly users: UserDirectory,
     private readonly oidc: OidcVerifier,
-    private readonly limiter: RateLimiter,
-    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly throttle: SignInThrottle,
   ) {}
 
   @Public()
@@ -44,17 +41,17 @@ export class AuthController {
     @Body({ schema: loginBody }) body: LoginBody,
     @Req() request: FastifyRequest,
   ): Promise<TokenResponse> {
-    await this.limiter.hit(
-      'login',
-      { ip: request.ip, username: body.username.toLowerCase() },
-      this.clock.now(),
-    );
+    const attempt = { ip: request.ip, username: body.username };
+    await this.throttle.admit('login', attempt);
     const user = await this.users.verifyPassword(body.username, body.password);
-    if (!user)
+    if (!user) {
+      await this.throttle.failed(attempt);
       throw new UnauthorizedException({
         error: 'invalid_credentials',
         error_description: 'wrong username or password',
       });
+    }
+    await this.throttle.succeeded(attempt);
     return this.sessions.signIn(
       {
         userId: user.id,
@@ -75,7 +72,7 @@ export class AuthController {
     @Body({ schema: oidcBody }) body: OidcBody,
     @Req() request: FastifyRequest,
   ): Promise<TokenResponse> {
-    await this.limiter.hit('login', { ip: request.ip }, this.clock.now());
+    await this.throttle.admit('oidc', { ip: request.ip });
     try {
       const identity = await this.oidc.verify(body.id_token, body.nonce);
       const user = this.users.fromOidc(identity.issuer, identity.sub, identity.claims);
@@ -122,7 +119,7 @@ export class AuthController {
     @Body({ schema: refreshBody }) body: RefreshBody,
     @Req() request: FastifyRequest,
   ): Promise<TokenResponse> {
-    await this.limiter.hit('refresh', { ip: request.ip }, this.clock.now());
+    await this.throttle.admit('refresh', { ip: request.ip });
     return this.sessions.refresh(body.refresh_token);
   }
 

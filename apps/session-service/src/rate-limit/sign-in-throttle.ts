@@ -1,0 +1,123 @@
+import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { REDIS } from '@app/redis';
+import type { Redis } from 'ioredis';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import type { SessionServiceEnv } from '../config';
+
+/** Who is trying: the client's address and, for a password sign-in, the username. */
+export interface Attempt {
+  ip: string;
+  username?: string | undefined;
+}
+
+type Route = 'login' | 'oidc' | 'refresh';
+
+/**
+ * Throttles sign-in and refresh attempts, shared by every session-service instance through
+ * Redis (rate-limiter-flexible), after its "login endpoint protection" scheme:
+ *
+ * - requests per address per route and window, successes included (floods);
+ * - consecutive failed passwords per username **and** address: guessing from one address is
+ *   blocked for a while, and the real user signing in from another is not (a success resets);
+ * - failed passwords per address per day (one address guessing many usernames);
+ * - failed passwords per username per hour from all addresses together, a much higher bound
+ *   (guessing spread over many addresses). Only this one can stop the real user, and only
+ *   under a distributed attack on that account: the trade-off every such scheme makes.
+ */
+@Injectable()
+export class SignInThrottle {
+  private readonly requestsByIp: RateLimiterRedis;
+  private readonly consecutiveFails: RateLimiterRedis;
+  private readonly failsByIp: RateLimiterRedis;
+  private readonly failsByUsername: RateLimiterRedis;
+
+  constructor(@Inject(REDIS) redis: Redis, config: ConfigService<SessionServiceEnv, true>) {
+    const prefix = `${config.get('REDIS_KEY_PREFIX', { infer: true })}rate:`;
+    const limiter = (name: string, points: number, seconds: number, blockSeconds = 0) =>
+      new RateLimiterRedis({
+        storeClient: redis,
+        keyPrefix: `${prefix}${name}`,
+        points,
+        duration: seconds,
+        blockDuration: blockSeconds,
+      });
+    const blockSeconds = config.get('RATE_LIMIT_BLOCK_SECONDS', { infer: true });
+    this.requestsByIp = limiter(
+      'requests',
+      config.get('RATE_LIMIT_PER_IP', { infer: true }),
+      config.get('RATE_LIMIT_WINDOW_SECONDS', { infer: true }),
+    );
+    this.consecutiveFails = limiter(
+      'fails-user-ip',
+      config.get('RATE_LIMIT_CONSECUTIVE_FAILS', { infer: true }),
+      blockSeconds,
+      blockSeconds,
+    );
+    this.failsByIp = limiter(
+      'fails-ip',
+      config.get('RATE_LIMIT_FAILS_PER_IP', { infer: true }),
+      24 * 3600,
+      24 * 3600,
+    );
+    this.failsByUsername = limiter(
+      'fails-user',
+      config.get('RATE_LIMIT_FAILS_PER_USERNAME', { infer: true }),
+      3600,
+      3600,
+    );
+  }
+
+  /** Counts the attempt; 429 (with when to retry) when this client may not try now. */
+  async admit(route: Route, attempt: Attempt): Promise<void> {
+    await this.requestsByIp.consume(`${route}:${attempt.ip}`).catch(tooMany('address'));
+    if (attempt.username === undefined) return;
+    const keys = failureKeys(attempt);
+    const checks = [
+      [this.consecutiveFails, keys.pair, 'username from this address'],
+      [this.failsByIp, keys.ip, 'address'],
+      [this.failsByUsername, keys.username, 'username'],
+    ] as const;
+    const results = await Promise.all(checks.map(([limiter, key]) => limiter.get(key)));
+    checks.forEach(([limiter, , what], i) => {
+      const result = results[i];
+      if (result && result.consumedPoints >= limiter.points) tooMany(what)(result);
+    });
+  }
+
+  /** A wrong password: counts against the username, the address, and the pair of them. */
+  async failed(attempt: Attempt & { username: string }): Promise<void> {
+    const keys = failureKeys(attempt);
+    await Promise.all([
+      this.consecutiveFails.penalty(keys.pair),
+      this.failsByIp.penalty(keys.ip),
+      this.failsByUsername.penalty(keys.username),
+    ]);
+  }
+
+  /** The right password: the pair's consecutive failures start again from zero. */
+  async succeeded(attempt: Attempt & { username: string }): Promise<void> {
+    await this.consecutiveFails.delete(failureKeys(attempt).pair);
+  }
+}
+
+function failureKeys({ ip, username = '' }: Attempt) {
+  const name = username.toLowerCase();
+  return { pair: `${name}\0${ip}`, ip, username: name };
+}
+
+/** Rethrows a refusal as 429 with Retry-After; anything else (Redis unreachable) as it is. */
+function tooMany(what: string) {
+  return (result: unknown): never => {
+    if (!(result instanceof RateLimiterRes)) throw result;
+    const retryAfter = Math.max(1, Math.ceil(result.msBeforeNext / 1000));
+    throw new HttpException(
+      {
+        error: 'rate_limited',
+        error_description: `too many attempts for this ${what}; retry in ${retryAfter} s`,
+        retry_after: retryAfter,
+      },
+      HttpStatus.TOO_MANY_REQUESTS,
+    );
+  };
+}

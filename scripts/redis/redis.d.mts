@@ -8,5 +8,7 @@ export function startRedis(options?: {
   port?: number;
   dataDir?: string;
   appendfsync?: 'always' | 'everysec' | 'no';
+  /** More redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6380']`. */
+  args?: string[];
   log?: (message: string) => void;
 }): Promise<RedisHandle>;

@@ -37,13 +37,16 @@ export function ensureRedisServer({ log = console.error } = {}) {
 }
 
 /**
- * @param {{ port?: number, dataDir?: string, appendfsync?: 'always'|'everysec'|'no', log?: (m: string) => void }} [options]
+ * @param {{ port?: number, dataDir?: string, appendfsync?: 'always'|'everysec'|'no', args?: string[], log?: (m: string) => void }} [options]
+ *   args: more redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6380']`
  * @returns {Promise<{ url: string, port: number, dataDir: string, pid: number|undefined, stop(): Promise<unknown>, kill(): Promise<unknown>, restart(): Promise<void> }>}
  */
 export async function startRedis({
   port,
   dataDir = join(root, '.data', 'redis'),
-  appendfsync = 'everysec',
+  // Every write on disk before its reply: what REDIS_DURABILITY=local promises on Redis < 7.2.
+  appendfsync = 'always',
+  args: extraArgs = [],
   log = console.error,
 } = {}) {
   const binary = ensureRedisServer({ log });
@@ -68,6 +71,7 @@ export async function startRedis({
     'no',
     '--logfile',
     join(dataDir, 'redis.log'),
+    ...extraArgs,
   ];
   const url = `redis://127.0.0.1:${port}`;
   const launch = async () => {

@@ -13,6 +13,7 @@ import { validationPipe } from './http/validation';
 import { IdentityModule } from './identity/identity.module';
 import { OAuthController } from './oauth/oauth.controller';
 import { SignInThrottle } from './rate-limit/sign-in-throttle';
+import { Durability } from './sessions/durability';
 import { SessionSweeper } from './sessions/session-sweeper';
 import { SessionMetrics } from './sessions/session.metrics';
 import { SessionService } from './sessions/session.service';
@@ -36,6 +37,7 @@ import { TokensModule } from './tokens/tokens.module';
   controllers: [AuthController, SessionsController, AdminController, OAuthController],
   providers: [
     SessionStore,
+    Durability,
     SessionService,
     SessionMetrics,
     SessionSweeper,

@@ -15,6 +15,12 @@ export const sessionServiceEnv = httpEnv(3000)
   .extend(identityEnv.shape)
   .extend({
     REDIS_KEY_PREFIX: z.string().default('sr:'),
+    /** How durable a session end is before the answer: `local` (primary) or `replicas`. */
+    REDIS_DURABILITY: z.enum(['local', 'replicas']).default('local'),
+    /** With `replicas`: how many replicas must have each session end. */
+    REDIS_DURABILITY_REPLICAS: positiveInt.max(16).default(1),
+    /** How long a session end waits for that before it answers 503 (ms). */
+    REDIS_DURABILITY_TIMEOUT_MS: positiveInt.max(60_000).default(1_000),
     OUTBOX_SHARDS: positiveInt.max(16_384).default(DEFAULT_OUTBOX_SHARDS),
     SESSION_IDLE_TIMEOUT_SECONDS: positiveInt.default(30 * 60),
     SESSION_ABSOLUTE_TIMEOUT_SECONDS: positiveInt.default(12 * 3600),

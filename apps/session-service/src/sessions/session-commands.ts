@@ -19,6 +19,9 @@ export interface EventContext {
   now: number;
 }
 
+/** How many events a command appended: it is durable only once those are (REDIS_DURABILITY). */
+const events = { events: z.int().nonnegative() };
+
 export const createSession = luaCommand(
   commands,
   'createSession',
@@ -27,9 +30,10 @@ export const createSession = luaCommand(
       kind: z.literal('created'),
       iat: z.int().positive(),
       evicted: z.int().nonnegative(),
+      ...events,
     }),
-    z.object({ kind: z.literal('rejected'), sessions: luaArray(z.string()) }),
-    z.object({ kind: z.literal('replayed') }),
+    z.object({ kind: z.literal('rejected'), sessions: luaArray(z.string()), ...events }),
+    z.object({ kind: z.literal('replayed'), ...events }),
   ]),
 ).takes<
   EventContext & {
@@ -64,28 +68,29 @@ export const rotateRefresh = luaCommand(
       roles: z.string(),
       absolute_at: z.number(),
       iat: z.int().positive(),
+      ...events,
     }),
-    z.object({ kind: z.literal('invalid') }),
-    z.object({ kind: z.literal('reused'), sid: z.string() }),
+    z.object({ kind: z.literal('invalid'), ...events }),
+    z.object({ kind: z.literal('reused'), sid: z.string(), ...events }),
   ]),
 ).takes<EventContext & { secret: string; next: string; grace_ms: number }>();
 
 export const endSession = luaCommand(
   commands,
   'endSession',
-  z.object({ user: z.union([z.string(), z.literal(false)]) }),
+  z.object({ user: z.union([z.string(), z.literal(false)]), ...events }),
 ).takes<EventContext & { sid: string; entity: string; reason: string; owner?: string }>();
 
 export const endAllSessions = luaCommand(
   commands,
   'endAllSessions',
-  z.object({ ended: z.int().nonnegative() }),
+  z.object({ ended: z.int().nonnegative(), ...events }),
 ).takes<EventContext & { user: string; entity: string; reason: string; retention_ms: number }>();
 
 export const endExpired = luaCommand(
   commands,
   'endExpired',
-  z.object({ ended: z.int().nonnegative() }),
+  z.object({ ended: z.int().nonnegative(), ...events }),
 ).takes<EventContext & { user: string }>();
 
 export const expiredUsers = luaCommand(

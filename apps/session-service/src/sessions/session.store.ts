@@ -5,6 +5,7 @@ import { REDIS } from '@app/redis';
 import { CLOCK_TOLERANCE_SECONDS } from '@app/revocation-guard';
 import type { Redis } from 'ioredis';
 import type { SessionServiceEnv } from '../config';
+import { Durability } from './durability';
 import { refreshToken, SessionKeys } from './session-keys';
 import {
   createSession,
@@ -41,6 +42,7 @@ export class SessionStore {
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
+    private readonly durability: Durability,
     config: ConfigService<SessionServiceEnv, true>,
   ) {
     this.keys = new SessionKeys({
@@ -77,8 +79,8 @@ export class SessionStore {
     const idleMs = signIn.remember ? this.settings.rememberMs : this.settings.idleMs;
     const absoluteAt = now + lifetime;
     const { userId } = signIn;
-    const reply = await createSession.run(
-      this.redis,
+    const reply = await this.durability.run(
+      createSession,
       [
         this.keys.userSessions(userId),
         this.keys.plan(userId),
@@ -132,8 +134,8 @@ export class SessionStore {
     if (token === undefined) return { kind: 'invalid' };
     const { shard, family, secret } = token;
     const next = random(32);
-    const reply = await rotateRefresh.run(
-      this.redis,
+    const reply = await this.durability.run(
+      rotateRefresh,
       [
         this.keys.refreshFamily(shard, hashToken(family)),
         this.keys.expiries(shard),
@@ -172,8 +174,8 @@ export class SessionStore {
   ): Promise<string | undefined> {
     const shard = this.keys.sessionShard(sessionId);
     if (shard === undefined) return undefined;
-    const { user } = await endSession.run(
-      this.redis,
+    const { user } = await this.durability.run(
+      endSession,
       [this.keys.session(shard, sessionId), this.keys.expiries(shard), this.keys.outbox(shard)],
       {
         ...this.context(shard, now),
@@ -192,8 +194,8 @@ export class SessionStore {
     now: number,
   ): Promise<number> {
     const shard = this.keys.shardOf(userId);
-    const { ended } = await endAllSessions.run(
-      this.redis,
+    const { ended } = await this.durability.run(
+      endAllSessions,
       [
         this.keys.userSessions(userId),
         this.keys.revokedBefore(userId),
@@ -277,8 +279,8 @@ export class SessionStore {
   }
 
   private async endExpired(shard: number, userId: string, now: number): Promise<void> {
-    await endExpired.run(
-      this.redis,
+    await this.durability.run(
+      endExpired,
       [this.keys.userSessions(userId), this.keys.expiries(shard), this.keys.outbox(shard)],
       { ...this.context(shard, now), user: userId },
     );

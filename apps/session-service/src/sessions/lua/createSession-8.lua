@@ -18,7 +18,7 @@
           id_token_until: for an OIDC sign-in, when its ID token expires (ms); it opens one session
           family, secret: SHA-256 of the refresh token's two parts
 
-  Reply (JSON): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
+  Reply (JSON, with "events": how many it appended): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
               | { "kind": "rejected", "sessions": [sid, ...] }
               | { "kind": "replayed" }   the ID token opened a session before
 ]]
@@ -32,11 +32,11 @@ local index = KEYS[1]
 -- Run a second time with the same argument (a retried command whose first reply was lost):
 -- the session exists; evicting for it again would end an innocent session.
 if redis.call('EXISTS', KEYS[6]) == 1 then
-  return cjson.encode({ kind = 'created', evicted = 0,
+  return reply(ctx, { kind = 'created', evicted = 0,
     iat = tonumber(redis.call('HGET', KEYS[6], 'iat')) })
 end
 if a.id_token_until and redis.call('EXISTS', KEYS[8]) == 1 then
-  return cjson.encode({ kind = 'replayed' })
+  return reply(ctx, { kind = 'replayed' })
 end
 local plan = redis.call('HMGET', KEYS[2], 'max_devices', 'policy')
 local max_devices = tonumber(plan[1] or a.default_max)
@@ -47,7 +47,7 @@ local live = redis.call('ZCARD', index)
 local evicted = 0
 if live >= max_devices then
   if policy == 'reject' then
-    return cjson.encode({ kind = 'rejected', sessions = redis.call('ZRANGE', index, 0, -1) })
+    return reply(ctx, { kind = 'rejected', sessions = redis.call('ZRANGE', index, 0, -1) })
   end
   local oldest = redis.call('ZRANGE', index, 0, live - max_devices)
   for _, sid in ipairs(oldest) do end_session(ctx, sid, 'policy', 'device_limit') end
@@ -68,4 +68,4 @@ redis.call('ZADD', KEYS[4], deadline(a.idle_ms, a.now, a.absolute_at), a.sid)
 redis.call('HSET', KEYS[7], 'sid', a.sid, 'user', a.user, 't:' .. a.secret, 'a')
 redis.call('PEXPIREAT', KEYS[7], a.absolute_at)
 if a.id_token_until then redis.call('SET', KEYS[8], a.sid, 'PXAT', a.id_token_until) end
-return cjson.encode({ kind = 'created', iat = iat, evicted = evicted })
+return reply(ctx, { kind = 'created', iat = iat, evicted = evicted })

@@ -12,7 +12,7 @@
   KEYS[4] shard outbox            stream
   ARGV[1] JSON { base, issuer, nonce, now, user, entity, reason, retention_ms }
 
-  Reply (JSON): { "ended": <number of sessions ended> }
+  Reply (JSON, with "events": how many it appended): { "ended": <number of sessions ended> }
 ]]
 --- @include "includes/revocation"
 
@@ -34,4 +34,4 @@ redis.call('DEL', KEYS[1])
 local previous = tonumber(redis.call('GET', KEYS[2]) or '0')
 redis.call('SET', KEYS[2], math.max(previous, a.now), 'PX', a.retention_ms)
 append_revocation(ctx, a.now, a.user, nil, a.entity, a.reason)
-return cjson.encode({ ended = #sids })
+return reply(ctx, { ended = #sids })

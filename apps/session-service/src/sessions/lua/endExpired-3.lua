@@ -6,7 +6,7 @@
   KEYS[3] shard outbox            stream
   ARGV[1] JSON { base, issuer, nonce, now, user }
 
-  Reply (JSON): { "ended": <number> }
+  Reply (JSON, with "events": how many it appended): { "ended": <number> }
 ]]
 --- @include "includes/revocation"
 
@@ -14,4 +14,4 @@ local a = cjson.decode(ARGV[1])
 check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[3], expiries = KEYS[2], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
-return cjson.encode({ ended = end_expired(ctx, a.user) })
+return reply(ctx, { ended = end_expired(ctx, a.user) })

@@ -7,7 +7,7 @@
   KEYS[3] shard outbox       stream
   ARGV[1] JSON { base, issuer, nonce, now, sid, entity, reason, owner? }
 
-  Reply (JSON): { "user": <user id> | false }
+  Reply (JSON, with "events": how many it appended): { "user": <user id> | false }
 ]]
 --- @include "includes/revocation"
 
@@ -16,6 +16,6 @@ check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[3], expiries = KEYS[2], issuer = a.issuer,
   nonce = a.nonce, now = a.now }
 if a.owner and redis.call('HGET', KEYS[1], 'user') ~= a.owner then
-  return cjson.encode({ user = false })
+  return reply(ctx, { user = false })
 end
-return cjson.encode({ user = end_session(ctx, a.sid, a.entity, a.reason) or false })
+return reply(ctx, { user = end_session(ctx, a.sid, a.entity, a.reason) or false })

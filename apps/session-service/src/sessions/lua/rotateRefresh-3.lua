@@ -14,7 +14,7 @@
           secret, next: SHA-256 of the presented secret and of the one to issue
   The session and the user's keys are found from the family (same shard, same hash slot).
 
-  Reply (JSON): { "kind": "rotated", "sid", "user", "roles", "absolute_at", "iat" }
+  Reply (JSON, with "events": how many it appended): { "kind": "rotated", "sid", "user", "roles", "absolute_at", "iat" }
               | { "kind": "invalid" } | { "kind": "reused", "sid" }
     iat: the new token's, fixed here at the instant of this step and recorded with the session,
     so a "log out everywhere" that runs after this step (before the token is signed) sees it.
@@ -27,17 +27,17 @@ local ctx = { base = a.base, outbox = KEYS[3], expiries = KEYS[2], issuer = a.is
   nonce = a.nonce, now = a.now }
 local family = redis.call('HMGET', KEYS[1], 'sid', 'user')
 local sid, user = family[1], family[2]
-if not sid then return cjson.encode({ kind = 'invalid' }) end
+if not sid then return reply(ctx, { kind = 'invalid' }) end
 local key = a.base .. 'session:' .. sid
 local s = redis.call('HMGET', key, 'last_active_at', 'idle_ms', 'absolute_at', 'roles', 'iat')
 if not s[1] then
   redis.call('DEL', KEYS[1])
-  return cjson.encode({ kind = 'invalid' })
+  return reply(ctx, { kind = 'invalid' })
 end
 local idle_ms, absolute_at = tonumber(s[2]), tonumber(s[3])
 if deadline(idle_ms, tonumber(s[1]), absolute_at) <= a.now then
   end_session(ctx, sid, 'system', 'expired')
-  return cjson.encode({ kind = 'invalid' })
+  return reply(ctx, { kind = 'invalid' })
 end
 -- Run a second time with the same argument (a retried command whose first reply was lost):
 -- the next secret exists already; answer as the first run did, change nothing.
@@ -47,7 +47,7 @@ if redis.call('HEXISTS', KEYS[1], 't:' .. a.next) == 0 then
     redis.call('HSET', KEYS[1], 't:' .. a.secret, a.now)
   elseif not (state and a.now - tonumber(state) <= a.grace_ms) then
     end_session(ctx, sid, 'system', 'refresh_token_reuse')
-    return cjson.encode({ kind = 'reused', sid = sid })
+    return reply(ctx, { kind = 'reused', sid = sid })
   end
   local fields = redis.call('HGETALL', KEYS[1])
   for i = 1, #fields, 2 do
@@ -62,5 +62,5 @@ if redis.call('HEXISTS', KEYS[1], 't:' .. a.next) == 0 then
   redis.call('ZADD', user_index(ctx, user), a.now, sid)
   redis.call('ZADD', KEYS[2], deadline(idle_ms, a.now, absolute_at), sid)
 end
-return cjson.encode({ kind = 'rotated', sid = sid, user = user, roles = s[4],
+return reply(ctx, { kind = 'rotated', sid = sid, user = user, roles = s[4],
   absolute_at = absolute_at, iat = tonumber(s[5]) })

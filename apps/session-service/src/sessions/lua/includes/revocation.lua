@@ -48,6 +48,13 @@ local function append_revocation(ctx, at, user, sid, entity, reason)
   redis.call('XADD', ctx.outbox, '*', 'key', user, 'event', cjson.encode(event))
 end
 
+-- A command's JSON reply, with how many events it appended (the caller waits for those to be
+-- durable before it answers; see REDIS_DURABILITY).
+local function reply(ctx, result)
+  result.events = ctx.seq or 0
+  return cjson.encode(result)
+end
+
 local function user_index(ctx, user)
   return ctx.base .. 'user:' .. user .. ':sessions'
 end

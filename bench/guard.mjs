@@ -236,6 +236,7 @@ function sendHeartbeats(contracts, producer, topic) {
           publisher_id: 'bench-guard',
           sent_at: sentAt,
           interval_ms: parameters.heartbeat_interval_ms,
+          partitions: parameters.topic_partitions,
         },
         partition,
       ),

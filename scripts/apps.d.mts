@@ -32,5 +32,7 @@ export function startApp(options: {
   env?: Record<string, string>;
   logFile?: string;
   readyTimeoutMs?: number;
+  /** A command the app runs under, e.g. `['unshare', '--pid', '--fork']`. */
+  wrapper?: string[];
 }): Promise<AppHandle>;
 export function entryFile(name: string): string;

@@ -79,6 +79,7 @@ export function entryFile(name) {
 /**
  * Starts one built app as its own OS process on `port`; resolves once /health/ready answers 200.
  * Its JSON log lines go to `logFile`, or to this process's output prefixed with `label`.
+ * `wrapper`: a command the app runs under (e.g. `unshare --pid --fork` for a pid of its own).
  */
 export async function startApp({
   name,
@@ -88,8 +89,10 @@ export async function startApp({
   env = {},
   logFile,
   readyTimeoutMs = 60_000,
+  wrapper = [],
 }) {
-  const proc = startProcess(process.execPath, [...NODE_FLAGS, entryFile(name)], {
+  const command = [...wrapper, process.execPath, ...NODE_FLAGS, entryFile(name)];
+  const proc = startProcess(command[0], command.slice(1), {
     name: label,
     logFile,
     prefix: logFile ? undefined : label,

@@ -13,6 +13,7 @@ import { TopicProvisioner } from './kafka/topic-provisioner';
 import { OutboxStore } from './outbox/outbox.store';
 import { PublisherMetrics } from './publisher.metrics';
 import { OutboxRelay } from './relay/outbox-relay.service';
+import { RelayReadiness } from './relay/relay-readiness';
 import { REVOCATION_SINK } from './relay/revocation-sink';
 
 /** Relays revocations from the Redis outbox to Kafka, and heartbeats every partition. */
@@ -27,7 +28,7 @@ import { REVOCATION_SINK } from './relay/revocation-sink';
     KafkaModule.fromEnv('revocation-publisher'),
     ObservabilityModule.forRoot({
       serviceName: 'revocation-publisher',
-      readiness: [RedisReadiness, KafkaReadiness, TopicProvisioner],
+      readiness: [RedisReadiness, KafkaReadiness, TopicProvisioner, RelayReadiness],
     }),
     ClientsModule.registerAsync([
       {
@@ -64,6 +65,7 @@ import { REVOCATION_SINK } from './relay/revocation-sink';
     KafkaRevocationSink,
     { provide: REVOCATION_SINK, useExisting: KafkaRevocationSink },
     OutboxRelay,
+    RelayReadiness,
     HeartbeatService,
   ],
 })

@@ -11,6 +11,7 @@ export class PublisherMetrics {
   readonly heartbeats: Counter;
   readonly latency: Histogram;
   readonly ownedShards: Gauge;
+  readonly unpublishable: Counter;
 
   constructor(@Inject(METRICS_REGISTRY) registry: Registry, outbox: OutboxStore) {
     const registers = [registry];
@@ -38,6 +39,11 @@ export class PublisherMetrics {
       name: 'publisher_outbox_to_topic_seconds',
       help: 'From the outbox append to the broker acknowledgement, per event',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.unpublishable = new Counter({
+      name: 'publisher_unpublishable_total',
+      help: 'Dead letters even the dead-letter topic refused for good (dropped, logged)',
       registers,
     });
     this.ownedShards = new Gauge({

@@ -1,8 +1,12 @@
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { OUTBOX_GROUP, outboxStream } from '@app/contracts';
+import { createKafka } from '@app/kafka';
+import { ConfigResourceTypes } from 'kafkajs';
 import { eventually, testInfra, TopicRecorder, uniqueName } from '@app/testing';
 import { startKafka, type KafkaHandle } from '../../../scripts/kafka/kafka.mjs';
 import { freePort } from '../../../scripts/lib/process.mjs';
+import { startRedis, type RedisHandle } from '../../../scripts/redis/redis.mjs';
 import { inOrderPerUser, PublisherFixture, revocations } from './publisher-fixture';
 
 // Nothing is lost when the broker or a publisher dies: every event arrives after recovery.
@@ -153,5 +157,140 @@ describe('revocation publisher under failure', () => {
       const metrics = await (await fetch(`${fixture.publishers[1]!.url}/metrics`)).text();
       expect(metrics).toMatch(/^publisher_owned_shards\{[^}]*\} 4$/m);
     });
+  });
+});
+
+describe('revocation publisher: its outbox consumer group disappears (NOGROUP)', () => {
+  const fixture = new PublisherFixture();
+  let recorder: TopicRecorder;
+
+  beforeAll(async () => {
+    await fixture.startPublisher('publisher-g');
+    recorder = await TopicRecorder.start(fixture.brokers, fixture.topic);
+  });
+
+  afterAll(async () => {
+    await recorder.stop();
+    await fixture.close();
+  });
+
+  it('recreates the group from the start of each stream and relays everything, its readiness saying how the relay is', async () => {
+    const ready = async () =>
+      (await fetch(`${fixture.publishers[0]!.url}/health/ready`)).json() as Promise<{
+        info?: Record<string, unknown>;
+        error?: Record<string, unknown>;
+      }>;
+    expect((await ready()).info).toHaveProperty('relay');
+    const events = revocations(100, 10);
+    await fixture.write(events.slice(0, 50));
+    // As after a restore of Redis from before the group existed, or a flush of its metadata.
+    for (let shard = 0; shard < fixture.layout.shards; shard += 1)
+      await fixture.redis.xgroup('DESTROY', outboxStream(fixture.layout, shard), OUTBOX_GROUP);
+    await fixture.write(events.slice(50));
+    await eventually(
+      'all 100 events',
+      () => (recorder.distinctJtis().size >= 100 ? true : undefined),
+      { timeoutMs: 30_000 },
+    );
+    expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
+    await eventually('the outbox to drain', async () =>
+      (await fixture.outboxLength()) === 0 ? true : undefined,
+    );
+    expect((await ready()).info).toHaveProperty('relay');
+  });
+});
+
+describe('revocation publisher: heartbeats vouch only for what the relay has read', () => {
+  let redis: RedisHandle;
+  let fixture: PublisherFixture;
+  let recorder: TopicRecorder;
+
+  beforeAll(async () => {
+    // A Redis of its own, to stall it.
+    redis = await startRedis({
+      dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('redis')),
+    });
+    fixture = new PublisherFixture(testInfra().kafkaBrokers, redis.url);
+    await fixture.startPublisher('publisher-v');
+    recorder = await TopicRecorder.start(fixture.brokers, fixture.topic);
+  });
+
+  afterAll(async () => {
+    await recorder.stop();
+    await fixture.close().catch(() => undefined);
+    await redis.stop();
+  });
+
+  it('while its Redis is stalled, no heartbeat claims an instant after the stall began', async () => {
+    await eventually('heartbeats flowing', () =>
+      recorder.heartbeats.length > 12 ? true : undefined,
+    );
+    const stalledAt = Date.now();
+    process.kill(redis.pid, 'SIGSTOP');
+    await sleep(3_000);
+    process.kill(redis.pid, 'SIGCONT');
+    const during = recorder.heartbeats.filter(
+      (h) => h.timestamp > stalledAt + 100 && h.timestamp < stalledAt + 3_000,
+    );
+    expect(during.length).toBeGreaterThan(6); // heartbeats went on, Kafka was fine
+    for (const { heartbeat, timestamp } of during)
+      expect({ timestamp, vouchesFor: heartbeat.sent_at <= stalledAt }).toEqual({
+        timestamp,
+        vouchesFor: true,
+      });
+    // Once Redis answers again, they vouch for the present again.
+    await eventually('a heartbeat vouching for after the stall', () =>
+      recorder.heartbeats.some((h) => h.heartbeat.sent_at > stalledAt + 3_000) ? true : undefined,
+    );
+  });
+});
+
+describe('revocation publisher: a batch the broker refuses for good', () => {
+  const fixture = new PublisherFixture();
+  let recorder: TopicRecorder;
+
+  beforeAll(async () => {
+    await fixture.startPublisher('publisher-m', {
+      OUTBOX_BATCH_SIZE: '1000',
+      OUTBOX_LINGER_MS: '50',
+    });
+    recorder = await TopicRecorder.start(fixture.brokers, fixture.topic);
+  });
+
+  afterAll(async () => {
+    await recorder.stop();
+    await fixture.close();
+  });
+
+  it('a batch too large for the topic is split until it passes; nothing stops for every shard', async () => {
+    // The topic now takes no record batch over 4 KB: a burst of 600 events (~400 KB) in one
+    // batch is refused with MESSAGE_TOO_LARGE, which no retry of the same batch can cure.
+    const admin = createKafka({ brokers: fixture.brokers, clientId: 'failures-test' }).admin();
+    await admin.connect();
+    try {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: [
+          {
+            type: ConfigResourceTypes.TOPIC,
+            name: fixture.topic,
+            configEntries: [{ name: 'max.message.bytes', value: '4096' }],
+          },
+        ],
+      });
+    } finally {
+      await admin.disconnect();
+    }
+    const events = revocations(600, 60);
+    await fixture.write(events);
+    await eventually(
+      'all 600 events',
+      () => (recorder.distinctJtis().size >= 600 ? true : undefined),
+      { timeoutMs: 60_000 },
+    );
+    expect(recorder.distinctJtis()).toEqual(new Set(events.map((e) => e.jti)));
+    await eventually('the outbox to drain', async () =>
+      (await fixture.outboxLength()) === 0 ? true : undefined,
+    );
   });
 });

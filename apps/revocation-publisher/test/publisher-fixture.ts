@@ -27,13 +27,24 @@ export class PublisherFixture {
     this.redis = new Redis(redisUrl);
   }
 
-  /** Starts a publisher process; resolves once it is ready (topics provisioned). */
-  async startPublisher(instanceId: string, env: Record<string, string> = {}): Promise<AppHandle> {
+  /**
+   * Starts a publisher process; resolves once it is ready (topics provisioned). `instanceId`
+   * is its INSTANCE_ID, unless `defaultIdentity`: then none is given, and it runs as process 1
+   * of a pid namespace of its own, as in a container, to find out what it names itself.
+   */
+  async startPublisher(
+    instanceId: string,
+    env: Record<string, string> = {},
+    { defaultIdentity = false } = {},
+  ): Promise<AppHandle> {
     const publisher = await startApp({
       name: 'revocation-publisher',
       label: instanceId,
       port: await freePort(),
       logFile: join(this.logDir, `${this.topic}-${instanceId}.log`),
+      ...(defaultIdentity
+        ? { wrapper: ['unshare', '--pid', '--fork', '--kill-child', '--mount-proc'] }
+        : {}),
       env: {
         KAFKA_BROKERS: this.brokers.join(','),
         REDIS_URL: this.redisUrl,
@@ -41,7 +52,7 @@ export class PublisherFixture {
         OUTBOX_SHARDS: String(this.layout.shards),
         REVOCATION_TOPIC: this.topic,
         TOPIC_PARTITIONS: '6',
-        INSTANCE_ID: instanceId,
+        ...(defaultIdentity ? {} : { INSTANCE_ID: instanceId }),
         OUTBOX_LEASE_MS: '2000',
         HEARTBEAT_INTERVAL_MS: '200',
         PUBLISH_RETRY_MAX_MS: '1000',

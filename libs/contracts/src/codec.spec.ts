@@ -78,13 +78,27 @@ describe('revocation events', () => {
     expect(partitionKey(allSessions)).toBe('alice');
   });
 
-  it('round-trips heartbeats, addressed to a partition', () => {
-    const message = encodeHeartbeat({ publisher_id: 'p1', sent_at: AT, interval_ms: 1000 }, 7);
+  it('round-trips heartbeats (version 2, with the partition count), addressed to a partition', () => {
+    const beat = { publisher_id: 'p1', sent_at: AT, interval_ms: 1000, partitions: 12 };
+    const message = encodeHeartbeat(beat, 7);
     expect(message.partition).toBe(7);
-    expect(decodeMessage(message)).toEqual({
+    expect(message.headers['schema-version']).toBe('2');
+    expect(decodeMessage(message)).toEqual({ kind: 'heartbeat', heartbeat: beat });
+  });
+
+  it('still reads version 1 heartbeats (publishers not yet upgraded), not version 1 with new fields', () => {
+    const v1 = { publisher_id: 'p1', sent_at: AT, interval_ms: 1000 };
+    const headers = { kind: 'heartbeat', 'schema-version': '1' };
+    expect(decodeMessage({ value: JSON.stringify(v1), headers })).toEqual({
       kind: 'heartbeat',
-      heartbeat: { publisher_id: 'p1', sent_at: AT, interval_ms: 1000 },
+      heartbeat: v1,
     });
+    expect(() =>
+      decodeMessage({ value: JSON.stringify({ ...v1, partitions: 3 }), headers }),
+    ).toThrow(InvalidMessageError);
+    expect(() =>
+      decodeMessage({ value: JSON.stringify(v1), headers: { ...headers, 'schema-version': '3' } }),
+    ).toThrow(/schema version 3 of heartbeat/);
   });
 
   it('refuses to encode an invalid event', () => {

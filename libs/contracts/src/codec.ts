@@ -1,7 +1,13 @@
 import type { z } from 'zod';
-import { heartbeat, type Heartbeat } from './heartbeat';
+import { heartbeat, heartbeatV1, type Heartbeat, type HeartbeatV1 } from './heartbeat';
 import { revocationEvent, SESSION_REVOKED, type RevocationEvent } from './session-revoked.event';
-import { KIND_HEADER, MessageKind, SCHEMA_VERSION, SCHEMA_VERSION_HEADER } from './topic';
+import {
+  HEARTBEAT_SCHEMA_VERSION,
+  KIND_HEADER,
+  MessageKind,
+  SCHEMA_VERSION,
+  SCHEMA_VERSION_HEADER,
+} from './topic';
 
 /** A Kafka message as KafkaJS gives or takes it (headers as strings or buffers). */
 export interface WireMessage {
@@ -12,7 +18,7 @@ export interface WireMessage {
 
 export type Decoded =
   | { kind: typeof MessageKind.Revocation; key: string; event: RevocationEvent }
-  | { kind: typeof MessageKind.Heartbeat; heartbeat: Heartbeat };
+  | { kind: typeof MessageKind.Heartbeat; heartbeat: Heartbeat | HeartbeatV1 };
 
 /** Why a message could not be decoded; the consumer counts it and parks it in the DLQ. */
 export class InvalidMessageError extends Error {
@@ -47,9 +53,9 @@ function parse<S extends z.ZodType>(
   return result.data;
 }
 
-const headersFor = (kind: MessageKind) => ({
+const headersFor = (kind: MessageKind, version: string) => ({
   [KIND_HEADER]: kind,
-  [SCHEMA_VERSION_HEADER]: SCHEMA_VERSION,
+  [SCHEMA_VERSION_HEADER]: version,
   'content-type': 'application/json',
 });
 
@@ -59,7 +65,7 @@ export function encodeRevocation(event: RevocationEvent) {
   return {
     key: partitionKey(valid),
     value: JSON.stringify(valid),
-    headers: headersFor(MessageKind.Revocation),
+    headers: headersFor(MessageKind.Revocation, SCHEMA_VERSION),
   };
 }
 
@@ -68,7 +74,7 @@ export function encodeHeartbeat(value: Heartbeat, partition: number) {
     partition,
     key: null,
     value: JSON.stringify(heartbeat.parse(value)),
-    headers: headersFor(MessageKind.Heartbeat),
+    headers: headersFor(MessageKind.Heartbeat, HEARTBEAT_SCHEMA_VERSION),
   };
 }
 
@@ -82,10 +88,11 @@ export function decodeMessage(message: WireMessage): Decoded {
   const kind = header(message, KIND_HEADER);
   const version = header(message, SCHEMA_VERSION_HEADER);
   if (kind === undefined) throw new InvalidMessageError('unknown message kind (no kind header)');
-  if (version !== SCHEMA_VERSION)
-    throw new InvalidMessageError(`unsupported schema version ${String(version)}`);
+  const unsupported = () =>
+    new InvalidMessageError(`unsupported schema version ${String(version)} of ${kind}`);
   switch (kind) {
     case MessageKind.Revocation: {
+      if (version !== SCHEMA_VERSION) throw unsupported();
       const event = parse(revocationEvent, message.value, 'revocation');
       const key = message.key?.toString();
       if (key !== partitionKey(event))
@@ -93,7 +100,11 @@ export function decodeMessage(message: WireMessage): Decoded {
       return { kind, key, event };
     }
     case MessageKind.Heartbeat:
-      return { kind, heartbeat: parse(heartbeat, message.value, 'heartbeat') };
+      if (version === HEARTBEAT_SCHEMA_VERSION)
+        return { kind, heartbeat: parse(heartbeat, message.value, 'heartbeat') };
+      if (version === '1')
+        return { kind, heartbeat: parse(heartbeatV1, message.value, 'heartbeat') };
+      throw unsupported();
     default:
       throw new InvalidMessageError(`unknown message kind ${kind}`);
   }

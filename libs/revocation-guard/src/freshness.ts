@@ -7,6 +7,8 @@ export interface FreshnessOptions {
 export interface FreshnessReport {
   fresh: boolean;
   boundMs: number;
+  /** The partitions that must each be heard from. */
+  partitions: number[];
   /** Age of the stalest partition's last heartbeat (ms); Infinity when one has none yet. */
   stalestAgeMs: number;
   stalestPartition: number | undefined;
@@ -35,7 +37,7 @@ export class PartitionFreshness {
     this.now = now;
   }
 
-  /** The partitions that must each be heard from. */
+  /** The partitions that must each be heard from (a new one is silent until it is). */
   track(partitions: number[]): void {
     this.partitions = [...partitions].sort((a, b) => a - b);
     this.recomputeOldest();
@@ -78,6 +80,7 @@ export class PartitionFreshness {
     return {
       fresh: stalestAgeMs <= this.boundMs,
       boundMs: this.boundMs,
+      partitions: [...this.partitions],
       stalestAgeMs,
       stalestPartition,
       silentPartitions,

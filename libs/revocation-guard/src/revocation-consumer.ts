@@ -6,7 +6,15 @@ import {
   InvalidMessageError,
   MessageKind,
 } from '@app/contracts';
-import type { Admin, Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type {
+  Admin,
+  Consumer,
+  ConsumerRunConfig,
+  EachBatchPayload,
+  Kafka,
+  KafkaMessage,
+  Producer,
+} from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionFreshness } from './freshness';
 import type { GuardMetrics } from './guard-metrics';
@@ -64,6 +72,15 @@ export class RevocationConsumer {
   /** Resolves once every partition was read up to its end offset at start. */
   readonly replayed = new Promise<void>((resolve) => (this.resolveReplayed = resolve));
   private stopped = false;
+  /** How many partitions the topic has, as far as this consumer knows. */
+  private partitionCount = 0;
+  private readonly runConfig: ConsumerRunConfig = {
+    autoCommit: false,
+    eachBatchAutoResolve: true,
+    partitionsConsumedConcurrently: 1,
+    eachBatch: (payload) => this.onBatch(payload),
+  };
+  private rejoining: Promise<void> | undefined;
 
   constructor(options: RevocationConsumerOptions) {
     this.options = options;
@@ -85,6 +102,7 @@ export class RevocationConsumer {
     this.admin = kafka.admin();
     const partitions = await this.retry('read the topic', () => this.planReplay());
     await this.admin.disconnect(); // needed only to plan the replay
+    this.partitionCount = partitions.length;
     this.options.freshness.track(partitions);
     if (this.stopped) return;
     this.consumer = kafka.consumer({
@@ -96,6 +114,8 @@ export class RevocationConsumer {
       rebalanceTimeout: 10_000,
       allowAutoTopicCreation: false,
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 10 },
+      // Partitions added to the topic are announced by heartbeats; this is the fallback.
+      metadataMaxAge: 30_000,
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
       this.seekToPosition();
@@ -109,16 +129,12 @@ export class RevocationConsumer {
       // where to go if that offset is gone from the log (out of range): the oldest, not the newest.
       await this.consumer?.subscribe({ topics: [topic], fromBeginning: true });
     });
-    await this.consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: true,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.onBatch(payload),
-    });
+    await this.consumer.run(this.runConfig);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.rejoining;
     await Promise.allSettled([
       this.consumer?.disconnect(),
       this.producer?.disconnect(),
@@ -190,6 +206,7 @@ export class RevocationConsumer {
       return;
     }
     if (decoded.kind === MessageKind.Heartbeat) {
+      if ('partitions' in decoded.heartbeat) this.followPartitions(decoded.heartbeat.partitions);
       freshness.record(partition, decoded.heartbeat.sent_at);
       metrics.eventsApplied.inc({ kind: 'heartbeat', result: 'applied' });
       return;
@@ -231,6 +248,34 @@ export class RevocationConsumer {
         `could not park ${source} in the dead-letter topic: ${(error as Error).message}`,
       );
     }
+  }
+
+  /**
+   * A heartbeat says the topic has more partitions than this consumer reads (partitions were
+   * added while it ran). From now on the view is stale until a heartbeat was read on each new
+   * partition too; and the consumer rejoins its group to be assigned them (it keeps its place
+   * on the others; a new partition is read from its start).
+   */
+  private followPartitions(count: number): void {
+    if (count <= this.partitionCount || this.stopped) return;
+    const { freshness, logger } = this.options;
+    logger.log(
+      `the topic has ${count} partitions now (was ${this.partitionCount}); reading them all`,
+    );
+    this.partitionCount = count;
+    freshness.track(Array.from({ length: count }, (_, partition) => partition));
+    // Not from within the batch being handled: stopping waits for it to finish.
+    const previous = this.rejoining ?? Promise.resolve();
+    this.rejoining = previous
+      .then(() => sleep(0))
+      .then(async () => {
+        if (this.stopped || !this.consumer) return;
+        await this.consumer.stop();
+        await this.consumer.run(this.runConfig);
+      })
+      .catch((error: unknown) => {
+        logger.error(`could not rejoin to read the new partitions: ${(error as Error).message}`);
+      });
   }
 
   private completeReplayIfDone(): void {

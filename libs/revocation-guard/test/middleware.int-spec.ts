@@ -105,6 +105,7 @@ describe('revocation guard middleware outside NestJS: node:http, Express 5, Fast
             publisher_id: 'middleware-test',
             sent_at: Date.now(),
             interval_ms: HEARTBEAT_INTERVAL_MS,
+            partitions: PARTITIONS.length,
           },
           partition,
         ),

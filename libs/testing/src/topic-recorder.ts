@@ -2,6 +2,7 @@ import {
   decodeMessage,
   InvalidMessageError,
   type Heartbeat,
+  type HeartbeatV1,
   type RevocationEvent,
 } from '@app/contracts';
 import { Kafka, logLevel, type Consumer } from 'kafkajs';
@@ -15,7 +16,9 @@ export interface RecordedRevocation {
 }
 export interface RecordedHeartbeat {
   partition: number;
-  heartbeat: Heartbeat;
+  /** When the producer sent it (the message's create time, ms). */
+  timestamp: number;
+  heartbeat: Heartbeat | HeartbeatV1;
 }
 
 /**
@@ -35,7 +38,12 @@ export class TopicRecorder {
       brokers,
       logLevel: logLevel.NOTHING,
     });
-    const consumer = kafka.consumer({ groupId: uniqueName('recorder'), maxWaitTimeInMs: 50 });
+    // Metadata refreshed every second: partitions added to the topic are read within seconds.
+    const consumer = kafka.consumer({
+      groupId: uniqueName('recorder'),
+      maxWaitTimeInMs: 50,
+      metadataMaxAge: 1_000,
+    });
     const recorder = new TopicRecorder(consumer);
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
@@ -50,7 +58,7 @@ export class TopicRecorder {
 
   private record(
     partition: number,
-    message: Parameters<typeof decodeMessage>[0] & { offset: string },
+    message: Parameters<typeof decodeMessage>[0] & { offset: string; timestamp: string },
   ): void {
     try {
       const decoded = decodeMessage(message);
@@ -62,7 +70,11 @@ export class TopicRecorder {
           offset: message.offset,
         });
       } else {
-        this.heartbeats.push({ partition, heartbeat: decoded.heartbeat });
+        this.heartbeats.push({
+          partition,
+          timestamp: Number(message.timestamp),
+          heartbeat: decoded.heartbeat,
+        });
       }
     } catch (error) {
       if (!(error instanceof InvalidMessageError)) throw error;

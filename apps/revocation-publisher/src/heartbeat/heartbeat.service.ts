@@ -8,34 +8,31 @@ import { ConfigService } from '@nestjs/config';
 import { PeriodicTask } from '@app/observability';
 import type { RevocationPublisherEnv } from '../config';
 import { KafkaRevocationSink } from '../kafka/kafka-revocation.sink';
-import { TopicProvisioner } from '../kafka/topic-provisioner';
 import { OutboxStore } from '../outbox/outbox.store';
 import { PublisherMetrics } from '../publisher.metrics';
 import { OutboxRelay } from '../relay/outbox-relay.service';
 
 /**
- * Sends a heartbeat to every partition at a fixed interval, carrying this publisher's clock.
- * Only while the relay owns shards and read the outbox recently: a heartbeat tells consumers
- * "nothing older than this is still waiting with me".
+ * Sends a heartbeat to every partition at a fixed interval, while this instance relays shards.
+ * Its `sent_at` is not the time of sending but the instant the relay vouches for: everything
+ * written to the outbox before it is on the topic ahead of the heartbeat. A stalled relay
+ * therefore keeps sending old instants, and every consumer's staleness bound holds exactly.
  */
 @Injectable()
 export class HeartbeatService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(HeartbeatService.name);
   private readonly intervalMs: number;
-  private readonly healthyWithinMs: number;
   private readonly ticker: PeriodicTask;
   private failing = false;
 
   constructor(
     private readonly sink: KafkaRevocationSink,
-    private readonly topics: TopicProvisioner,
     private readonly relay: OutboxRelay,
     private readonly outbox: OutboxStore,
     private readonly metrics: PublisherMetrics,
     config: ConfigService<RevocationPublisherEnv, true>,
   ) {
     this.intervalMs = config.get('HEARTBEAT_INTERVAL_MS', { infer: true });
-    this.healthyWithinMs = config.get('OUTBOX_BLOCK_MS', { infer: true }) + 2 * this.intervalMs;
     this.ticker = new PeriodicTask(this.intervalMs, () => this.beat());
   }
 
@@ -48,15 +45,14 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
   }
 
   private beat(): Promise<void> | undefined {
-    const partitions = this.topics.partitions;
-    if (partitions === undefined || !this.relay.isHealthy(this.healthyWithinMs)) return undefined;
-    const heartbeat = {
-      publisher_id: this.outbox.consumer,
-      sent_at: Date.now(),
-      interval_ms: this.intervalMs,
-    };
+    const vouchedAt = this.relay.vouchedAt();
+    if (vouchedAt === undefined) return undefined;
     return this.sink
-      .heartbeat(heartbeat, partitions)
+      .heartbeat({
+        publisher_id: this.outbox.consumer,
+        sent_at: vouchedAt,
+        interval_ms: this.intervalMs,
+      })
       .then(() => {
         this.metrics.heartbeats.inc();
         if (this.failing) this.logger.log('heartbeats flowing again');

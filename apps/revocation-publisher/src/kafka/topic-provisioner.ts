@@ -8,8 +8,8 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { deadLetterTopic } from '@app/contracts';
 import { ensureTopics, KAFKA, type TopicSpec } from '@app/kafka';
-import type { ReadinessCheck } from '@app/observability';
-import type { Kafka } from 'kafkajs';
+import { PeriodicTask, type ReadinessCheck } from '@app/observability';
+import type { Admin, Kafka } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RevocationPublisherEnv } from '../config';
 
@@ -17,7 +17,9 @@ const DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
 /**
  * Creates the revocation topic and its dead-letter topic at start (idempotent), retrying in
- * the background while Kafka is unreachable; the app is not ready until they exist.
+ * the background while Kafka is unreachable; the app is not ready until they exist. Then
+ * follows the revocation topic's partition count (partitions may be added to a running
+ * system): revocations and heartbeats go to every partition it has.
  */
 @Injectable()
 export class TopicProvisioner
@@ -29,7 +31,9 @@ export class TopicProvisioner
   private readonly topic: string;
   private readonly stop = new AbortController();
   private work: Promise<void> | undefined;
-  /** Partitions of the revocation topic, once known. */
+  private readonly watch: PeriodicTask;
+  private admin: Admin | undefined;
+  /** Partitions of the revocation topic, once known; it only grows (Kafka never removes any). */
   partitions: number | undefined;
 
   constructor(
@@ -44,6 +48,9 @@ export class TopicProvisioner
       (config.get('ACCESS_TOKEN_MAX_TTL_SECONDS', { infer: true }) +
         config.get('RETENTION_MARGIN_SECONDS', { infer: true })) *
       1000;
+    this.watch = new PeriodicTask(config.get('TOPIC_METADATA_REFRESH_MS', { infer: true }), () =>
+      this.refreshPartitions(),
+    );
     this.specs = [
       {
         topic,
@@ -71,12 +78,16 @@ export class TopicProvisioner
   }
 
   onApplicationBootstrap(): void {
-    this.work = this.provision();
+    this.work = this.provision().then(() => {
+      if (!this.stop.signal.aborted) this.watch.start();
+    });
   }
 
   async onApplicationShutdown(): Promise<void> {
     this.stop.abort();
     await this.work;
+    await this.watch.stop();
+    await this.admin?.disconnect().catch(() => undefined);
   }
 
   check(): Promise<Record<string, unknown>> {
@@ -92,8 +103,7 @@ export class TopicProvisioner
         await admin.connect();
         const created = await ensureTopics(admin, this.specs);
         if (created.length > 0) this.logger.log(`created topics ${created.join(', ')}`);
-        const metadata = await admin.fetchTopicMetadata({ topics: [this.topic] });
-        this.partitions = metadata.topics[0]?.partitions.length;
+        await this.readPartitions(admin);
         return;
       } catch (error) {
         if (attempt === 1)
@@ -105,5 +115,28 @@ export class TopicProvisioner
         await admin.disconnect().catch(() => undefined);
       }
     }
+  }
+
+  private refreshPartitions(): Promise<void> {
+    this.admin ??= this.kafka.admin();
+    const admin = this.admin;
+    return admin
+      .connect()
+      .then(() => this.readPartitions(admin))
+      .catch((error: unknown) => {
+        // Kafka unreachable: the count stays as it was; the next tick tries again.
+        this.logger.debug(`cannot read the topic's partitions: ${(error as Error).message}`);
+        this.admin = undefined;
+        void admin.disconnect().catch(() => undefined);
+      });
+  }
+
+  private async readPartitions(admin: Admin): Promise<void> {
+    const metadata = await admin.fetchTopicMetadata({ topics: [this.topic] });
+    const count = metadata.topics[0]?.partitions.length;
+    if (count === undefined || count <= (this.partitions ?? 0)) return;
+    if (this.partitions !== undefined)
+      this.logger.log(`${this.topic} grew from ${this.partitions} to ${count} partitions`);
+    this.partitions = count;
   }
 }

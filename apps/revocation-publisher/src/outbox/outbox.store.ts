@@ -10,6 +10,8 @@ import {
 } from '@app/contracts';
 import { loadLuaCommands, luaCommand, REDIS } from '@app/redis';
 import type { Redis } from 'ioredis';
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { RevocationPublisherEnv } from '../config';
@@ -48,8 +50,11 @@ export class OutboxStore implements OnApplicationShutdown {
       prefix: config.get('REDIS_KEY_PREFIX', { infer: true }),
       shards: config.get('OUTBOX_SHARDS', { infer: true }),
     };
+    // Random per start unless given: replicas started alike (each process 1 of its container)
+    // must never share the identity their leases and pending entries go by.
     this.consumer =
-      optional(config.get('INSTANCE_ID', { infer: true })) ?? `publisher-${process.pid}`;
+      optional(config.get('INSTANCE_ID', { infer: true })) ??
+      `publisher-${hostname()}-${randomBytes(4).toString('hex')}`;
     const blockMs = config.get('OUTBOX_BLOCK_MS', { infer: true });
     this.reader = redis.duplicate({ commandTimeout: blockMs + 2_000 });
     this.reader.on('error', () => undefined); // reported by the relay and the main connection
@@ -112,6 +117,28 @@ export class OutboxStore implements OnApplicationShutdown {
     // Entries deleted while pending still need acknowledging, or they stay pending forever.
     for (const id of deleted ?? []) entries.push({ shard, stream, id, fields: {} });
     return { next, entries };
+  }
+
+  /**
+   * Removes from the shard's consumer group the consumers that hold no pending entry and have
+   * not read for `idleMs`: earlier instances (every start has a new name), after their
+   * entries were claimed. Keeps the group's consumer list from growing with every restart.
+   */
+  async forgetIdleConsumers(shard: number, idleMs: number): Promise<void> {
+    const stream = this.stream(shard);
+    const consumers = (await this.redis.xinfo('CONSUMERS', stream, OUTBOX_GROUP)) as unknown[][];
+    for (const fields of consumers) {
+      const info = Object.fromEntries(
+        fields.flatMap((value, i) => (i % 2 === 0 ? [[String(value), fields[i + 1]]] : [])),
+      ) as { name?: string; pending?: number; idle?: number };
+      if (
+        info.name &&
+        info.name !== this.consumer &&
+        info.pending === 0 &&
+        (info.idle ?? 0) > idleMs
+      )
+        await this.redis.xgroup('DELCONSUMER', stream, OUTBOX_GROUP, info.name);
+    }
   }
 
   /** New entries of the given shards, blocking up to `blockMs` (0: do not block). */

@@ -16,6 +16,7 @@ import { REVOCATION_SINK, type OutgoingMessage, type RevocationSink } from './re
 
 const settings: Record<string, unknown> = {
   OUTBOX_BATCH_SIZE: 100,
+  OUTBOX_BATCH_MAX_BYTES: 1_024 * 1_024,
   OUTBOX_BLOCK_MS: 5,
   OUTBOX_LINGER_MS: 0,
   OUTBOX_LEASE_MS: 3_000,
@@ -51,6 +52,7 @@ class FakeOutbox {
   release = jest.fn(() => Promise.resolve());
   ensureGroups = jest.fn(() => Promise.resolve());
   claimPending = jest.fn(() => Promise.resolve({ next: '0-0', entries: [] as OutboxEntry[] }));
+  forgetIdleConsumers = jest.fn(() => Promise.resolve());
   /** Like XREADGROUP BLOCK: with nothing to read, it waits before answering. */
   async readNew(_shards: number[], count: number, blockMs: number): Promise<OutboxEntry[]> {
     if (this.queue.length === 0) await sleep(blockMs);
@@ -67,14 +69,24 @@ class FakeOutbox {
 
 class FakeSink implements RevocationSink {
   published: string[] = [];
+  parked: string[] = [];
+  requests = 0;
   failuresLeft = 0;
-  publish(events: OutgoingMessage[]): Promise<void> {
+  /** Like a broker whose topic takes at most this many messages per request. */
+  maxMessages = Infinity;
+  publish(events: OutgoingMessage[], deadLetters: OutgoingMessage[]): Promise<void> {
+    this.requests += 1;
     if (this.failuresLeft > 0) {
       this.failuresLeft -= 1;
       return Promise.reject(new Error('broker unreachable'));
     }
+    if (events.length > this.maxMessages) return Promise.reject(new Error('message too large'));
     this.published.push(...events.map((e) => (JSON.parse(e.value) as { jti: string }).jti));
+    this.parked.push(...deadLetters.map((e) => e.headers['dlq-reason'] ?? ''));
     return Promise.resolve();
+  }
+  refusesForGood(error: unknown): boolean {
+    return (error as Error).message === 'message too large';
   }
 }
 
@@ -162,5 +174,79 @@ describe('OutboxRelay', () => {
     await moduleRef.close();
 
     expect(sink.published).toEqual(['jti-1', 'jti-2']);
+  });
+
+  it('sends a batch as several requests when it would exceed the byte bound', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    settings.OUTBOX_BATCH_MAX_BYTES = 1_024; // an event with its headers is ~400 bytes
+    try {
+      outbox.queue.push(...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(entryFor));
+      const moduleRef = await relayWith(outbox, sink);
+      await moduleRef.init();
+      await eventually('ten events relayed', () =>
+        outbox.acknowledged.flat().length === 10 ? true : undefined,
+      );
+      await moduleRef.close();
+      expect(sink.published).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => `jti-${n}`));
+      expect(sink.requests).toBeGreaterThanOrEqual(4);
+    } finally {
+      settings.OUTBOX_BATCH_MAX_BYTES = 1_024 * 1_024;
+    }
+  });
+
+  it('halves a batch the broker refuses for good, in order, and relays all of it', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    sink.maxMessages = 2;
+    outbox.queue.push(...[1, 2, 3, 4, 5, 6, 7].map(entryFor));
+    const moduleRef = await relayWith(outbox, sink);
+    await moduleRef.init();
+    await eventually('seven events relayed', () =>
+      outbox.acknowledged.flat().length === 7 ? true : undefined,
+    );
+    await moduleRef.close();
+    expect(sink.published).toEqual([1, 2, 3, 4, 5, 6, 7].map((n) => `jti-${n}`));
+    expect(sink.parked).toEqual([]);
+  });
+
+  it('parks the one message the broker refuses for good, and goes on', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    sink.maxMessages = 0; // no event passes: each ends up alone, and parked
+    outbox.queue.push(...[1, 2].map(entryFor));
+    const moduleRef = await relayWith(outbox, sink);
+    await moduleRef.init();
+    await eventually('both parked', () =>
+      outbox.acknowledged.flat().length === 2 ? true : undefined,
+    );
+    await moduleRef.close();
+    expect(sink.parked).toEqual([
+      'refused by the broker: message too large',
+      'refused by the broker: message too large',
+    ]);
+  });
+
+  it('vouches for the start of a read that left nothing behind, once its batch is published', async () => {
+    const outbox = new FakeOutbox();
+    const sink = new FakeSink();
+    const moduleRef = await relayWith(outbox, sink);
+    const relay = moduleRef.get(OutboxRelay);
+    expect(relay.vouchedAt()).toBeUndefined();
+    const before = Date.now();
+    await moduleRef.init();
+    await eventually('a vouch', () => relay.vouchedAt());
+    expect(relay.vouchedAt()).toBeGreaterThanOrEqual(before);
+    sink.failuresLeft = Number.MAX_SAFE_INTEGER; // Kafka down: the batch cannot be published
+    outbox.queue.push(entryFor(1));
+    await eventually('the batch to be tried', () => (sink.requests > 1 ? true : undefined));
+    const stuck = relay.vouchedAt()!;
+    await sleep(50);
+    expect(relay.vouchedAt()).toBe(stuck); // no newer instant while the batch is not out
+    sink.failuresLeft = 0;
+    await eventually('a newer vouch once it is out', () =>
+      relay.vouchedAt()! > stuck ? true : undefined,
+    );
+    await moduleRef.close();
   });
 });

@@ -6,18 +6,51 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { DLQ_REASON_HEADER, DLQ_SOURCE_HEADER } from '@app/contracts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RevocationPublisherEnv } from '../config';
 import { entryTime, type OutboxEntry } from '../outbox/outbox-entry';
 import { OutboxStore } from '../outbox/outbox.store';
 import { PublisherMetrics } from '../publisher.metrics';
 import { backoffDelay } from './backoff';
-import { REVOCATION_SINK, type RevocationSink } from './revocation-sink';
+import { REVOCATION_SINK, type OutgoingMessage, type RevocationSink } from './revocation-sink';
 import { toMessages } from './to-messages';
 
 const START_OF_STREAM = '0-0';
 /** How often the relay re-reads its pending entries even when nothing failed: a safety net. */
 const PENDING_RECHECK_MS = 30_000;
+
+/** What goes to the broker in one request: events and dead letters, in outbox order. */
+interface Chunk {
+  events: OutgoingMessage[];
+  deadLetters: OutgoingMessage[];
+}
+
+const sizeOf = (message: OutgoingMessage): number =>
+  (message.key?.length ?? 0) +
+  message.value.length +
+  Object.entries(message.headers).reduce(
+    (sum, [name, value]) => sum + name.length + value.length,
+    0,
+  );
+
+/** Splits messages, in order, into requests of at most `maxBytes` (one message at least). */
+function chunksOf(messages: OutgoingMessage[], maxBytes: number): OutgoingMessage[][] {
+  const chunks: OutgoingMessage[][] = [];
+  let current: OutgoingMessage[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = sizeOf(message);
+    if (current.length > 0 && bytes + size > maxBytes) {
+      chunks.push(current);
+      [current, bytes] = [[], 0];
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) chunks.push(current);
+  return chunks;
+}
 
 /**
  * Relays the outbox to Kafka, at least once and in order per shard (hence per user):
@@ -29,6 +62,10 @@ const PENDING_RECHECK_MS = 30_000;
  * dropped connection): a read may have delivered entries that only sit pending. So after any
  * failure, and every {@link PENDING_RECHECK_MS} anyway, the relay claims its shards' pending
  * entries again, oldest first, before it reads new ones.
+ *
+ * What heartbeats vouch for ({@link vouchedAt}): the start of the last read that returned
+ * everything there was (no shard's batch full, nothing pending to claim), once what it read
+ * is on the topic. Every entry appended before that instant has been published.
  */
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -43,10 +80,14 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   /** Shards just taken over, with the cursor of their pending-entry claim. */
   private readonly draining = new Map<number, string>();
   private groupsReady = false;
-  private lastPollAt = 0;
   private lastPendingCheckAt = 0;
   /** When each owned shard's lease was last confirmed by Redis. */
   private readonly confirmedAt = new Map<number, number>();
+  /** The instant heartbeats vouch for, and the one the batch in hand will vouch for once published. */
+  private vouched: number | undefined;
+  private pendingVouch: number | undefined;
+  /** When the relay loop last went round without an error (readiness). */
+  private lastHealthyAt = Date.now();
 
   constructor(
     private readonly outbox: OutboxStore,
@@ -56,6 +97,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   ) {
     this.settings = {
       batch: config.get('OUTBOX_BATCH_SIZE', { infer: true }),
+      maxBytes: config.get('OUTBOX_BATCH_MAX_BYTES', { infer: true }),
       blockMs: config.get('OUTBOX_BLOCK_MS', { infer: true }),
       lingerMs: config.get('OUTBOX_LINGER_MS', { infer: true }),
       leaseMs: config.get('OUTBOX_LEASE_MS', { infer: true }),
@@ -85,9 +127,18 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     this.owned.clear();
   }
 
-  /** Whether the relay read the outbox recently: heartbeats vouch for nothing otherwise. */
-  isHealthy(withinMs: number): boolean {
-    return this.owned.size > 0 && Date.now() - this.lastPollAt <= withinMs;
+  /**
+   * The instant heartbeats may vouch for: every entry of this instance's shards appended
+   * before it is on the topic. Undefined while this instance relays no shard (a standby
+   * vouches for nothing) or has not read everything once yet.
+   */
+  vouchedAt(): number | undefined {
+    return this.owned.size > 0 ? this.vouched : undefined;
+  }
+
+  /** For readiness: how long since the relay loop last went round without an error. */
+  healthyAgoMs(): number {
+    return Date.now() - this.lastHealthyAt;
   }
 
   ownedShards(): number[] {
@@ -104,11 +155,15 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
           await this.renewLeases();
         }
         const batch = await this.nextBatch();
-        if (batch.length > 0) await this.relay(batch);
+        const relayed = batch.length === 0 || (await this.relay(batch));
+        if (relayed && this.pendingVouch !== undefined) this.vouched = this.pendingVouch;
+        this.pendingVouch = undefined;
+        this.lastHealthyAt = Date.now();
         if (failures > 0) this.logger.log('outbox reachable again');
         failures = 0;
       } catch (error) {
         failures += 1;
+        this.pendingVouch = undefined;
         if (failures === 1) this.logger.error(`outbox read failed, retrying: ${message(error)}`);
         // The failed command may have run: entries it delivered wait in the pending list.
         this.recheckPending();
@@ -167,8 +222,10 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     if (takeover) {
       const [shard, cursor] = takeover;
       const { next, entries } = await this.outbox.claimPending(shard, cursor, this.settings.batch);
-      if (next === START_OF_STREAM) this.draining.delete(shard);
-      else this.draining.set(shard, next);
+      if (next === START_OF_STREAM) {
+        this.draining.delete(shard);
+        await this.outbox.forgetIdleConsumers(shard, this.settings.leaseMs);
+      } else this.draining.set(shard, next);
       if (entries.length > 0)
         this.logger.warn(`took over ${entries.length} pending entries of shard ${shard}`);
       return entries;
@@ -178,49 +235,90 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
       await this.pause(Math.floor(this.settings.leaseMs / 3));
       return [];
     }
+    const readAt = Date.now();
     const entries = await this.outbox.readNew(active, this.settings.batch, this.settings.blockMs);
+    // Everything appended before `readAt` was handed out by now, unless a shard's batch was
+    // full (more may wait behind it).
+    const perShard = new Map<number, number>();
+    for (const entry of entries) perShard.set(entry.shard, (perShard.get(entry.shard) ?? 0) + 1);
+    const complete = [...perShard.values()].every((count) => count < this.settings.batch);
+    if (complete && this.draining.size === 0) this.pendingVouch = readAt;
     if (entries.length > 0 && entries.length < this.settings.batch && this.settings.lingerMs > 0) {
       // A short linger lets a burst leave as one batch; one event waits at most this long.
       await this.pause(this.settings.lingerMs);
       entries.push(...(await this.outbox.readNew(active, this.settings.batch - entries.length, 0)));
     }
-    this.lastPollAt = Date.now();
     return entries;
   }
 
-  private async relay(batch: OutboxEntry[]): Promise<void> {
+  /** Publishes a batch and acknowledges its entries; false when stopped before the end. */
+  private async relay(batch: OutboxEntry[]): Promise<boolean> {
     const { events, deadLetters } = toMessages(batch);
-    if (events.length > 0 || deadLetters.length > 0) {
-      const sent = await this.untilDone('publish to Kafka', () =>
-        this.sink.publish(events, deadLetters),
+    const parked = [...deadLetters];
+    // Dead letters ride with the first request, as they came first or among the events.
+    const chunks: Chunk[] = chunksOf(events, this.settings.maxBytes).map((chunk, i) => ({
+      events: chunk,
+      deadLetters: i === 0 ? deadLetters : [],
+    }));
+    if (chunks.length === 0 && deadLetters.length > 0) chunks.push({ events: [], deadLetters });
+    for (let chunk = chunks.shift(); chunk !== undefined; chunk = chunks.shift()) {
+      const outcome = await this.untilDone('publish to Kafka', () =>
+        this.sink.publish(chunk.events, chunk.deadLetters),
       );
       // Shutting down with the broker unreachable: the batch stays pending, whole, for the next owner.
-      if (!sent) return;
+      if (outcome === 'stopped') return false;
+      if (outcome === 'done') continue;
+      // Refused for good: fewer messages at a time, down to one, which is then parked.
+      const [refused] = chunk.events;
+      if (chunk.events.length + chunk.deadLetters.length > 1) {
+        chunks.unshift(...halves(chunk));
+      } else if (refused === undefined) {
+        // A dead letter the dead-letter topic refuses too: nothing left to try.
+        this.metrics.unpublishable.inc();
+        this.logger.error(
+          `the broker refuses a dead letter for good (${message(outcome.refused)}); dropped: ${chunk.deadLetters[0]?.headers[DLQ_SOURCE_HEADER] ?? ''}`,
+        );
+      } else {
+        const letter = parkedCopy(refused, `refused by the broker: ${message(outcome.refused)}`);
+        this.logger.error(
+          `the broker refuses a message for good (${message(outcome.refused)}); parking it`,
+        );
+        chunks.unshift({ events: [], deadLetters: [letter] });
+        parked.push(letter);
+      }
     }
     const acknowledged = await this.untilDone('acknowledge outbox entries', () =>
       this.outbox.acknowledge(batch),
     );
-    if (!acknowledged) return;
+    if (acknowledged !== 'done') return false;
     const now = Date.now();
-    this.metrics.published.inc(events.length);
-    this.metrics.deadLetters.inc(deadLetters.length);
+    this.metrics.published.inc(events.length - (parked.length - deadLetters.length));
+    this.metrics.deadLetters.inc(parked.length);
     for (const entry of batch) this.metrics.latency.observe((now - entryTime(entry.id)) / 1000);
     for (const letter of deadLetters) {
       this.logger.warn(
-        `parked malformed outbox entry ${letter.headers['dlq-source']}: ${letter.headers['dlq-reason']}`,
+        `parked malformed outbox entry ${letter.headers[DLQ_SOURCE_HEADER]}: ${letter.headers[DLQ_REASON_HEADER]}`,
       );
     }
+    return true;
   }
 
-  /** Retries `step` with backoff until it succeeds (true) or the relay stops (false). */
-  private async untilDone(what: string, step: () => Promise<void>): Promise<boolean> {
+  /**
+   * Retries `step` with backoff until it succeeds, the relay stops, or (for publishing) the
+   * broker refuses its messages for good, which no retry can change.
+   */
+  private async untilDone(
+    what: string,
+    step: () => Promise<void>,
+  ): Promise<'done' | 'stopped' | { refused: unknown }> {
     for (let attempt = 1; ; attempt += 1) {
       try {
         await step();
         if (attempt > 1) this.logger.log(`${what}: succeeded after ${attempt} attempts`);
-        return true;
+        return 'done';
       } catch (error) {
-        if (!this.running) return false;
+        if (!this.running) return 'stopped';
+        if (this.sink.refusesForGood(error)) return { refused: error };
         this.metrics.retries.inc();
         if (attempt === 1)
           this.logger.warn(`${what} failed, retrying with backoff: ${message(error)}`);
@@ -234,6 +332,32 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async pause(ms: number): Promise<void> {
     await sleep(ms, undefined, { signal: this.stop.signal }).catch(() => undefined);
   }
+}
+
+/** A chunk's two halves, in order (events first, then dead letters, as they were sent). */
+function halves(chunk: Chunk): Chunk[] {
+  const all = [
+    ...chunk.events.map((m) => ({ m, dead: false })),
+    ...chunk.deadLetters.map((m) => ({ m, dead: true })),
+  ];
+  const middle = Math.ceil(all.length / 2);
+  return [all.slice(0, middle), all.slice(middle)].map((part) => ({
+    events: part.filter((p) => !p.dead).map((p) => p.m),
+    deadLetters: part.filter((p) => p.dead).map((p) => p.m),
+  }));
+}
+
+/** The message as a dead letter, unchanged, with why it could not be published. */
+function parkedCopy(refused: OutgoingMessage, reason: string): OutgoingMessage {
+  return {
+    key: refused.key,
+    value: refused.value,
+    headers: {
+      ...refused.headers,
+      [DLQ_REASON_HEADER]: reason,
+      [DLQ_SOURCE_HEADER]: refused.headers[DLQ_SOURCE_HEADER] ?? 'revocation-publisher',
+    },
+  };
 }
 
 function message(error: unknown): string {

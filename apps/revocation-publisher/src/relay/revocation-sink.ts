@@ -11,6 +11,12 @@ export interface OutgoingMessage {
  */
 export interface RevocationSink {
   publish(events: OutgoingMessage[], deadLetters: OutgoingMessage[]): Promise<void>;
+  /**
+   * Whether `error` refuses these very messages for good (too large, invalid): sending them
+   * again cannot succeed, but sending fewer of them may. Anything else (the broker down, no
+   * leader, no permission) is retried as it is.
+   */
+  refusesForGood(error: unknown): boolean;
 }
 
 export const REVOCATION_SINK = Symbol('REVOCATION_SINK');

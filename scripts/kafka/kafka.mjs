@@ -81,9 +81,151 @@ function writeProperties(file, props) {
 }
 
 /**
+ * A CA and a certificate for 127.0.0.1 signed by it, made with openssl once per data folder:
+ * `keystore` (key and chain, for the broker) and `ca` (for clients).
+ */
+function tlsMaterial(dir) {
+  const files = { ca: join(dir, 'ca.crt'), keystore: join(dir, 'server-keystore.pem') };
+  if (existsSync(files.keystore)) return files;
+  mkdirSync(dir, { recursive: true });
+  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  openssl(
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-days',
+    '3650',
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.crt',
+    '-subj',
+    '/CN=local-kafka-ca',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign,cRLSign',
+  );
+  openssl(
+    'req',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-sha256',
+    '-keyout',
+    'server.key',
+    '-out',
+    'server.csr',
+    '-subj',
+    '/CN=127.0.0.1',
+  );
+  writeFileSync(
+    join(dir, 'server.ext'),
+    'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n' +
+      'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.crt',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-sha256',
+    '-days',
+    '825',
+    '-extfile',
+    'server.ext',
+    '-out',
+    'server.crt',
+  );
+  writeFileSync(
+    files.keystore,
+    [
+      readFileSync(join(dir, 'server.key')),
+      readFileSync(join(dir, 'server.crt')),
+      readFileSync(files.ca),
+    ].join(''),
+  );
+  return files;
+}
+
+/**
+ * Listener settings. Plain by default; with `security`, the client listener requires SASL
+ * (SCRAM-SHA-512, over TLS when `security.tls`), the controller listener a password of its
+ * own, and every operation an ACL (the StandardAuthorizer; `admin` is the super user).
+ */
+function listenerSettings({ port, controllerPort, security, dataDir }) {
+  if (!security) {
+    return {
+      listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+      'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+      'inter.broker.listener.name': 'PLAINTEXT',
+      'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    };
+  }
+  const protocol = security.tls ? 'SASL_SSL' : 'SASL_PLAINTEXT';
+  const listener = protocol.toLowerCase();
+  const controllerSecret = persistentSecret(join(dataDir, 'controller.secret'));
+  const tls = security.tls ? tlsMaterial(join(dataDir, 'tls')) : undefined;
+  return {
+    listeners: `${protocol}://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `${protocol}://127.0.0.1:${port}`,
+    'inter.broker.listener.name': protocol,
+    'listener.security.protocol.map': `CONTROLLER:SASL_PLAINTEXT,${protocol}:${protocol}`,
+    'sasl.enabled.mechanisms': 'SCRAM-SHA-512',
+    'sasl.mechanism.inter.broker.protocol': 'SCRAM-SHA-512',
+    [`listener.name.${listener}.scram-sha-512.sasl.jaas.config`]: `org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${security.users.admin}";`,
+    'sasl.mechanism.controller.protocol': 'PLAIN',
+    'listener.name.controller.sasl.enabled.mechanisms': 'PLAIN',
+    'listener.name.controller.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="${controllerSecret}" user_controller="${controllerSecret}";`,
+    'authorizer.class.name': 'org.apache.kafka.metadata.authorizer.StandardAuthorizer',
+    'super.users': 'User:admin;User:controller',
+    'allow.everyone.if.no.acl.found': 'false',
+    ...(tls
+      ? {
+          'ssl.keystore.type': 'PEM',
+          'ssl.keystore.location': tls.keystore,
+          'ssl.truststore.type': 'PEM',
+          'ssl.truststore.location': tls.ca,
+          'ssl.client.auth': 'none',
+        }
+      : {}),
+  };
+}
+
+/** A random secret kept in `file` (made on first use): the same across restarts of one broker. */
+function persistentSecret(file) {
+  if (!existsSync(file))
+    writeFileSync(file, randomBytes(18).toString('base64url'), { mode: 0o600 });
+  return readFileSync(file, 'utf8').trim();
+}
+
+/** KafkaJS client settings for `user` of a secured broker (TLS with its CA, SASL/SCRAM). */
+export function clientSecurity(security, dataDir, user) {
+  if (!security) return {};
+  const password = security.users[user];
+  if (password === undefined) throw new Error(`no Kafka user "${user}"`);
+  return {
+    ...(security.tls
+      ? { ssl: { ca: [readFileSync(join(dataDir, 'tls', 'ca.crt'), 'utf8')] } }
+      : {}),
+    sasl: { mechanism: 'scram-sha-512', username: user, password },
+  };
+}
+
+/**
  * Starts a broker. Reuses `dataDir` when it holds a formatted log (a restart keeps topics and
- * offsets), formats it otherwise.
- * @returns {Promise<{ brokers: string, port: number, dataDir: string, stop(): Promise<unknown>, kill(): Promise<unknown>, restart(): Promise<void> }>}
+ * offsets), formats it otherwise. `security: { users: { admin, <name>: <password>… }, tls }`
+ * makes clients authenticate (SCRAM-SHA-512) and every operation need an ACL; `admin` may do
+ * anything. Passwords: letters, digits, `_` and `-` (the storage tool cannot take others).
+ * @returns {Promise<{ brokers: string, port: number, dataDir: string, caFile?: string, stop(): Promise<unknown>, kill(): Promise<unknown>, restart(): Promise<void> }>}
  */
 export async function startKafka({
   port = 9092,
@@ -92,8 +234,13 @@ export async function startKafka({
   heap = '512m',
   log = console.error,
   readyTimeoutMs = 90_000,
+  security,
 } = {}) {
   ensureKafkaJars({ log });
+  if (security && !security.users?.admin) throw new Error('a secured broker needs an "admin" user');
+  for (const password of Object.values(security?.users ?? {}))
+    if (!/^[\w-]+$/.test(password))
+      throw new Error('Kafka passwords: letters, digits, _ and - only');
   controllerPort ??= await freePort();
   const logDir = join(dataDir, 'logs');
   const logsDir = join(dataDir, 'kraft');
@@ -103,11 +250,8 @@ export async function startKafka({
     'process.roles': 'broker,controller',
     'node.id': '1',
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
     'controller.listener.names': 'CONTROLLER',
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+    ...listenerSettings({ port, controllerPort, security, dataDir }),
     'log.dirs': logsDir,
     ...singleNodeSettings,
   });
@@ -135,8 +279,14 @@ export async function startKafka({
         kraftClusterId(),
         '--config',
         configFile,
+        // SCRAM credentials live in the metadata log: created when it is formatted.
+        ...Object.entries(security?.users ?? {}).flatMap(([name, password]) => [
+          '--add-scram',
+          `SCRAM-SHA-512=[name=${name},password=${password}]`,
+        ]),
       ],
       {
+        // Its output lists the credentials' salts and keys: not for the terminal.
         stdio: ['ignore', 'ignore', 'inherit'],
       },
     );
@@ -149,7 +299,8 @@ export async function startKafka({
       name: 'kafka',
     });
     try {
-      await waitFor(`Kafka on ${brokers}`, () => adminAnswers(brokers), {
+      const admin = clientSecurity(security, dataDir, 'admin');
+      await waitFor(`Kafka on ${brokers}`, () => adminAnswers(brokers, admin), {
         timeoutMs: readyTimeoutMs,
         intervalMs: 300,
         isAlive: proc.isAlive,
@@ -166,6 +317,9 @@ export async function startKafka({
     brokers,
     port,
     dataDir,
+    ...(security?.tls ? { caFile: join(dataDir, 'tls', 'ca.crt') } : {}),
+    /** KafkaJS `ssl` and `sasl` for one of `security.users` (empty on a plain broker). */
+    clientSecurity: (user) => clientSecurity(security, dataDir, user),
     get pid() {
       return proc.pid;
     },
@@ -183,10 +337,11 @@ export async function startKafka({
 }
 
 /** True once the broker answers a metadata request and has a controller. */
-export async function adminAnswers(brokers) {
+export async function adminAnswers(brokers, security = {}) {
   const kafka = new Kafka({
     clientId: 'kafka-launcher-probe',
     brokers: [brokers],
+    ...security,
     logLevel: logLevel.NOTHING,
     connectionTimeout: 1_000,
     retry: { retries: 0 },

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { StopWaiting, eventually, uniqueName, type TestOidcIssuer } from '@app/testing';
 import { decodeJwt } from 'jose';
 import { startApp, wiringEnv, type AppHandle } from '../../scripts/apps.mjs';
-import { startKafka, type KafkaHandle } from '../../scripts/kafka/kafka.mjs';
+import { startKafka, type KafkaHandle, type KafkaSecurity } from '../../scripts/kafka/kafka.mjs';
 import { freePort } from '../../scripts/lib/process.mjs';
 import { startRedis, type RedisHandle } from '../../scripts/redis/redis.mjs';
 
@@ -63,7 +63,22 @@ export interface Session {
 export interface SystemOptions {
   /** Extra environment per app name, on top of the stack's wiring. */
   env?: Partial<Record<string, Record<string, string>>>;
+  /** Instances of each API service (default 2). */
+  apisPerService?: number;
+  /**
+   * A broker that requires SASL (and TLS): the publisher connects as user `publisher`, the
+   * API services as `api`. `prepareKafka` runs before any app starts (e.g. to create ACLs).
+   */
+  kafkaSecurity?: KafkaSecurity;
+  prepareKafka?: (kafka: KafkaHandle, topic: string) => Promise<void>;
 }
+
+/** Which Kafka user each app is on a secured broker. */
+const KAFKA_USER: Partial<Record<string, string>> = {
+  'revocation-publisher': 'publisher',
+  'content-api': 'api',
+  'account-api': 'api',
+};
 
 export class RevocationSystem {
   readonly topic = uniqueName('e2e-revocations');
@@ -87,13 +102,21 @@ export class RevocationSystem {
     mkdirSync(this.dataDir, { recursive: true });
     const log = (message: string) => process.stderr.write(`${message}\n`);
     const [kafka, redis] = await Promise.allSettled([
-      freePort().then((port) => startKafka({ port, dataDir: join(this.dataDir, 'kafka'), log })),
+      freePort().then((port) =>
+        startKafka({
+          port,
+          dataDir: join(this.dataDir, 'kafka'),
+          log,
+          ...(this.options.kafkaSecurity ? { security: this.options.kafkaSecurity } : {}),
+        }),
+      ),
       startRedis({ dataDir: join(this.dataDir, 'redis'), appendfsync: 'always', log }),
     ]);
     if (kafka.status === 'fulfilled') this.kafka = kafka.value;
     if (redis.status === 'fulfilled') this.redis = redis.value;
     if (kafka.status === 'rejected') throw kafka.reason;
     if (redis.status === 'rejected') throw redis.reason;
+    await this.options.prepareKafka?.(this.kafka, this.topic);
 
     const sessionPort = await freePort();
     this.sessionServiceUrl = `http://127.0.0.1:${sessionPort}`;
@@ -107,8 +130,9 @@ export class RevocationSystem {
     if (session.status === 'rejected') throw session.reason;
     if (publisher.status === 'rejected') throw publisher.reason;
 
+    const instances = Array.from({ length: this.options.apisPerService ?? 2 }, (_, i) => i + 1);
     const apis = await Promise.allSettled(
-      API_SERVICES.flatMap((name) => [1, 2].map((i) => this.startApi(name, `${name}-${i}`))),
+      API_SERVICES.flatMap((name) => instances.map((i) => this.startApi(name, `${name}-${i}`))),
     );
     const failed = apis.find((result) => result.status === 'rejected');
     if (failed) throw failed.reason;
@@ -172,6 +196,7 @@ export class RevocationSystem {
           sessionServiceUrl: this.sessionServiceUrl,
         }),
         REVOCATION_TOPIC: this.topic,
+        ...this.kafkaCredentials(name),
         ...this.options.env?.[name],
       },
     });
@@ -181,6 +206,19 @@ export class RevocationSystem {
         this.crashes.push(`${label} exited (code ${code}, signal ${signal})`);
     });
     return app;
+  }
+
+  /** KAFKA_SSL_CA_FILE and KAFKA_SASL_* for `name` on a secured broker. */
+  private kafkaCredentials(name: string): Record<string, string> {
+    const user = KAFKA_USER[name];
+    const password = user && this.options.kafkaSecurity?.users[user];
+    if (!user || !password) return {};
+    return {
+      ...(this.kafka.caFile ? { KAFKA_SSL_CA_FILE: this.kafka.caFile } : {}),
+      KAFKA_SASL_MECHANISM: 'scram-sha-512',
+      KAFKA_SASL_USERNAME: user,
+      KAFKA_SASL_PASSWORD: password,
+    };
   }
 
   // ---- the session service, as a client uses it ----

@@ -3,7 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { ClientsModule, Transport } from '@nestjs/microservices';
 import { validateEnv } from '@app/config';
 import { Partitioners } from 'kafkajs';
-import { KafkaModule, KafkaReadiness } from '@app/kafka';
+import { kafkaSecurity, KafkaModule, KafkaReadiness, readKafkaEnv } from '@app/kafka';
 import { ObservabilityModule } from '@app/observability';
 import { RedisModule, RedisReadiness } from '@app/redis';
 import { revocationPublisherEnv, type RevocationPublisherEnv } from './config';
@@ -40,6 +40,7 @@ import { REVOCATION_SINK } from './relay/revocation-sink';
             client: {
               clientId: `${config.get('KAFKA_CLIENT_ID', { infer: true }) ?? 'revocation-publisher'}-producer`,
               brokers: config.get('KAFKA_BROKERS', { infer: true }),
+              ...kafkaSecurity(readKafkaEnv(config)),
               connectionTimeout: 3_000,
               requestTimeout: 10_000,
               retry: { initialRetryTime: 100, maxRetryTime: 1_000, retries: 3 },

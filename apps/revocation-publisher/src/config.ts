@@ -1,4 +1,4 @@
-import { httpEnv, kafkaEnv, positiveInt, redisEnv } from '@app/config';
+import { httpEnv, kafkaEnv, kafkaEnvRules, positiveInt, redisEnv } from '@app/config';
 import { DEFAULT_OUTBOX_SHARDS, REVOCATION_TOPIC } from '@app/contracts';
 import { z } from 'zod';
 
@@ -39,6 +39,7 @@ export const revocationPublisherEnv = httpEnv(3001)
     /** Backoff while Kafka refuses a batch: doubles from the first up to the cap. */
     PUBLISH_RETRY_INITIAL_MS: positiveInt.default(100),
     PUBLISH_RETRY_MAX_MS: positiveInt.default(5_000),
-  });
+  })
+  .superRefine(kafkaEnvRules);
 
 export type RevocationPublisherEnv = z.output<typeof revocationPublisherEnv>;

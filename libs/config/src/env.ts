@@ -87,7 +87,45 @@ export const httpEnv = (defaultPort: number) =>
 export const kafkaEnv = z.object({
   KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
   KAFKA_CLIENT_ID: z.string().min(1).optional(),
+  /** TLS to the brokers (the system's trusted CAs, or KAFKA_SSL_CA_FILE). */
+  KAFKA_SSL: flag.default(false),
+  /** PEM file of the CA(s) that signed the brokers' certificates; implies KAFKA_SSL. */
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  /** SASL authentication: `scram-sha-512` (recommended), `scram-sha-256` or `plain` (TLS only). */
+  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  /** The SASL password; or KAFKA_SASL_PASSWORD_FILE (e.g. a mounted secret). */
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
 });
+
+/**
+ * Rules across the Kafka variables, for the app schema's `superRefine` (applied last: zod
+ * refuses to `.extend` a refined object).
+ */
+export function kafkaEnvRules(
+  env: {
+    KAFKA_SASL_MECHANISM?: string | undefined;
+    KAFKA_SASL_USERNAME?: string | undefined;
+    KAFKA_SASL_PASSWORD?: string | undefined;
+    KAFKA_SASL_PASSWORD_FILE?: string | undefined;
+  },
+  ctx: z.RefinementCtx,
+): void {
+  if (env.KAFKA_SASL_MECHANISM === undefined) return;
+  if (env.KAFKA_SASL_USERNAME === undefined)
+    ctx.addIssue({
+      code: 'custom',
+      path: ['KAFKA_SASL_USERNAME'],
+      message: 'KAFKA_SASL_MECHANISM needs it',
+    });
+  if ((env.KAFKA_SASL_PASSWORD === undefined) === (env.KAFKA_SASL_PASSWORD_FILE === undefined))
+    ctx.addIssue({
+      code: 'custom',
+      path: ['KAFKA_SASL_PASSWORD'],
+      message: 'KAFKA_SASL_MECHANISM needs KAFKA_SASL_PASSWORD or KAFKA_SASL_PASSWORD_FILE',
+    });
+}
 
 export const redisEnv = z.object({
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6380'),

@@ -1,5 +1,5 @@
 import { REVOCATION_TOPIC } from '@app/contracts';
-import { createKafka } from '@app/kafka';
+import { createKafka, type KafkaSecurity } from '@app/kafka';
 import type { Kafka } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -21,6 +21,8 @@ export interface RevocationGuardOptions {
   instanceId?: string;
   /** Kafka bootstrap servers; or pass `kafka`, a KafkaJS client of your own. */
   brokers?: string[];
+  /** TLS and SASL for `brokers` (KafkaJS's `ssl` and `sasl`); see `kafkaSecurity`. */
+  kafkaSecurity?: KafkaSecurity;
   kafka?: Kafka;
   topic?: string;
   /** The issuer's JWKS, e.g. `http://127.0.0.1:3000/.well-known/jwks.json`. */
@@ -152,6 +154,7 @@ export class RevocationGuard {
       createKafka({
         brokers: settings.brokers ?? ['127.0.0.1:9092'],
         clientId: `${settings.serviceName}-${instanceId}`,
+        config: settings.kafkaSecurity ?? {},
       });
     this.consumer = new RevocationConsumer({
       kafka,

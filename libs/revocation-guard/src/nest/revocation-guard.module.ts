@@ -13,6 +13,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { APP_GUARD } from '@nestjs/core';
 import type { Registry } from 'prom-client';
+import { kafkaSecurity, readKafkaEnv } from '@app/kafka';
 import type { RevocationGuardEnv } from '../guard.env';
 import { RevocationGuard, type RevocationGuardOptions } from '../revocation-guard';
 import { RevocationAuthGuard } from './revocation-auth.guard';
@@ -116,6 +117,7 @@ export class RevocationGuardModule {
           serviceName: optional(get('KAFKA_CLIENT_ID')) ?? serviceName,
           instanceId: optional(get('INSTANCE_ID')),
           brokers: get('KAFKA_BROKERS'),
+          kafkaSecurity: kafkaSecurity(readKafkaEnv(config)),
           topic: get('REVOCATION_TOPIC'),
           jwksUrl: get('JWKS_URL'),
           issuer: get('TOKEN_ISSUER'),

@@ -1,0 +1,37 @@
+import { readFileSync } from 'node:fs';
+import { InvalidEnvironmentError, type KafkaEnv } from '@app/config';
+import type { KafkaConfig, SASLOptions } from 'kafkajs';
+
+/** What a KafkaJS client needs to reach brokers that require TLS and/or SASL. */
+export type KafkaSecurity = Pick<KafkaConfig, 'ssl' | 'sasl'>;
+
+function readSecret(variable: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8').trim();
+  } catch (error) {
+    throw new InvalidEnvironmentError(
+      `Invalid environment:\n  ${variable}: cannot be read (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    );
+  }
+}
+
+/**
+ * TLS and SASL settings from the validated environment (KAFKA_SSL, KAFKA_SSL_CA_FILE,
+ * KAFKA_SASL_*), read once at start. Nothing set: plaintext, no authentication (the local
+ * broker); see docs/ARCHITECTURE.md for the ACLs each app needs on a secured cluster.
+ */
+export function kafkaSecurity(env: Partial<KafkaEnv>): KafkaSecurity {
+  const security: KafkaSecurity = {};
+  if (env.KAFKA_SSL_CA_FILE !== undefined)
+    security.ssl = { ca: [readSecret('KAFKA_SSL_CA_FILE', env.KAFKA_SSL_CA_FILE)] };
+  else if (env.KAFKA_SSL) security.ssl = true;
+  const mechanism = env.KAFKA_SASL_MECHANISM;
+  if (mechanism !== undefined) {
+    const username = env.KAFKA_SASL_USERNAME ?? '';
+    const password =
+      env.KAFKA_SASL_PASSWORD ??
+      readSecret('KAFKA_SASL_PASSWORD_FILE', env.KAFKA_SASL_PASSWORD_FILE ?? '');
+    security.sasl = { mechanism, username, password } as SASLOptions;
+  }
+  return security;
+}

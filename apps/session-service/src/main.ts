@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { exitOnStartupFailure, runHttpApp } from '@app/observability';
 import { AppModule } from './app.module';
-import { serveOpenApi } from './http/openapi';
+import { configureSessionApp } from './http/openapi';
 
-runHttpApp(AppModule, 'session-service', serveOpenApi).catch(exitOnStartupFailure);
+runHttpApp(AppModule, 'session-service', configureSessionApp).catch(exitOnStartupFailure);

@@ -4,7 +4,7 @@ import { revocationEvent, type RevocationEvent } from '@app/contracts';
 import { applySecurityHeaders, fastifyAdapter, trustProxyFromEnv } from '@app/observability';
 import { testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
-import { serveOpenApi } from '../src/http/openapi';
+import { configureSessionApp } from '../src/http/openapi';
 import { CLOCK, type Clock } from '../src/tokens/clock';
 
 /** A clock the test moves by hand: expiry without sleeping. */
@@ -61,7 +61,7 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
     },
   );
   applySecurityHeaders(app);
-  serveOpenApi(app);
+  configureSessionApp(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();
   const port = typeof address === 'object' && address ? address.port : 0;

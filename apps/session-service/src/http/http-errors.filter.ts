@@ -36,6 +36,9 @@ export class HttpErrorsFilter implements ExceptionFilter {
         typeof body === 'string'
           ? { error: codeFor(status), error_description: body }
           : normalize(body, status);
+      // RFC 6749 §5.2: a failed client authentication over HTTP answers a challenge.
+      if (status === 401 && shaped.error === 'invalid_client')
+        void reply.header('WWW-Authenticate', 'Basic realm="session-service"');
       if (status === 401 && shaped.error === 'invalid_token') {
         void reply.header(
           'WWW-Authenticate',

@@ -1,4 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { z } from 'zod';
 import { loginBody, oidcBody, planBody, refreshBody, tokenBody } from './schemas';
@@ -12,6 +13,9 @@ const BODIES: Record<string, Record<string, z.ZodType>> = {
   '/oauth/revoke': { post: tokenBody },
   '/oauth/introspect': { post: tokenBody },
 };
+
+/** The OAuth endpoints take form bodies, as RFC 7009 and RFC 7662 define them (JSON too). */
+const FORM_BODIES = new Set(['/oauth/revoke', '/oauth/introspect']);
 
 export function openApiDocument(app: INestApplication): OpenAPIObject {
   const config = new DocumentBuilder()
@@ -32,7 +36,12 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       if (!operation) continue;
       operation.requestBody = {
         required: true,
-        content: { 'application/json': { schema: z.toJSONSchema(schema, { io: 'input' }) } },
+        content: Object.fromEntries(
+          (FORM_BODIES.has(path)
+            ? ['application/x-www-form-urlencoded', 'application/json']
+            : ['application/json']
+          ).map((type) => [type, { schema: z.toJSONSchema(schema, { io: 'input' }) }]),
+        ),
       };
     }
   }
@@ -42,4 +51,9 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
 /** Serves the document at /docs (UI) and /docs-json. */
 export function serveOpenApi(app: INestApplication): void {
   SwaggerModule.setup('docs', app, openApiDocument(app));
+}
+
+/** What the session service's HTTP app needs besides Nest's defaults. */
+export function configureSessionApp(app: NestFastifyApplication): void {
+  serveOpenApi(app);
 }

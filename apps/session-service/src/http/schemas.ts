@@ -40,9 +40,14 @@ export const sessionIdParam = z
   .string()
   .regex(/^s\d{1,5}_[A-Za-z0-9_-]{16,64}$/, 'is not a session id');
 
-/** RFC 7009 / RFC 7662 bodies (form-encoded or JSON). */
+/**
+ * RFC 7009 / RFC 7662 bodies (form-encoded, or JSON). `client_id` and `client_secret` are the
+ * `client_secret_post` authentication; other parameters are ignored, as the RFCs allow.
+ */
 export const tokenBody = z.object({
   token: z.string().min(1).max(16_384),
   token_type_hint: z.enum(['access_token', 'refresh_token']).optional(),
+  client_id: z.string().min(1).max(200).optional(),
+  client_secret: z.string().min(1).max(1_000).optional(),
 });
 export type TokenBody = z.output<typeof tokenBody>;

@@ -1,6 +1,7 @@
 import { Controller, Get, Header } from '@nestjs/common';
 import { Public } from '@app/auth-metadata';
 import { ConfigService } from '@nestjs/config';
+import { CLIENT_AUTH_METHODS } from '../oauth/client-credentials';
 import { SigningKeys } from './signing-keys';
 import { TokenService } from './token.service';
 import type { TokensEnv } from './tokens.env';
@@ -36,7 +37,9 @@ export class WellKnownController {
       jwks_uri: `${this.issuer}/.well-known/jwks.json`,
       token_endpoint: `${this.issuer}/auth/refresh`,
       revocation_endpoint: `${this.issuer}/oauth/revoke`,
+      revocation_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
       introspection_endpoint: `${this.issuer}/oauth/introspect`,
+      introspection_endpoint_auth_methods_supported: [...CLIENT_AUTH_METHODS],
       grant_types_supported: ['refresh_token'],
       // Public clients: a refresh token is its own credential.
       token_endpoint_auth_methods_supported: ['none'],

@@ -4,7 +4,8 @@ import { errors } from 'jose';
 export interface AccessTokenClaims {
   iss: string;
   sub: string;
-  aud: string;
+  /** The services the token is for (one, or several). */
+  aud: string | string[];
   /** Epoch seconds. */
   exp: number;
   /** Epoch seconds. */
@@ -43,17 +44,14 @@ export class InvalidAccessTokenError extends Error {
 }
 
 /** The verified payload, typed; claims of the wrong shape make the token malformed. */
-export function claimsOf(
-  payload: Record<string, unknown>,
-  iss: string,
-  aud: string,
-): AccessTokenClaims {
-  const { sub, exp, iat, jti, sid, roles } = payload;
+export function claimsOf(payload: Record<string, unknown>, iss: string): AccessTokenClaims {
+  const { sub, exp, iat, jti, sid, roles, aud } = payload;
   if (!isText(sub) || !isText(jti) || !isText(sid)) throw new InvalidAccessTokenError('malformed');
+  if (!isText(aud) && !isTextList(aud)) throw new InvalidAccessTokenError('malformed');
   if (typeof exp !== 'number' || typeof iat !== 'number')
     throw new InvalidAccessTokenError('malformed');
   if (roles !== undefined && !isTextList(roles)) throw new InvalidAccessTokenError('malformed');
-  // `iss` and `aud` were checked equal to ours (an `aud` array only has to contain ours).
+  // `iss` was checked equal to ours, and `aud` to contain one of ours.
   return { iss, sub, aud, exp, iat, jti, sid, ...(roles && { roles }) };
 }
 

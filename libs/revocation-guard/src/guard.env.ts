@@ -1,4 +1,4 @@
-import { flag, kafkaEnv, positiveInt } from '@app/config';
+import { csv, flag, kafkaEnv, positiveInt } from '@app/config';
 import { REVOCATION_TOPIC } from '@app/contracts';
 import { z } from 'zod';
 import { CLOCK_TOLERANCE_SECONDS } from './access-token';
@@ -13,7 +13,8 @@ export const revocationGuardEnv = kafkaEnv.extend({
   REVOCATION_TOPIC: z.string().min(1).default(REVOCATION_TOPIC),
   JWKS_URL: z.url({ protocol: /^https?$/ }).default('http://127.0.0.1:3000/.well-known/jwks.json'),
   TOKEN_ISSUER: z.string().min(1).default('http://127.0.0.1:3000'),
-  TOKEN_AUDIENCE: z.string().min(1).default('session-revocation-apis'),
+  /** Audiences this service answers to (comma-separated): a token must be for one of them. */
+  TOKEN_AUDIENCE: csv.default(['session-revocation-apis']),
   /** The issuer's longest access-token lifetime: revocations are kept and replayed this long. */
   ACCESS_TOKEN_MAX_TTL_SECONDS: positiveInt.default(300),
   CLOCK_TOLERANCE_SECONDS: z.coerce.number().int().min(0).max(60).default(CLOCK_TOLERANCE_SECONDS),

@@ -27,9 +27,9 @@ export interface RevocationGuardOptions {
   topic?: string;
   /** The issuer's JWKS, e.g. `http://127.0.0.1:3000/.well-known/jwks.json`. */
   jwksUrl: string;
-  /** `iss` and `aud` every token must carry. */
+  /** `iss` every token must carry, and the audience(s) it must be for (one of them). */
   issuer: string;
-  audience: string;
+  audience: string | string[];
   /** The longest access-token lifetime of the issuer: how long revocations are kept and replayed. */
   accessTokenMaxTtlSeconds?: number;
   clockToleranceSeconds?: number;

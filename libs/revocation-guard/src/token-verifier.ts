@@ -18,7 +18,8 @@ export interface TokenVerifierOptions {
   /** Where keys come from by `kid` (the issuer's JWKS, in production). */
   keys: Pick<JwksKeySet, 'get' | 'getAfterRefetch'>;
   issuer: string;
-  audience: string;
+  /** A token must be for at least one of these. */
+  audience: string | string[];
   /** Tolerance for `exp`, `nbf` and `iat` between the issuer's and our clock. */
   clockToleranceSeconds: number;
   /** The longest access-token lifetime: older `iat`s are refused even if `exp` says otherwise. */
@@ -55,7 +56,7 @@ export class TokenVerifier {
         maxTokenAge: maxTokenAgeSeconds,
         ...(now && { currentDate: new Date(now()) }),
       });
-      claims = claimsOf(payload, issuer, audience);
+      claims = claimsOf(payload, issuer);
     } catch (error) {
       throw new InvalidAccessTokenError(reasonFor(error));
     }

@@ -40,7 +40,7 @@ async function newKey(alg: 'EdDSA' | 'ES256', kid: string): Promise<JWK> {
 function serviceWith(keys: SigningKeys, clock: Clock, settings: Partial<TokensEnv> = {}) {
   const values: Record<string, unknown> = {
     ISSUER,
-    ACCESS_TOKEN_AUDIENCE: AUDIENCE,
+    ACCESS_TOKEN_AUDIENCE: [AUDIENCE],
     ACCESS_TOKEN_TTL_SECONDS: 300,
     ...settings,
   };
@@ -233,7 +233,7 @@ describe('TokenService', () => {
     });
 
     it('refuses another audience and another issuer', async () => {
-      const forOthers = serviceWith(keys, clock, { ACCESS_TOKEN_AUDIENCE: 'billing-api' });
+      const forOthers = serviceWith(keys, clock, { ACCESS_TOKEN_AUDIENCE: ['billing-api'] });
       const fromOthers = serviceWith(keys, clock, { ISSUER: 'https://elsewhere.example.test' });
       const otherAudience = await forOthers.issueAccessToken({ sub: 'a', sid: 's' });
       const otherIssuer = await fromOthers.issueAccessToken({ sub: 'a', sid: 's' });

@@ -1,5 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { optional } from '@app/config';
 import { type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import {
@@ -40,7 +41,9 @@ const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'sid'];
 @Injectable()
 export class TokenService {
   private readonly issuer: string;
-  private readonly audience: string;
+  /** What tokens are issued for, and what this service requires of the tokens it is shown. */
+  private readonly audiences: string[];
+  private readonly ownAudience: string;
   private readonly ttlSeconds: number;
 
   constructor(
@@ -49,7 +52,9 @@ export class TokenService {
     @Inject(CLOCK) private readonly clock: Clock,
   ) {
     this.issuer = config.get('ISSUER', { infer: true });
-    this.audience = config.get('ACCESS_TOKEN_AUDIENCE', { infer: true });
+    this.audiences = config.get('ACCESS_TOKEN_AUDIENCE', { infer: true });
+    this.ownAudience =
+      optional(config.get('SESSION_SERVICE_AUDIENCE', { infer: true })) ?? this.audiences[0] ?? '';
     this.ttlSeconds = config.get('ACCESS_TOKEN_TTL_SECONDS', { infer: true });
   }
 
@@ -72,7 +77,7 @@ export class TokenService {
       .setProtectedHeader({ alg, kid, typ: ACCESS_TOKEN_TYPE })
       .setIssuer(this.issuer)
       .setSubject(sub)
-      .setAudience(this.audience)
+      .setAudience(this.audiences.length === 1 ? (this.audiences[0] ?? '') : this.audiences)
       .setIssuedAt(iat)
       .setExpirationTime(exp)
       .setJti(jti)
@@ -86,7 +91,7 @@ export class TokenService {
       const { payload } = await jwtVerify(token, this.keyFor, {
         algorithms: [...SIGNING_ALGORITHMS],
         issuer: this.issuer,
-        audience: this.audience,
+        audience: this.ownAudience,
         typ: ACCESS_TOKEN_TYPE,
         requiredClaims: REQUIRED_CLAIMS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
@@ -94,7 +99,7 @@ export class TokenService {
         maxTokenAge: this.ttlSeconds,
         currentDate: new Date(this.clock.now()),
       });
-      return claimsOf(payload, this.issuer, this.audience);
+      return claimsOf(payload, this.issuer);
     } catch (error) {
       throw new InvalidAccessTokenError(reasonFor(error));
     }

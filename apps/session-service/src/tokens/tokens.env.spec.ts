@@ -7,7 +7,7 @@ describe('tokensEnv', () => {
   it('has defaults for everything but the keys', () => {
     expect(validate({})).toEqual({
       ISSUER: 'http://127.0.0.1:3000',
-      ACCESS_TOKEN_AUDIENCE: 'session-revocation-apis',
+      ACCESS_TOKEN_AUDIENCE: ['session-revocation-apis'],
       ACCESS_TOKEN_TTL_SECONDS: 300,
     });
   });

@@ -1,4 +1,4 @@
-import { positiveInt } from '@app/config';
+import { csv, positiveInt } from '@app/config';
 import { z } from 'zod';
 
 /**
@@ -22,7 +22,14 @@ export const tokensEnv = z.object({
     .refine((value) => !value.endsWith('/'), 'must not end with "/"')
     .refine((value) => !/[?#]/.test(value), 'must have no query or fragment')
     .default('http://127.0.0.1:3000'),
-  ACCESS_TOKEN_AUDIENCE: z.string().min(1).default('session-revocation-apis'),
+  /** `aud` of every access token: the services it is for (comma-separated for several). */
+  ACCESS_TOKEN_AUDIENCE: csv.default(['session-revocation-apis']),
+  /**
+   * The audience this service's own routes require (its admin API among them); default: the
+   * first of ACCESS_TOKEN_AUDIENCE. With per-resource audiences, a token minted for other
+   * services only is refused here.
+   */
+  SESSION_SERVICE_AUDIENCE: z.string().min(1).optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(300),
   // The two key variables are checked by `loadSigningKeys`, not here: an env validation error
   // echoes the variable's value, and these hold private keys.

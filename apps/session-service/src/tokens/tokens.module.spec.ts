@@ -26,7 +26,7 @@ function configModule(values: Record<string, unknown>) {
 const settings = {
   NODE_ENV: 'production',
   ISSUER,
-  ACCESS_TOKEN_AUDIENCE: 'session-revocation-apis',
+  ACCESS_TOKEN_AUDIENCE: ['session-revocation-apis'],
   ACCESS_TOKEN_TTL_SECONDS: 300,
 };
 
@@ -73,7 +73,9 @@ describe('TokensModule', () => {
       jwks_uri: `${ISSUER}/.well-known/jwks.json`,
       token_endpoint: `${ISSUER}/auth/refresh`,
       revocation_endpoint: `${ISSUER}/oauth/revoke`,
+      revocation_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       introspection_endpoint: `${ISSUER}/oauth/introspect`,
+      introspection_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],
       grant_types_supported: ['refresh_token'],
       token_endpoint_auth_methods_supported: ['none'],
       subject_types_supported: ['public'],

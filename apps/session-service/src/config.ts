@@ -1,4 +1,12 @@
-import { httpEnv, jsonEnv, positiveInt, redisEnv } from '@app/config';
+import {
+  allowInsecureHttpEnv,
+  httpEnv,
+  jsonEnv,
+  positiveInt,
+  redisEnv,
+  secret,
+  secureUrlRules,
+} from '@app/config';
 import { DEFAULT_OUTBOX_SHARDS } from '@app/contracts';
 import { z } from 'zod';
 import { identityEnv, identityEnvRules } from './identity/identity.env';
@@ -13,6 +21,7 @@ export const sessionServiceEnv = httpEnv(3000)
   .extend(redisEnv.shape)
   .extend(tokensEnv.shape)
   .extend(identityEnv.shape)
+  .extend(allowInsecureHttpEnv.shape)
   .extend({
     REDIS_KEY_PREFIX: z.string().default('sr:'),
     /** How durable a session end is before the answer: `local` (primary) or `replicas`. */
@@ -42,8 +51,9 @@ export const sessionServiceEnv = httpEnv(3000)
     /** Failed passwords per username per hour from all addresses (spread-out guessing). */
     RATE_LIMIT_FAILS_PER_USERNAME: positiveInt.default(100),
     /** JSON array of `{ client_id, client_secret }` allowed to call /oauth/revoke and /oauth/introspect. */
-    OAUTH_CLIENTS: oauthClients.default([]),
+    OAUTH_CLIENTS: secret(oauthClients.default([])),
   })
-  .superRefine(identityEnvRules);
+  .superRefine(identityEnvRules)
+  .superRefine(secureUrlRules(['ISSUER']));
 
 export type SessionServiceEnv = z.output<typeof sessionServiceEnv>;

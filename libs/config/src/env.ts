@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { secret } from './validate-env';
 
 /** Reads a comma-separated list, e.g. `KAFKA_BROKERS=127.0.0.1:9092,127.0.0.1:9093`. */
 export const csv = z
@@ -36,6 +37,44 @@ export const positiveInt = z.coerce.number().int().positive();
 export const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'TRUE', 'FALSE', 'YES', 'NO'])
   .transform((value) => ['true', '1', 'yes'].includes(value.toLowerCase()));
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+/** Whether a URL is plain http to somewhere other than this machine. */
+export function isInsecureRemoteUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' && !LOOPBACK_HOSTS.has(url.hostname);
+  } catch {
+    return false; // not a URL at all: its own schema says so
+  }
+}
+
+/**
+ * ALLOW_INSECURE_HTTP: plain http to other hosts for URLs that carry keys or identities
+ * (JWKS_URL, ISSUER). Only for a private network (e.g. docker-compose's); never across one.
+ */
+export const allowInsecureHttpEnv = z.object({ ALLOW_INSECURE_HTTP: flag.default(false) });
+
+/**
+ * A rule for the app schema's `superRefine`: each of `variables` must be https, or http on
+ * loopback, unless ALLOW_INSECURE_HTTP says otherwise. Over plain http, anyone on the path
+ * can hand an API keys of their choosing and have it accept any token.
+ */
+export function secureUrlRules(variables: readonly string[]) {
+  return (env: Record<string, unknown>, ctx: z.RefinementCtx): void => {
+    if (env.ALLOW_INSECURE_HTTP === true) return;
+    for (const variable of variables) {
+      const value = env[variable];
+      if (typeof value === 'string' && isInsecureRemoteUrl(value))
+        ctx.addIssue({
+          code: 'custom',
+          path: [variable],
+          message: 'must be https (plain http only on loopback, or with ALLOW_INSECURE_HTTP=true)',
+        });
+    }
+  };
+}
 
 export const logLevel = z.enum(['fatal', 'error', 'warn', 'log', 'debug', 'verbose']);
 
@@ -95,7 +134,7 @@ export const kafkaEnv = z.object({
   KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']).optional(),
   KAFKA_SASL_USERNAME: z.string().min(1).optional(),
   /** The SASL password; or KAFKA_SASL_PASSWORD_FILE (e.g. a mounted secret). */
-  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: secret(z.string().min(1).optional()),
   KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
 });
 

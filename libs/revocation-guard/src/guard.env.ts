@@ -1,4 +1,12 @@
-import { csv, flag, kafkaEnv, positiveInt } from '@app/config';
+import {
+  allowInsecureHttpEnv,
+  csv,
+  flag,
+  kafkaEnv,
+  kafkaEnvRules,
+  positiveInt,
+  secureUrlRules,
+} from '@app/config';
 import { REVOCATION_TOPIC } from '@app/contracts';
 import { z } from 'zod';
 import { CLOCK_TOLERANCE_SECONDS } from './access-token';
@@ -7,7 +15,7 @@ import { CLOCK_TOLERANCE_SECONDS } from './access-token';
  * Environment of every app that uses the guard, to be merged into its schema
  * (`.extend(revocationGuardEnv.shape)`); see README.md for each variable.
  */
-export const revocationGuardEnv = kafkaEnv.extend({
+export const revocationGuardEnv = kafkaEnv.extend(allowInsecureHttpEnv.shape).extend({
   /** Names this instance in logs, its consumer group and dead letters; defaults to host-pid. */
   INSTANCE_ID: z.string().min(1).max(100).optional(),
   REVOCATION_TOPIC: z.string().min(1).default(REVOCATION_TOPIC),
@@ -27,3 +35,11 @@ export const revocationGuardEnv = kafkaEnv.extend({
 });
 
 export type RevocationGuardEnv = z.output<typeof revocationGuardEnv>;
+
+const keysOverHttps = secureUrlRules(['JWKS_URL']);
+
+/** Rules across the guard's variables, for the app schema's `superRefine` (applied last). */
+export function revocationGuardEnvRules(env: Record<string, unknown>, ctx: z.RefinementCtx): void {
+  kafkaEnvRules(env, ctx);
+  keysOverHttps(env, ctx);
+}

@@ -1,5 +1,5 @@
 import type { ConfigService } from '@nestjs/config';
-import { flag, jsonEnv } from '@app/config';
+import { flag, jsonEnv, secret } from '@app/config';
 import { z } from 'zod';
 
 /** Loopback may use plain HTTP (local issuers, tests); anything else must be HTTPS. */
@@ -46,7 +46,7 @@ export const identityEnv = z.object({
   // USERS is parsed by `loadUserRecords`, not here: an env validation error echoes the
   // variable's value, and this one holds password hashes.
   /** JSON array of `{ id, username, password_hash, roles }`: the production users. */
-  USERS: z.string().optional(),
+  USERS: secret(z.string().optional()),
   /** Path of a file holding that JSON array (e.g. a mounted secret); instead of USERS. */
   USERS_FILE: z.string().min(1).optional(),
   /** How often USERS_FILE is checked for changes (seconds); a change applies at the next refresh. */

@@ -1,4 +1,4 @@
-import { csv, positiveInt } from '@app/config';
+import { csv, positiveInt, secret } from '@app/config';
 import { z } from 'zod';
 
 /**
@@ -34,7 +34,7 @@ export const tokensEnv = z.object({
   // The two key variables are checked by `loadSigningKeys`, not here: an env validation error
   // echoes the variable's value, and these hold private keys.
   /** JSON array of private JWKs (Ed25519 or P-256, each with a `kid`); the first one signs. */
-  SIGNING_KEYS: z.string().optional(),
+  SIGNING_KEYS: secret(z.string().optional()),
   /** Path of a file holding that JSON array (e.g. a mounted secret); instead of SIGNING_KEYS. */
   SIGNING_KEYS_FILE: z.string().optional(),
 });

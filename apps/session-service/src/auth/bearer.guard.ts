@@ -31,6 +31,8 @@ export class BearerGuard implements CanActivate {
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const targets = [context.getHandler(), context.getClass()];
     if (this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, targets)) return true;
+    // No bearer token outside HTTP: refused, never let through unchecked.
+    if (context.getType() !== 'http') return false;
     const request = context.switchToHttp().getRequest<BearerRequest>();
     const token = bearerToken(request.headers.authorization);
     if (!token) throw invalidToken('missing bearer token');

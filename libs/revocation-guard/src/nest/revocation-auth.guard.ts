@@ -18,10 +18,13 @@ interface HeaderSetter {
 /**
  * The app-wide guard (APP_GUARD): every route needs a valid, unrevoked access token unless
  * marked `@Public()`; `@Roles(...)` adds role checks (403). Rejections are RFC 6750 answers.
+ * Other contexts than HTTP (a hybrid app's RPC or WebSocket handlers) carry no bearer token
+ * here: they are refused unless marked `@Public()`, never let through unchecked.
  */
 @Injectable()
 export class RevocationAuthGuard implements CanActivate {
-  private readonly routes = new WeakMap<object, RouteAuth>();
+  /** Per class, then per handler: one handler can serve several controllers (inheritance). */
+  private readonly routes = new WeakMap<object, WeakMap<object, RouteAuth>>();
 
   constructor(
     private readonly reflector: Reflector,
@@ -29,9 +32,9 @@ export class RevocationAuthGuard implements CanActivate {
   ) {}
 
   canActivate(context: ExecutionContext): boolean | Promise<boolean> {
-    if (context.getType() !== 'http') return true;
     const route = this.routeOf(context);
     if (route.isPublic) return true;
+    if (context.getType() !== 'http') return false;
     const http = context.switchToHttp();
     const request = http.getRequest<AuthenticatedRequest & { headers: Record<string, string> }>();
     const outcome = this.guard.decide(request.headers.authorization, route.roles);
@@ -50,19 +53,24 @@ export class RevocationAuthGuard implements CanActivate {
     return outcome instanceof Promise ? outcome.then(finish) : finish(outcome);
   }
 
-  /** A route's metadata, read once per handler instead of on every request. */
+  /** A route's metadata, read once per handler and class instead of on every request. */
   private routeOf(context: ExecutionContext): RouteAuth {
-    const handler = context.getHandler();
-    let route = this.routes.get(handler);
+    const [handler, cls] = [context.getHandler(), context.getClass()];
+    let byHandler = this.routes.get(cls);
+    if (byHandler === undefined) {
+      byHandler = new WeakMap();
+      this.routes.set(cls, byHandler);
+    }
+    let route = byHandler.get(handler);
     if (route === undefined) {
-      const targets = [handler, context.getClass()];
+      const targets = [handler, cls];
       route = {
         isPublic:
           this.reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, targets) ?? false,
         roles:
           this.reflector.getAllAndOverride<string[] | undefined>(REQUIRED_ROLES, targets) ?? [],
       };
-      this.routes.set(handler, route);
+      byHandler.set(handler, route);
     }
     return route;
   }

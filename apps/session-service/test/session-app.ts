@@ -1,7 +1,12 @@
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import { revocationEvent, type RevocationEvent } from '@app/contracts';
-import { applySecurityHeaders, fastifyAdapter, trustProxyFromEnv } from '@app/observability';
+import {
+  applySecurityHeaders,
+  fastifyAdapter,
+  restrictOpsEndpoints,
+  trustProxyFromEnv,
+} from '@app/observability';
 import { testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
 import { configureSessionApp } from '../src/http/openapi';
@@ -61,6 +66,7 @@ export async function startSessionApp(env: Record<string, string> = {}): Promise
     },
   );
   applySecurityHeaders(app);
+  restrictOpsEndpoints(app, process.env.OPS_TOKEN);
   configureSessionApp(app);
   await app.listen(0, '127.0.0.1');
   const address = app.getHttpServer().address();

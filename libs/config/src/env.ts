@@ -121,6 +121,11 @@ export const httpEnv = (defaultPort: number) =>
     HTTP_PORT: port.default(defaultPort),
     LOG_LEVEL: logLevel.default('log'),
     TRUST_PROXY: trustProxy,
+    /**
+     * When set, /metrics, /docs and the details of /health/ready need it as a bearer token
+     * (load balancers still get /health/live and /health/ready's status). Set it in production.
+     */
+    OPS_TOKEN: secret(z.string().min(16).optional()),
   });
 
 export const kafkaEnv = z.object({

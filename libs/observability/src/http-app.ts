@@ -8,6 +8,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { trustProxy, type TrustProxy } from '@app/config';
 
 const LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -24,6 +25,8 @@ interface HttpEnv {
   HTTP_HOST: string;
   HTTP_PORT: number;
   LOG_LEVEL: LogLevel;
+  NODE_ENV: string;
+  OPS_TOKEN?: string;
 }
 
 /**
@@ -72,6 +75,40 @@ export function trustProxyFromEnv(env: NodeJS.ProcessEnv = process.env): TrustPr
   return parsed.success ? parsed.data : false;
 }
 
+const OPS_PATHS = /^\/(metrics|docs)(\/|-json|$|\?)/;
+const READY_PATH = /^\/health\/ready(\?|$)/;
+
+/**
+ * Puts the operations endpoints behind `token` (OPS_TOKEN), when given: /metrics and /docs
+ * answer 401 without it; /health/ready answers only its status (what a load balancer needs)
+ * and its details with it. Without a token they stay open, as on a developer's machine.
+ */
+export function restrictOpsEndpoints(app: NestFastifyApplication, token: string | undefined): void {
+  if (token === undefined) return;
+  const expected = createHash('sha256').update(token).digest();
+  const authorized = (header: string | undefined) => {
+    const given = /^Bearer (.+)$/i.exec(header ?? '')?.[1];
+    return (
+      given !== undefined && timingSafeEqual(createHash('sha256').update(given).digest(), expected)
+    );
+  };
+  const fastify = app.getHttpAdapter().getInstance();
+  fastify.addHook('onRequest', async (request, reply) => {
+    if (OPS_PATHS.test(request.url) && !authorized(request.headers.authorization)) {
+      await reply
+        .code(401)
+        .header('WWW-Authenticate', 'Bearer realm="operations"')
+        .header('Cache-Control', 'no-store')
+        .send({ error: 'invalid_token', error_description: 'OPS_TOKEN required' });
+    }
+  });
+  fastify.addHook('onSend', async (request, _reply, payload) => {
+    if (!READY_PATH.test(request.url) || authorized(request.headers.authorization)) return payload;
+    const { status } = JSON.parse(String(payload)) as { status?: string };
+    return JSON.stringify({ status });
+  });
+}
+
 /** Creates a Fastify-backed Nest app with JSON logs and graceful shutdown, without listening. */
 export async function createHttpApp(
   module: Type,
@@ -89,6 +126,12 @@ export async function createHttpApp(
   app.useLogger(jsonLogger(serviceName, config.get('LOG_LEVEL', { infer: true })));
   app.enableShutdownHooks();
   applySecurityHeaders(app);
+  restrictOpsEndpoints(app, config.get('OPS_TOKEN', { infer: true }));
+  if (
+    config.get('OPS_TOKEN', { infer: true }) === undefined &&
+    config.get('NODE_ENV', { infer: true }) === 'production'
+  )
+    new Logger('Http').warn('OPS_TOKEN is not set: /metrics, /docs and readiness details are open');
   return app;
 }
 

@@ -7,38 +7,81 @@ export const revocationPublisherEnv = httpEnv(3001)
   .extend(redisEnv.shape)
   .extend(kafkaEnv.shape)
   .extend({
-    /**
-     * Names this instance in the outbox consumer group, leases and heartbeats. Default: the
-     * host name and a random suffix, new at every start (replicas started alike, e.g. each
-     * process 1 of its container, must never share one).
-     */
-    INSTANCE_ID: z.string().min(1).max(100).optional(),
-    REDIS_KEY_PREFIX: z.string().default('sr:'),
-    OUTBOX_SHARDS: positiveInt.max(16_384).default(DEFAULT_OUTBOX_SHARDS),
-    OUTBOX_BATCH_SIZE: positiveInt.max(10_000).default(500),
-    /** Largest request to the broker (bytes); a larger batch goes in several. */
+    INSTANCE_ID: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe(
+        'names this instance in the outbox group, leases and heartbeats; default: host name and a random suffix, new at every start',
+      ),
+    REDIS_KEY_PREFIX: z
+      .string()
+      .default('sr:')
+      .describe("prefix of every Redis key (the session service's)"),
+    OUTBOX_SHARDS: positiveInt
+      .max(16_384)
+      .default(DEFAULT_OUTBOX_SHARDS)
+      .describe("outbox streams (the session service's)"),
+    OUTBOX_BATCH_SIZE: positiveInt
+      .max(10_000)
+      .default(500)
+      .describe('entries read from each shard at a time'),
     OUTBOX_BATCH_MAX_BYTES: positiveInt
       .min(1_024)
       .max(100 * 1024 * 1024)
-      .default(512 * 1024),
-    /** Longest a read waits for new entries; heartbeats vouch for the start of the last read. */
-    OUTBOX_BLOCK_MS: positiveInt.max(10_000).default(250),
-    OUTBOX_LINGER_MS: z.coerce.number().int().min(0).max(1_000).default(2),
-    /** A shard whose owner has not renewed its lease for this long is taken over. */
-    OUTBOX_LEASE_MS: positiveInt.min(1_000).default(10_000),
-    REVOCATION_TOPIC: z.string().min(1).default(REVOCATION_TOPIC),
-    TOPIC_PARTITIONS: positiveInt.max(10_000).default(12),
-    TOPIC_REPLICATION_FACTOR: positiveInt.default(1),
-    TOPIC_MIN_INSYNC_REPLICAS: positiveInt.default(1),
-    /** How often the topic's partition count is read again (partitions added while running). */
-    TOPIC_METADATA_REFRESH_MS: positiveInt.min(100).default(5_000),
-    /** The longest access-token lifetime any issuer uses; the topic keeps at least this much. */
-    ACCESS_TOKEN_MAX_TTL_SECONDS: positiveInt.default(300),
-    RETENTION_MARGIN_SECONDS: positiveInt.default(600),
-    HEARTBEAT_INTERVAL_MS: positiveInt.min(50).default(1_000),
-    /** Backoff while Kafka refuses a batch: doubles from the first up to the cap. */
-    PUBLISH_RETRY_INITIAL_MS: positiveInt.default(100),
-    PUBLISH_RETRY_MAX_MS: positiveInt.default(5_000),
+      .default(512 * 1024)
+      .describe('largest request to the broker; a larger batch goes in several'),
+    OUTBOX_BLOCK_MS: positiveInt
+      .max(10_000)
+      .default(250)
+      .describe(
+        'longest a read waits for new entries (heartbeats vouch for the start of the last read)',
+      ),
+    OUTBOX_LINGER_MS: z.coerce
+      .number()
+      .int()
+      .min(0)
+      .max(1_000)
+      .default(2)
+      .describe('after a first entry, how long to wait for more to send together'),
+    OUTBOX_LEASE_MS: positiveInt
+      .min(1_000)
+      .default(10_000)
+      .describe('a shard whose owner has not renewed its lease for this long is taken over'),
+    REVOCATION_TOPIC: z
+      .string()
+      .min(1)
+      .default(REVOCATION_TOPIC)
+      .describe('the topic (its `.dlq` receives dead letters)'),
+    TOPIC_PARTITIONS: positiveInt
+      .max(10_000)
+      .default(12)
+      .describe('partitions of the topic when the publisher creates it (more may be added later)'),
+    TOPIC_REPLICATION_FACTOR: positiveInt.default(1).describe('replicas of each partition'),
+    TOPIC_MIN_INSYNC_REPLICAS: positiveInt
+      .default(1)
+      .describe('replicas that must have a write before the broker acknowledges it (acks=all)'),
+    TOPIC_METADATA_REFRESH_MS: positiveInt
+      .min(100)
+      .default(5_000)
+      .describe(
+        "how often the topic's partition count is read again (partitions added while running)",
+      ),
+    ACCESS_TOKEN_MAX_TTL_SECONDS: positiveInt
+      .default(300)
+      .describe(
+        'the longest access-token lifetime of any issuer: the topic keeps at least this much',
+      ),
+    RETENTION_MARGIN_SECONDS: positiveInt.default(600).describe('kept on the topic beyond that'),
+    HEARTBEAT_INTERVAL_MS: positiveInt
+      .min(50)
+      .default(1_000)
+      .describe('one heartbeat per partition this often'),
+    PUBLISH_RETRY_INITIAL_MS: positiveInt
+      .default(100)
+      .describe('first wait before sending a refused batch again (then doubling)'),
+    PUBLISH_RETRY_MAX_MS: positiveInt.default(5_000).describe('longest such wait'),
   })
   .superRefine(kafkaEnvRules);
 

@@ -54,7 +54,11 @@ export function isInsecureRemoteUrl(value: string): boolean {
  * ALLOW_INSECURE_HTTP: plain http to other hosts for URLs that carry keys or identities
  * (JWKS_URL, ISSUER). Only for a private network (e.g. docker-compose's); never across one.
  */
-export const allowInsecureHttpEnv = z.object({ ALLOW_INSECURE_HTTP: flag.default(false) });
+export const allowInsecureHttpEnv = z.object({
+  ALLOW_INSECURE_HTTP: flag
+    .default(false)
+    .describe('allow plain http to other hosts for JWKS_URL / ISSUER (a private network only)'),
+});
 
 /**
  * A rule for the app schema's `superRefine`: each of `variables` must be https, or http on
@@ -116,31 +120,65 @@ export type TrustProxy = z.output<typeof trustProxy>;
 /** Every HTTP app: where it listens and how much it logs. */
 export const httpEnv = (defaultPort: number) =>
   z.object({
-    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
-    HTTP_HOST: z.string().min(1).default('127.0.0.1'),
-    HTTP_PORT: port.default(defaultPort),
-    LOG_LEVEL: logLevel.default('log'),
-    TRUST_PROXY: trustProxy,
-    /**
-     * When set, /metrics, /docs and the details of /health/ready need it as a bearer token
-     * (load balancers still get /health/live and /health/ready's status). Set it in production.
-     */
-    OPS_TOKEN: secret(z.string().min(16).optional()),
+    NODE_ENV: z
+      .enum(['development', 'production', 'test'])
+      .default('development')
+      .describe('`production` never loads demo data and warns about open operations endpoints'),
+    HTTP_HOST: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('address to listen on (`0.0.0.0` in Docker)'),
+    HTTP_PORT: port
+      .default(defaultPort)
+      .describe('port: 3000 session service, 3001 publisher, 3100 content API, 3200 account API'),
+    LOG_LEVEL: logLevel
+      .default('log')
+      .describe('`fatal` `error` `warn` `log` `debug` `verbose` (JSON lines)'),
+    TRUST_PROXY: trustProxy.describe(
+      'proxies whose `X-Forwarded-For` gives the client address: a hop count, or their addresses / CIDR ranges; unset: none',
+    ),
+    OPS_TOKEN: secret(
+      z
+        .string()
+        .min(16)
+        .optional()
+        .describe(
+          'bearer token for /metrics, /docs and the details of /health/ready (set it in production); unset: open',
+        ),
+    ),
   });
 
 export const kafkaEnv = z.object({
-  KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
-  KAFKA_CLIENT_ID: z.string().min(1).optional(),
-  /** TLS to the brokers (the system's trusted CAs, or KAFKA_SSL_CA_FILE). */
-  KAFKA_SSL: flag.default(false),
-  /** PEM file of the CA(s) that signed the brokers' certificates; implies KAFKA_SSL. */
-  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
-  /** SASL authentication: `scram-sha-512` (recommended), `scram-sha-256` or `plain` (TLS only). */
-  KAFKA_SASL_MECHANISM: z.enum(['scram-sha-512', 'scram-sha-256', 'plain']).optional(),
-  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
-  /** The SASL password; or KAFKA_SASL_PASSWORD_FILE (e.g. a mounted secret). */
-  KAFKA_SASL_PASSWORD: secret(z.string().min(1).optional()),
-  KAFKA_SASL_PASSWORD_FILE: z.string().min(1).optional(),
+  KAFKA_BROKERS: csv.default(['127.0.0.1:9092']).describe('comma-separated bootstrap brokers'),
+  KAFKA_CLIENT_ID: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("Kafka client id (default: the app's name)"),
+  KAFKA_SSL: flag
+    .default(false)
+    .describe("TLS to the brokers, trusting the system's CAs (or KAFKA_SSL_CA_FILE)"),
+  KAFKA_SSL_CA_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe("PEM file of the CA(s) of the brokers' certificates; turns TLS on"),
+  KAFKA_SASL_MECHANISM: z
+    .enum(['scram-sha-512', 'scram-sha-256', 'plain'])
+    .optional()
+    .describe(
+      'SASL authentication: `scram-sha-512` (recommended), `scram-sha-256`, `plain` (with TLS only)',
+    ),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional().describe('SASL user'),
+  KAFKA_SASL_PASSWORD: secret(z.string().min(1).optional().describe('SASL password')),
+  KAFKA_SASL_PASSWORD_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'file holding the SASL password (e.g. a mounted secret), instead of KAFKA_SASL_PASSWORD',
+    ),
 });
 
 /**
@@ -172,7 +210,10 @@ export function kafkaEnvRules(
 }
 
 export const redisEnv = z.object({
-  REDIS_URL: z.url({ protocol: /^rediss?$/ }).default('redis://127.0.0.1:6380'),
+  REDIS_URL: z
+    .url({ protocol: /^rediss?$/ })
+    .default('redis://127.0.0.1:6380')
+    .describe('Redis to keep sessions and the outbox in (`rediss://` for TLS)'),
 });
 
 export type HttpEnv = z.output<ReturnType<typeof httpEnv>>;

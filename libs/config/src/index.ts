@@ -1,2 +1,3 @@
 export * from './env';
 export * from './validate-env';
+export * from './env-docs';

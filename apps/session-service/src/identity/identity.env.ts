@@ -45,21 +45,43 @@ const oidcIssuers = jsonEnv(
 export const identityEnv = z.object({
   // USERS is parsed by `loadUserRecords`, not here: an env validation error echoes the
   // variable's value, and this one holds password hashes.
-  /** JSON array of `{ id, username, password_hash, roles }`: the production users. */
-  USERS: secret(z.string().optional()),
-  /** Path of a file holding that JSON array (e.g. a mounted secret); instead of USERS. */
-  USERS_FILE: z.string().min(1).optional(),
-  /** How often USERS_FILE is checked for changes (seconds); a change applies at the next refresh. */
-  USERS_FILE_RELOAD_SECONDS: z.coerce.number().int().min(1).max(3_600).default(5),
-  /** Loads alice, bob and admin with well-known passwords; refused in production. */
-  SEED_DEMO_USERS: flag.default(false),
-  /**
-   * JSON array of trusted issuers:
-   * `{ issuer, jwks_uri, audience, roles_claim?, admin_role?, require_nonce? }`.
-   */
-  OIDC_ISSUERS: oidcIssuers.optional(),
-  /** An ID token issued longer ago than this opens no session (each opens at most one). */
-  OIDC_ID_TOKEN_MAX_AGE_SECONDS: z.coerce.number().int().min(10).max(3_600).default(300),
+  USERS: secret(
+    z
+      .string()
+      .optional()
+      .describe(
+        'JSON array of `{ id, username, password_hash, roles, disabled? }` (and `{ id: "oidc-…", disabled: true }`): the production users',
+      ),
+  ),
+  USERS_FILE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'file holding that JSON array (e.g. a mounted secret), instead of USERS; read again when it changes',
+    ),
+  USERS_FILE_RELOAD_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(3_600)
+    .default(5)
+    .describe('how often USERS_FILE is checked for changes (a change applies at the next refresh)'),
+  SEED_DEMO_USERS: flag
+    .default(false)
+    .describe('loads alice, bob and admin with well-known passwords; refused in production'),
+  OIDC_ISSUERS: oidcIssuers
+    .optional()
+    .describe(
+      'JSON array of trusted OpenID Connect issuers: `{ issuer, jwks_uri, audience, roles_claim?, admin_role?, require_nonce? }`',
+    ),
+  OIDC_ID_TOKEN_MAX_AGE_SECONDS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .max(3_600)
+    .default(300)
+    .describe('an ID token issued longer ago than this opens no session (each opens at most one)'),
 });
 
 export type IdentityEnv = Omit<

@@ -16,27 +16,39 @@ import { z } from 'zod';
  *      tolerance (5 s): the old key's last token has expired, and the old key can be removed.
  */
 export const tokensEnv = z.object({
-  /** `iss` of every token and base of the URLs in the issuer metadata; no trailing slash. */
   ISSUER: z
     .url({ protocol: /^https?$/ })
     .refine((value) => !value.endsWith('/'), 'must not end with "/"')
     .refine((value) => !/[?#]/.test(value), 'must have no query or fragment')
-    .default('http://127.0.0.1:3000'),
-  /** `aud` of every access token: the services it is for (comma-separated for several). */
-  ACCESS_TOKEN_AUDIENCE: csv.default(['session-revocation-apis']),
-  /**
-   * The audience this service's own routes require (its admin API among them); default: the
-   * first of ACCESS_TOKEN_AUDIENCE. With per-resource audiences, a token minted for other
-   * services only is refused here.
-   */
-  SESSION_SERVICE_AUDIENCE: z.string().min(1).optional(),
-  ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(300),
+    .default('http://127.0.0.1:3000')
+    .describe(
+      '`iss` of every token and base of the issuer metadata URLs (its public URL; no trailing slash)',
+    ),
+  ACCESS_TOKEN_AUDIENCE: csv
+    .default(['session-revocation-apis'])
+    .describe('`aud` of every access token: the services it is for (comma-separated)'),
+  SESSION_SERVICE_AUDIENCE: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      "the audience this service's own routes require (default: the first of ACCESS_TOKEN_AUDIENCE)",
+    ),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt.default(300).describe('access-token lifetime'),
   // The two key variables are checked by `loadSigningKeys`, not here: an env validation error
   // echoes the variable's value, and these hold private keys.
-  /** JSON array of private JWKs (Ed25519 or P-256, each with a `kid`); the first one signs. */
-  SIGNING_KEYS: secret(z.string().optional()),
-  /** Path of a file holding that JSON array (e.g. a mounted secret); instead of SIGNING_KEYS. */
-  SIGNING_KEYS_FILE: z.string().optional(),
+  SIGNING_KEYS: secret(
+    z
+      .string()
+      .optional()
+      .describe(
+        'JSON array of private JWKs (Ed25519 or P-256, each with a `kid`); the first signs, all are published; default: a key made at start',
+      ),
+  ),
+  SIGNING_KEYS_FILE: z
+    .string()
+    .optional()
+    .describe('file holding that JSON array (e.g. a mounted secret), instead of SIGNING_KEYS'),
 });
 
 export type TokensEnv = z.output<typeof tokensEnv>;

@@ -22,6 +22,7 @@ const quiet = '--disable-warning=TimeoutNegativeWarning';
 const BENCHMARKS = [
   { key: 'revocation_store', file: 'revocation-store.mjs', flags: ['--expose-gc'], boundS: 120 },
   { key: 'session_service', file: 'session-service.mjs', flags: [quiet], boundS: 240 },
+  { key: 'durability', file: 'durability.mjs', flags: [quiet], boundS: 280 },
   { key: 'publisher', file: 'publisher-outbox-to-topic.mjs', flags: [quiet], boundS: 300 },
   { key: 'guard', file: 'guard.mjs', flags: ['--expose-gc', quiet], boundS: 390 },
   { key: 'propagation', file: 'propagation.mjs', flags: [quiet], boundS: 330 },
@@ -30,6 +31,7 @@ const BENCHMARKS = [
 const RESULTS = {
   revocation_store: 'revocation-store.json',
   session_service: 'session-service.json',
+  durability: 'durability.json',
   publisher: 'publisher.json',
   guard: 'guard.json',
   propagation: 'propagation.json',
@@ -136,6 +138,13 @@ function latest(outcomes, startedAt) {
       'guard_vs_noauth_rps_ratio',
       'guard_vs_naive_rps_ratio',
     ]),
+    // Issue 10: what REDIS_DURABILITY costs a logout.
+    ...pick(r.durability, [
+      'durability_logout_p50_ms',
+      'durability_logout_p99_ms',
+      'replicas_vs_local_always_p50_ratio',
+      'local_always_vs_everysec_p50_ratio',
+    ]),
     goals: {
       propagation: p?.goal,
       ...o?.goals,
@@ -213,6 +222,7 @@ process.stdout.write(
     `  propagation p50/p95/p99/max   ${['propagation_p50_ms', 'propagation_p95_ms', 'propagation_p99_ms', 'propagation_max_ms'].map((k) => show(summary[k])).join(' / ')} ms`,
     `  GET /me req/s noauth/guard/naive  ${['noauth_rps', 'guard_rps', 'naive_rps'].map((k) => show(summary[k])).join(' / ')}   p99 ${['noauth_p99_ms', 'guard_p99_ms', 'naive_p99_ms'].map((k) => show(summary[k])).join(' / ')} ms`,
     `  guard/noauth ${show(summary.guard_vs_noauth_rps_ratio)}, guard/naive ${show(summary.guard_vs_naive_rps_ratio)}`,
+    `  logout p50 by durability ${JSON.stringify(summary.durability_logout_p50_ms ?? {})} ms`,
     ...failed.map(([key, outcome]) => `  ${key}: ${outcome}`),
     `Results: ${relative(root, latestFile)}; chart: ${summary.charts.propagation}`,
     '',

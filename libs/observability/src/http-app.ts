@@ -58,7 +58,7 @@ export function fastifyAdapter({
   trustProxy = false,
 }: { trustProxy?: TrustProxy } = {}): FastifyAdapter {
   return new FastifyAdapter({
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // A hop count as Fastify's trust function: believe the nearest `n` proxies.
     trustProxy:
       typeof trustProxy === 'number' ? (_: string, hop: number) => hop < trustProxy : trustProxy,

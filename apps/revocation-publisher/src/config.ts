@@ -43,8 +43,10 @@ export const revocationPublisherEnv = httpEnv(3001)
       .int()
       .min(0)
       .max(1_000)
-      .default(2)
-      .describe('after a first entry, how long to wait for more to send together'),
+      .default(0)
+      .describe(
+        'after a first entry, how long to wait for more to send together (0: send at once; bursts batch by themselves)',
+      ),
     OUTBOX_LEASE_MS: positiveInt
       .min(1_000)
       .default(10_000)

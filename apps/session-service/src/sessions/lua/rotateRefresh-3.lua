@@ -21,6 +21,9 @@
 ]]
 --- @include "includes/revocation"
 
+-- Rotated secrets kept for the grace window, at most this many (the newest).
+local MAX_ROTATED = 8
+
 local a = cjson.decode(ARGV[1])
 check_event_input(a)
 local ctx = { base = a.base, outbox = KEYS[3], expiries = KEYS[2], issuer = a.issuer,
@@ -49,12 +52,23 @@ if redis.call('HEXISTS', KEYS[1], 't:' .. a.next) == 0 then
     end_session(ctx, sid, 'system', 'refresh_token_reuse')
     return reply(ctx, { kind = 'reused', sid = sid })
   end
-  local fields = redis.call('HGETALL', KEYS[1])
+  -- Forget rotated secrets past the grace window, and beyond the newest few: a client racing
+  -- itself presents one of its last tokens, not one from hundreds of rotations ago. The
+  -- family stays a handful of fields, so this costs the same after any number of refreshes.
+  local fields, rotated = redis.call('HGETALL', KEYS[1]), {}
   for i = 1, #fields, 2 do
     local field, value = fields[i], fields[i + 1]
-    if string.sub(field, 1, 2) == 't:' and value ~= 'a' and a.now - tonumber(value) > a.grace_ms then
-      redis.call('HDEL', KEYS[1], field)
+    if string.sub(field, 1, 2) == 't:' and value ~= 'a' then
+      if a.now - tonumber(value) > a.grace_ms then
+        redis.call('HDEL', KEYS[1], field)
+      else
+        table.insert(rotated, { field = field, at = tonumber(value) })
+      end
     end
+  end
+  if #rotated > MAX_ROTATED then
+    table.sort(rotated, function(x, y) return x.at > y.at end)
+    for i = MAX_ROTATED + 1, #rotated do redis.call('HDEL', KEYS[1], rotated[i].field) end
   end
   redis.call('HSET', KEYS[1], 't:' .. a.next, 'a')
   s[5] = token_iat(a.now, redis.call('GET', a.base .. 'user:' .. user .. ':revoked_before'))

@@ -1,4 +1,4 @@
-import { RevocationStore, type TokenIdentity } from '@app/revocation-guard';
+import { RevocationStore, type TokenIdentity } from '@app/contracts';
 import { decodeJwt } from 'jose';
 import { SessionService } from '../src/sessions/session.service';
 import { TokenService } from '../src/tokens/token.service';

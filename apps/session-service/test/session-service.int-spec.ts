@@ -1,5 +1,5 @@
 import { decodeJwt, decodeProtectedHeader, generateKeyPair, SignJWT } from 'jose';
-import { RevocationStore, type TokenIdentity } from '@app/revocation-guard';
+import { RevocationStore, type TokenIdentity } from '@app/contracts';
 import { SessionService } from '../src/sessions/session.service';
 import { client, outbox, startSessionApp, type SessionApp } from './session-app';
 

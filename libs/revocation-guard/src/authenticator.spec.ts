@@ -1,13 +1,11 @@
-import { buildRevocationEvent } from '@app/contracts';
-import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { buildRevocationEvent, RevocationStore } from '@app/contracts';
+import { errors, generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { Registry } from 'prom-client';
 import { Authenticator } from './authenticator';
-import { PartitionFreshness } from './freshness';
 import { GuardMetrics } from './guard-metrics';
-import type { VerificationKey } from './jwks-key-set';
-import { RevocationStore } from './revocation-store';
-import { TokenVerifier } from './token-verifier';
-import { VerifiedTokenCache } from './verified-token-cache';
+import { TokenVerifier } from './verification/token-verifier';
+import { VerifiedTokenCache } from './verification/verified-token-cache';
+import { PartitionFreshness } from './view/freshness';
 
 const ISSUER = 'http://issuer.test';
 const AUDIENCE = 'apis';
@@ -15,7 +13,7 @@ const TTL = 300;
 const T0 = Date.UTC(2026, 10, 29, 10, 0, 0, 250); // .250 into a second, on purpose
 
 let signingKey: CryptoKey;
-let published: VerificationKey;
+let published: { kid: string; alg: string; key: CryptoKey };
 
 beforeAll(async () => {
   const pair = await generateKeyPair('EdDSA', { crv: 'Ed25519' });
@@ -33,9 +31,11 @@ function setup({ failOpen = false } = {}) {
   const cache = new VerifiedTokenCache({ maxEntries: 100, now: clock });
   const metrics = new GuardMetrics(new Registry(), { store, freshness, cache });
   const verifier = new TokenVerifier({
-    keys: {
-      get: (kid) => (kid === published.kid ? published : undefined),
-      getAfterRefetch: () => Promise.resolve(undefined),
+    // The issuer's one key, as a JWKS resolver gives it: by `kid`, for its own algorithm only.
+    keys: (header) => {
+      if (header.kid !== published.kid || header.alg !== published.alg)
+        throw new errors.JWKSNoMatchingKey();
+      return published.key;
     },
     issuer: ISSUER,
     audience: AUDIENCE,

@@ -1,8 +1,12 @@
-import { bearerToken, InvalidAccessTokenError, type AccessTokenClaims } from './access-token';
-import type { PartitionFreshness } from './freshness';
+import {
+  bearerToken,
+  InvalidAccessTokenError,
+  type AccessTokenClaims,
+  type RevocationStore,
+} from '@app/contracts';
+import type { PartitionFreshness } from './view/freshness';
 import type { GuardMetrics, RejectionReason } from './guard-metrics';
-import type { RevocationStore } from './revocation-store';
-import type { TokenVerifier } from './token-verifier';
+import type { TokenVerifier } from './verification/token-verifier';
 
 /** Who a request is from: the verified claims of its access token. */
 export type VerifiedSession = AccessTokenClaims;

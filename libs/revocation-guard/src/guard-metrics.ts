@@ -1,7 +1,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
-import type { PartitionFreshness } from './freshness';
-import type { RevocationStore } from './revocation-store';
-import type { VerifiedTokenCache } from './verified-token-cache';
+import type { PartitionFreshness } from './view/freshness';
+import type { RevocationStore } from '@app/contracts';
+import type { VerifiedTokenCache } from './verification/verified-token-cache';
 
 export type RejectionReason =
   | 'missing_token'

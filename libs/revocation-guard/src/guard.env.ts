@@ -9,7 +9,7 @@ import {
 } from '@app/config';
 import { REVOCATION_TOPIC } from '@app/contracts';
 import { z } from 'zod';
-import { CLOCK_TOLERANCE_SECONDS } from './access-token';
+import { CLOCK_TOLERANCE_SECONDS } from '@app/contracts';
 
 /**
  * Environment of every app that uses the guard, to be merged into its schema

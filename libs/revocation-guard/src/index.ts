@@ -1,17 +1,24 @@
 export * from '@app/auth-metadata';
-export * from './access-token';
+export {
+  bearerToken,
+  InvalidAccessTokenError,
+  RevocationStore,
+  type AccessTokenClaims,
+  type InvalidAccessTokenReason,
+  type TokenIdentity,
+} from '@app/contracts';
 export * from './authenticator';
-export * from './freshness';
 export * from './guard-metrics';
 export * from './guard.env';
-export * from './jwks-key-set';
-export * from './middleware';
+export * from './http/middleware';
+export * from './logger';
 export * from './nest/current-session.decorator';
+export * from './nest/me.controller';
 export * from './nest/revocation-auth.guard';
 export * from './nest/revocation-guard.module';
-export * from './revocation-consumer';
 export * from './revocation-guard';
-export * from './revocation-store';
-export * from './token-verifier';
-export * from './verified-token-cache';
-export * from './nest/me.controller';
+export * from './verification/remote-keys';
+export * from './verification/token-verifier';
+export * from './verification/verified-token-cache';
+export * from './view/freshness';
+export * from './view/revocation-consumer';

@@ -1,18 +1,17 @@
-import { REVOCATION_TOPIC } from '@app/contracts';
+import { CLOCK_TOLERANCE_SECONDS, REVOCATION_TOPIC, RevocationStore } from '@app/contracts';
 import { createKafka, type KafkaSecurity } from '@app/kafka';
 import type { Kafka } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Registry } from 'prom-client';
-import { CLOCK_TOLERANCE_SECONDS } from './access-token';
 import { Authenticator, rejection, type GuardOutcome, type GuardRejection } from './authenticator';
-import { PartitionFreshness, type FreshnessReport } from './freshness';
+import { PartitionFreshness, type FreshnessReport } from './view/freshness';
 import { GuardMetrics } from './guard-metrics';
-import { JwksKeySet, type Logger } from './jwks-key-set';
-import { RevocationConsumer, type ReplayProgress } from './revocation-consumer';
-import { RevocationStore } from './revocation-store';
-import { TokenVerifier } from './token-verifier';
-import { VerifiedTokenCache } from './verified-token-cache';
+import type { Logger } from './logger';
+import { RemoteKeys } from './verification/remote-keys';
+import { RevocationConsumer, type ReplayProgress } from './view/revocation-consumer';
+import { TokenVerifier } from './verification/token-verifier';
+import { VerifiedTokenCache } from './verification/verified-token-cache';
 
 export interface RevocationGuardOptions {
   /** Names this service in logs, metrics and dead letters, e.g. `content-api`. */
@@ -95,7 +94,7 @@ export class RevocationGuard {
   readonly store: RevocationStore;
   readonly freshness: PartitionFreshness;
   readonly metrics: GuardMetrics;
-  private readonly keys: JwksKeySet;
+  private readonly keys: RemoteKeys;
   private readonly authenticator: Authenticator;
   private readonly consumer: RevocationConsumer;
   private readonly failOpen: boolean;
@@ -128,9 +127,9 @@ export class RevocationGuard {
       freshness: this.freshness,
       cache,
     });
-    this.keys = new JwksKeySet({ url: settings.jwksUrl, logger: this.logger, now: this.now });
+    this.keys = new RemoteKeys({ url: settings.jwksUrl, logger: this.logger });
     const verifier = new TokenVerifier({
-      keys: this.keys,
+      keys: this.keys.resolver,
       issuer: settings.issuer,
       audience: settings.audience,
       clockToleranceSeconds: tolerance,

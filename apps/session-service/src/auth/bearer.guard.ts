@@ -7,7 +7,7 @@ import {
 } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { SessionService } from '../sessions/session.service';
-import { bearerToken, InvalidAccessTokenError } from '@app/revocation-guard';
+import { bearerToken, InvalidAccessTokenError } from '@app/contracts';
 import { TokenService } from '../tokens/token.service';
 import { IS_PUBLIC, REQUIRED_ROLES, type Caller } from './auth.decorators';
 

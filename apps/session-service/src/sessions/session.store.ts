@@ -2,7 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { REDIS } from '@app/redis';
-import { CLOCK_TOLERANCE_SECONDS } from '@app/revocation-guard';
+import { CLOCK_TOLERANCE_SECONDS } from '@app/contracts';
 import type { Redis } from 'ioredis';
 import type { SessionServiceEnv } from '../config';
 import { Durability } from './durability';

@@ -10,10 +10,10 @@ import {
   type JWK,
 } from 'jose';
 import { readFile } from 'node:fs/promises';
+import { ACCESS_TOKEN_KEY_TYPES, type AccessTokenAlgorithm } from '@app/contracts';
 
-/** The only algorithms this service signs with, and so the only ones it accepts. */
-export const SIGNING_ALGORITHMS = ['EdDSA', 'ES256'] as const;
-export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
+/** The algorithms of the access-token profile: the only ones this service signs with. */
+export type SigningAlgorithm = AccessTokenAlgorithm;
 
 /** A key as published in the JWKS: public members only. */
 export interface PublicJwk {
@@ -45,11 +45,8 @@ export class SigningKeysError extends Error {
   override readonly name = 'SigningKeysError';
 }
 
-/** The key kinds accepted, and the algorithm each signs with. */
-const KINDS = [
-  { kty: 'OKP', crv: 'Ed25519', alg: 'EdDSA' },
-  { kty: 'EC', crv: 'P-256', alg: 'ES256' },
-] as const;
+/** The key kinds accepted, and the algorithm each signs with (the access-token profile's). */
+const KINDS = ACCESS_TOKEN_KEY_TYPES;
 
 const SELF_TEST = new TextEncoder().encode('signing-key self-test');
 

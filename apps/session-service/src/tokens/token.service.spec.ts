@@ -9,7 +9,7 @@ import {
   SignJWT,
 } from 'jose';
 import { createHmac, createPublicKey } from 'node:crypto';
-import { InvalidAccessTokenError, type InvalidAccessTokenReason } from '@app/revocation-guard';
+import { InvalidAccessTokenError, type InvalidAccessTokenReason } from '@app/contracts';
 import type { Clock } from './clock';
 import { SigningKeys } from './signing-keys';
 import { TokenService } from './token.service';

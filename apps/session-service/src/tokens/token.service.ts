@@ -1,18 +1,16 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { optional } from '@app/config';
-import { type JWSHeaderParameters, jwtVerify, SignJWT } from 'jose';
+import { errors, type JWSHeaderParameters, SignJWT } from 'jose';
 import { randomUUID } from 'node:crypto';
 import {
   ACCESS_TOKEN_TYPE,
   type AccessTokenClaims,
-  CLOCK_TOLERANCE_SECONDS,
-  claimsOf,
   InvalidAccessTokenError,
-  reasonFor,
-} from '@app/revocation-guard';
+  verifyAccessToken,
+} from '@app/contracts';
 import { CLOCK, type Clock } from './clock';
-import { type PublicJwk, SIGNING_ALGORITHMS, SigningKeys } from './signing-keys';
+import { type PublicJwk, SigningKeys } from './signing-keys';
 import type { TokensEnv } from './tokens.env';
 
 export interface IssueAccessTokenInput {
@@ -34,8 +32,6 @@ export interface IssuedAccessToken {
   expiresIn: number;
   jti: string;
 }
-
-const REQUIRED_CLAIMS = ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'sid'];
 
 /** Signs access tokens with the active key; verifies them against every published key. */
 @Injectable()
@@ -85,24 +81,18 @@ export class TokenService {
     return { token, expiresIn: exp - now, jti };
   }
 
-  /** The token's claims when this service issued it and it is valid now; else {@link InvalidAccessTokenError}. */
-  async verifyAccessToken(token: string): Promise<AccessTokenClaims> {
-    try {
-      const { payload } = await jwtVerify(token, this.keyFor, {
-        algorithms: [...SIGNING_ALGORITHMS],
-        issuer: this.issuer,
-        audience: this.ownAudience,
-        typ: ACCESS_TOKEN_TYPE,
-        requiredClaims: REQUIRED_CLAIMS,
-        clockTolerance: CLOCK_TOLERANCE_SECONDS,
-        // Also bounds the lifetime from `iat`, and refuses an `iat` in the future.
-        maxTokenAge: this.ttlSeconds,
-        currentDate: new Date(this.clock.now()),
-      });
-      return claimsOf(payload, this.issuer);
-    } catch (error) {
-      throw new InvalidAccessTokenError(reasonFor(error));
-    }
+  /**
+   * The token's claims when this service issued it, for this service's own audience, and it is
+   * valid now: the access-token profile's one verifier, with this service's own keys.
+   */
+  verifyAccessToken(token: string): Promise<AccessTokenClaims> {
+    return verifyAccessToken(token, {
+      keys: this.keyFor,
+      issuer: this.issuer,
+      audience: this.ownAudience,
+      maxTokenAgeSeconds: this.ttlSeconds,
+      now: () => this.clock.now(),
+    });
   }
 
   jwks(): { keys: PublicJwk[] } {
@@ -112,7 +102,7 @@ export class TokenService {
   /** Only a published key verifies, chosen by `kid`, and only with that key's own algorithm. */
   private readonly keyFor = (header: JWSHeaderParameters) => {
     const key = typeof header.kid === 'string' ? this.keys.verificationKey(header.kid) : undefined;
-    if (!key) throw new InvalidAccessTokenError('unknown key');
+    if (!key) throw new errors.JWKSNoMatchingKey();
     if (header.alg !== key.alg) throw new InvalidAccessTokenError('algorithm not allowed');
     return key.publicKey;
   };

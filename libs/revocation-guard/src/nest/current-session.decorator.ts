@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import type { AuthenticatedRequest } from '../middleware';
+import type { AuthenticatedRequest } from '../http/middleware';
 import type { VerifiedSession } from '../authenticator';
 
 /** The verified session of the request (its access token's claims), set by the guard. */

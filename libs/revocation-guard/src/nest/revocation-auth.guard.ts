@@ -1,7 +1,7 @@
 import { IS_PUBLIC, REQUIRED_ROLES } from '@app/auth-metadata';
 import { HttpException, Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { STALE_VIEW_HEADER, type AuthenticatedRequest } from '../middleware';
+import { STALE_VIEW_HEADER, type AuthenticatedRequest } from '../http/middleware';
 import type { GuardOutcome } from '../authenticator';
 import { RevocationGuard, rejectionBody, rejectionHeaders } from '../revocation-guard';
 

@@ -1,4 +1,4 @@
-import type { AccessTokenClaims } from './access-token';
+import type { AccessTokenClaims } from '@app/contracts';
 
 export interface VerifiedTokenCacheOptions {
   /** Most tokens held; the least recently used goes first. */

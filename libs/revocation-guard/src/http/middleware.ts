@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { GuardOutcome, GuardRejection, VerifiedSession } from './authenticator';
-import { rejectionBody, rejectionHeaders, type RevocationGuard } from './revocation-guard';
+import type { GuardOutcome, GuardRejection, VerifiedSession } from '../authenticator';
+import { rejectionBody, rejectionHeaders, type RevocationGuard } from '../revocation-guard';
 
 /** The header marking an answer given on a stale revocation view (fail-open only). */
 export const STALE_VIEW_HEADER = 'revocation-view-stale';

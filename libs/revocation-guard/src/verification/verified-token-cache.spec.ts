@@ -1,4 +1,4 @@
-import type { AccessTokenClaims } from './access-token';
+import type { AccessTokenClaims } from '@app/contracts';
 import { VerifiedTokenCache } from './verified-token-cache';
 
 const T0 = Date.UTC(2026, 10, 29, 10, 0, 0);

@@ -5,6 +5,7 @@ import {
   DLQ_SOURCE_HEADER,
   InvalidMessageError,
   MessageKind,
+  type RevocationStore,
 } from '@app/contracts';
 import type {
   Admin,
@@ -17,9 +18,8 @@ import type {
 } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionFreshness } from './freshness';
-import type { GuardMetrics } from './guard-metrics';
-import type { Logger } from './jwks-key-set';
-import type { RevocationStore } from './revocation-store';
+import type { GuardMetrics } from '../guard-metrics';
+import type { Logger } from '../logger';
 
 export interface RevocationConsumerOptions {
   kafka: Kafka;

@@ -5,6 +5,8 @@ const { root, ...swc } = require('./swc.config.cjs');
 const transform = { '^.+\\.ts$': ['@swc/jest', { ...swc, swcrc: false }] };
 const moduleNameMapper = {
   '^@app/([^/]+)$': '<rootDir>/libs/$1/src',
+  // A lib's NestJS part, apart from its framework-free core.
+  '^@app/([^/]+)/nest$': '<rootDir>/libs/$1/src/nest',
   // `await import('./x.js')` in TypeScript (nodenext) names the compiled file; Jest runs the source.
   '^(\\.{1,2}/.*)\\.js$': '$1',
 };

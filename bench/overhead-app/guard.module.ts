@@ -1,14 +1,13 @@
 import { Controller, Get, Module, type Type } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { validateEnv } from '@app/config';
-import { ObservabilityModule } from '@app/observability';
+import { METRICS_REGISTRY, ObservabilityModule } from '@app/observability';
+import { revocationGuardEnv, type VerifiedSession } from '@app/revocation-guard';
 import {
   CurrentSession,
   RevocationGuardModule,
   RevocationReadiness,
-  revocationGuardEnv,
-  type VerifiedSession,
-} from '@app/revocation-guard';
+} from '@app/revocation-guard/nest';
 import { commonEnv } from './config';
 
 @Controller()
@@ -36,7 +35,7 @@ export function guardModule(): Type {
         serviceName: 'bench-overhead',
         readiness: [RevocationReadiness],
       }),
-      RevocationGuardModule.fromEnv('bench-overhead'),
+      RevocationGuardModule.fromEnv('bench-overhead', { metricsRegistry: METRICS_REGISTRY }),
     ],
     controllers: [MeController],
   })

@@ -1,8 +1,12 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { validateEnv } from '@app/config';
-import { ObservabilityModule } from '@app/observability';
-import { MeController, RevocationGuardModule, RevocationReadiness } from '@app/revocation-guard';
+import { METRICS_REGISTRY, ObservabilityModule } from '@app/observability';
+import {
+  MeController,
+  RevocationGuardModule,
+  RevocationReadiness,
+} from '@app/revocation-guard/nest';
 import { ProfileController } from './profile/profile.controller';
 import { accountApiEnv } from './config';
 
@@ -18,7 +22,7 @@ import { accountApiEnv } from './config';
       validate: validateEnv(accountApiEnv),
     }),
     ObservabilityModule.forRoot({ serviceName: 'account-api', readiness: [RevocationReadiness] }),
-    RevocationGuardModule.fromEnv('account-api'),
+    RevocationGuardModule.fromEnv('account-api', { metricsRegistry: METRICS_REGISTRY }),
   ],
   controllers: [MeController, ProfileController],
 })

@@ -1,8 +1,12 @@
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { validateEnv } from '@app/config';
-import { ObservabilityModule } from '@app/observability';
-import { MeController, RevocationGuardModule, RevocationReadiness } from '@app/revocation-guard';
+import { METRICS_REGISTRY, ObservabilityModule } from '@app/observability';
+import {
+  MeController,
+  RevocationGuardModule,
+  RevocationReadiness,
+} from '@app/revocation-guard/nest';
 import { ArticlesController } from './articles/articles.controller';
 import { contentApiEnv } from './config';
 
@@ -18,7 +22,7 @@ import { contentApiEnv } from './config';
       validate: validateEnv(contentApiEnv),
     }),
     ObservabilityModule.forRoot({ serviceName: 'content-api', readiness: [RevocationReadiness] }),
-    RevocationGuardModule.fromEnv('content-api'),
+    RevocationGuardModule.fromEnv('content-api', { metricsRegistry: METRICS_REGISTRY }),
   ],
   controllers: [MeController, ArticlesController],
 })

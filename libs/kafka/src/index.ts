@@ -1,4 +1,5 @@
+// Framework-free: the KafkaJS client, TLS/SASL from the environment, topic provisioning.
+// The NestJS module is `@app/kafka/nest`.
 export * from './kafka-client';
-export * from './kafka.module';
-export * from './topics';
 export * from './kafka-security';
+export * from './topics';

@@ -1,41 +1,44 @@
-import { Logger } from '@nestjs/common';
 import { Kafka, logLevel, type KafkaConfig, type LogEntry } from 'kafkajs';
+
+/** Where KafkaJS's own log lines go: a logger with the usual three levels (and debug). */
+export interface KafkaLogger {
+  log(message: string): void;
+  warn(message: string): void;
+  error(message: string): void;
+  debug?(message: string): void;
+}
 
 export interface KafkaClientOptions {
   brokers: string[];
   clientId: string;
-  /** Overrides for KafkaJS; the defaults favour fast failure detection on one machine. */
+  /** Overrides for KafkaJS (TLS and SASL among them); the defaults favour fast failure detection. */
   config?: Partial<KafkaConfig>;
+  /** Receives KafkaJS's warnings and errors (default: KafkaJS's own console output). */
+  logger?: KafkaLogger;
 }
 
-const LEVEL_NAMES: Record<number, 'error' | 'warn' | 'log' | 'debug'> = {
-  [logLevel.ERROR]: 'error',
-  [logLevel.WARN]: 'warn',
-  [logLevel.INFO]: 'log',
-  [logLevel.DEBUG]: 'debug',
-};
-
-/** Sends KafkaJS's own log lines through the Nest logger (JSON in the apps). */
-function nestLogCreator() {
-  return () => {
-    const logger = new Logger('KafkaJS');
-    return ({ level, log }: LogEntry) => {
+/** KafkaJS's log lines, through `logger`, one line each with their details as JSON. */
+export function kafkaLogCreator(logger: KafkaLogger): KafkaConfig['logCreator'] {
+  return () =>
+    ({ level, log }: LogEntry) => {
       const { message, ...extra } = log;
-      const method = LEVEL_NAMES[level] ?? 'log';
-      logger[method](`${message} ${JSON.stringify(extra)}`);
+      const line = `${message} ${JSON.stringify(extra)}`;
+      if (level === logLevel.ERROR) logger.error(line);
+      else if (level === logLevel.WARN) logger.warn(line);
+      else if (level === logLevel.INFO) logger.log(line);
+      else logger.debug?.(line);
     };
-  };
 }
 
-/** A KafkaJS client, framework-free: usable from Nest providers, scripts and tests. */
-export function createKafka({ brokers, clientId, config }: KafkaClientOptions): Kafka {
+/** A KafkaJS client, framework-free: usable from Nest providers, scripts, tests and other apps. */
+export function createKafka({ brokers, clientId, config, logger }: KafkaClientOptions): Kafka {
   return new Kafka({
     clientId,
     brokers,
     connectionTimeout: 3_000,
     requestTimeout: 10_000,
     logLevel: logLevel.WARN,
-    logCreator: nestLogCreator(),
+    ...(logger ? { logCreator: kafkaLogCreator(logger) } : {}),
     retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
     ...config,
   });

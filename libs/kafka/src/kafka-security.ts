@@ -15,6 +15,26 @@ function readSecret(variable: string, file: string): string {
   }
 }
 
+/** What reads an app's validated configuration (Nest's ConfigService does). */
+export interface ConfigReader {
+  get(key: string, options?: { infer: true }): unknown;
+}
+
+/** The Kafka variables of an app's validated configuration. */
+export function readKafkaEnv(config: ConfigReader): KafkaEnv {
+  const get = <K extends keyof KafkaEnv>(key: K) => config.get(key, { infer: true }) as KafkaEnv[K];
+  return {
+    KAFKA_BROKERS: get('KAFKA_BROKERS'),
+    KAFKA_CLIENT_ID: get('KAFKA_CLIENT_ID'),
+    KAFKA_SSL: get('KAFKA_SSL'),
+    KAFKA_SSL_CA_FILE: get('KAFKA_SSL_CA_FILE'),
+    KAFKA_SASL_MECHANISM: get('KAFKA_SASL_MECHANISM'),
+    KAFKA_SASL_USERNAME: get('KAFKA_SASL_USERNAME'),
+    KAFKA_SASL_PASSWORD: get('KAFKA_SASL_PASSWORD'),
+    KAFKA_SASL_PASSWORD_FILE: get('KAFKA_SASL_PASSWORD_FILE'),
+  };
+}
+
 /**
  * TLS and SASL settings from the validated environment (KAFKA_SSL, KAFKA_SSL_CA_FILE,
  * KAFKA_SASL_*), read once at start. Nothing set: plaintext, no authentication (the local

@@ -1,4 +1,5 @@
-export * from '@app/auth-metadata';
+// Framework-free: the guard itself, and its middleware for Express, Connect, node:http and
+// Fastify. The NestJS module, guard and decorators are `@app/revocation-guard/nest`.
 export {
   bearerToken,
   InvalidAccessTokenError,
@@ -12,10 +13,6 @@ export * from './guard-metrics';
 export * from './guard.env';
 export * from './http/middleware';
 export * from './logger';
-export * from './nest/current-session.decorator';
-export * from './nest/me.controller';
-export * from './nest/revocation-auth.guard';
-export * from './nest/revocation-guard.module';
 export * from './revocation-guard';
 export * from './verification/remote-keys';
 export * from './verification/token-verifier';

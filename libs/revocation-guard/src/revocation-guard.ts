@@ -154,6 +154,7 @@ export class RevocationGuard {
         brokers: settings.brokers ?? ['127.0.0.1:9092'],
         clientId: `${settings.serviceName}-${instanceId}`,
         config: settings.kafkaSecurity ?? {},
+        logger: this.logger,
       });
     this.consumer = new RevocationConsumer({
       kafka,

@@ -1,9 +1,5 @@
-import {
-  CurrentSession,
-  RevocationGuard,
-  Roles,
-  type VerifiedSession,
-} from '@app/revocation-guard';
+import { RevocationGuard, type VerifiedSession } from '@app/revocation-guard';
+import { CurrentSession, Roles } from '@app/revocation-guard/nest';
 import { Controller, Get } from '@nestjs/common';
 
 @Controller()

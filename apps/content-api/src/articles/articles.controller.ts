@@ -1,4 +1,5 @@
-import { CurrentSession, Public, Roles, type VerifiedSession } from '@app/revocation-guard';
+import type { VerifiedSession } from '@app/revocation-guard';
+import { CurrentSession, Public, Roles } from '@app/revocation-guard/nest';
 import { Controller, Get, NotFoundException, Param } from '@nestjs/common';
 import { ARTICLES, type Article } from './articles';
 

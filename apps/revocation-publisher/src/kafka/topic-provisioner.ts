@@ -7,7 +7,8 @@ import {
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { deadLetterTopic } from '@app/contracts';
-import { ensureTopics, KAFKA, type TopicSpec } from '@app/kafka';
+import { ensureTopics, type TopicSpec } from '@app/kafka';
+import { KAFKA } from '@app/kafka/nest';
 import { PeriodicTask, type ReadinessCheck } from '@app/observability';
 import type { Admin, Kafka } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';

@@ -1,5 +1,4 @@
 import { optional } from '@app/config';
-import { METRICS_REGISTRY, type ReadinessCheck } from '@app/observability';
 import {
   Injectable,
   Logger,
@@ -19,6 +18,13 @@ import { RevocationGuard, type RevocationGuardOptions } from '../revocation-guar
 import { RevocationAuthGuard } from './revocation-auth.guard';
 
 const GUARD_OPTIONS = Symbol('REVOCATION_GUARD_OPTIONS');
+const METRICS = Symbol('REVOCATION_GUARD_METRICS_REGISTRY');
+
+/** What an app's `/health/ready` consults (the shape of `@app/observability`'s checks). */
+export interface ReadinessCheck {
+  readonly name: string;
+  check(signal: AbortSignal): Promise<Record<string, unknown> | undefined>;
+}
 
 /** Starts the guard once the app is up (so /health/live answers during the replay), stops it last. */
 @Injectable()
@@ -72,6 +78,8 @@ export interface RevocationGuardModuleOptions {
   imports?: DynamicModule['imports'];
   inject?: (InjectionToken | OptionalFactoryDependency)[];
   useFactory: (...args: never[]) => RevocationGuardOptions | Promise<RevocationGuardOptions>;
+  /** The app's Prometheus registry, by its injection token: the guard's metrics go there. */
+  metricsRegistry?: InjectionToken;
 }
 
 /**
@@ -88,9 +96,12 @@ export class RevocationGuardModule {
       imports: options.imports ?? [],
       providers: [
         { provide: GUARD_OPTIONS, useFactory: options.useFactory, inject: options.inject ?? [] },
+        options.metricsRegistry === undefined
+          ? { provide: METRICS, useValue: undefined }
+          : { provide: METRICS, useExisting: options.metricsRegistry },
         {
           provide: RevocationGuard,
-          inject: [GUARD_OPTIONS, { token: METRICS_REGISTRY, optional: true }],
+          inject: [GUARD_OPTIONS, METRICS],
           useFactory: (settings: RevocationGuardOptions, registry?: Registry) =>
             new RevocationGuard({
               logger: new Logger('RevocationGuard'),
@@ -106,9 +117,16 @@ export class RevocationGuardModule {
     };
   }
 
-  /** The guard configured from the app's validated environment (see `revocationGuardEnv`). */
-  static fromEnv(serviceName: string): DynamicModule {
+  /**
+   * The guard configured from the app's validated environment (see `revocationGuardEnv`);
+   * `metricsRegistry`: the injection token of the app's Prometheus registry, if it has one.
+   */
+  static fromEnv(
+    serviceName: string,
+    { metricsRegistry }: { metricsRegistry?: InjectionToken } = {},
+  ): DynamicModule {
     return RevocationGuardModule.forRootAsync({
+      ...(metricsRegistry === undefined ? {} : { metricsRegistry }),
       inject: [ConfigService],
       useFactory: (config: ConfigService<RevocationGuardEnv, true>) => {
         const get = <K extends keyof RevocationGuardEnv>(key: K) =>

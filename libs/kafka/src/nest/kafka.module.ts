@@ -2,6 +2,7 @@ import {
   type DynamicModule,
   Inject,
   Injectable,
+  Logger,
   Module,
   type OnApplicationShutdown,
   type InjectionToken,
@@ -11,8 +12,8 @@ import { ConfigService } from '@nestjs/config';
 import type { Admin, Kafka } from 'kafkajs';
 import { optional, type KafkaEnv } from '@app/config';
 import type { ReadinessCheck } from '@app/observability';
-import { createKafka, type KafkaClientOptions } from './kafka-client';
-import { kafkaSecurity } from './kafka-security';
+import { createKafka, type KafkaClientOptions } from '../kafka-client';
+import { kafkaSecurity, readKafkaEnv } from '../kafka-security';
 
 /** Injection token of the app's KafkaJS client. */
 export const KAFKA = Symbol('KAFKA');
@@ -43,21 +44,6 @@ export class KafkaReadiness implements ReadinessCheck, OnApplicationShutdown {
   }
 }
 
-/** The Kafka variables of the app's validated configuration. */
-export function readKafkaEnv(config: ConfigService<KafkaEnv, true>): KafkaEnv {
-  const get = <K extends keyof KafkaEnv>(key: K) => config.get(key, { infer: true }) as KafkaEnv[K];
-  return {
-    KAFKA_BROKERS: get('KAFKA_BROKERS'),
-    KAFKA_CLIENT_ID: optional(get('KAFKA_CLIENT_ID')),
-    KAFKA_SSL: get('KAFKA_SSL'),
-    KAFKA_SSL_CA_FILE: optional(get('KAFKA_SSL_CA_FILE')),
-    KAFKA_SASL_MECHANISM: optional(get('KAFKA_SASL_MECHANISM')),
-    KAFKA_SASL_USERNAME: optional(get('KAFKA_SASL_USERNAME')),
-    KAFKA_SASL_PASSWORD: optional(get('KAFKA_SASL_PASSWORD')),
-    KAFKA_SASL_PASSWORD_FILE: optional(get('KAFKA_SASL_PASSWORD_FILE')),
-  };
-}
-
 @Module({})
 export class KafkaModule {
   static forRootAsync(options: {
@@ -70,7 +56,8 @@ export class KafkaModule {
       providers: [
         {
           provide: KAFKA,
-          useFactory: async (...args: never[]) => createKafka(await options.useFactory(...args)),
+          useFactory: async (...args: never[]) =>
+            createKafka({ logger: new Logger('KafkaJS'), ...(await options.useFactory(...args)) }),
           inject: options.inject ?? [],
         },
         KafkaReadiness,

@@ -24,3 +24,14 @@ export interface ServiceHandle {
   kill(): Promise<unknown>;
   restart(): Promise<void>;
 }
+export function startProcess(
+  command: string,
+  args: string[],
+  options?: {
+    logFile?: string;
+    prefix?: string;
+    env?: NodeJS.ProcessEnv;
+    cwd?: string;
+    name?: string;
+  },
+): ProcessHandle;

@@ -94,7 +94,7 @@ export class RevocationSystem {
   private readonly started: AppHandle[] = [];
   private readonly deliberatelyStopped = new Set<AppHandle>();
   private readonly crashes: string[] = [];
-  private sessionServiceUrl = '';
+  sessionServiceUrl = '';
 
   constructor(private readonly options: SystemOptions = {}) {}
 

@@ -2,3 +2,4 @@ export * from './test-infra';
 export * from './topic-recorder';
 export * from './oidc-issuer';
 export * from './http-server';
+export * from './script-slots';

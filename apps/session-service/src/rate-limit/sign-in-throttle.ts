@@ -2,7 +2,7 @@ import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { REDIS } from '@app/redis';
 import type { Redis } from 'ioredis';
-import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { SessionServiceEnv } from '../config';
 
 /** Who is trying: the client's address and, for a password sign-in, the username. */
@@ -17,7 +17,9 @@ type Route = 'login' | 'oidc' | 'refresh';
  * Throttles sign-in and refresh attempts, shared by every session-service instance through
  * Redis (rate-limiter-flexible), after its "login endpoint protection" scheme:
  *
- * - requests per address per route and window, successes included (floods);
+ * - requests per address per route and window, successes included (floods); for refresh, in
+ *   this instance's memory (a refresh is then one Redis round trip; N instances behind a load
+ *   balancer let an address N times as many);
  * - consecutive failed passwords per username **and** address: guessing from one address is
  *   blocked for a while, and the real user signing in from another is not (a success resets);
  * - failed passwords per address per day (one address guessing many usernames);
@@ -28,6 +30,7 @@ type Route = 'login' | 'oidc' | 'refresh';
 @Injectable()
 export class SignInThrottle {
   private readonly requestsByIp: RateLimiterRedis;
+  private readonly refreshesByIp: RateLimiterMemory;
   private readonly consecutiveFails: RateLimiterRedis;
   private readonly failsByIp: RateLimiterRedis;
   private readonly failsByUsername: RateLimiterRedis;
@@ -48,6 +51,10 @@ export class SignInThrottle {
       config.get('RATE_LIMIT_PER_IP', { infer: true }),
       config.get('RATE_LIMIT_WINDOW_SECONDS', { infer: true }),
     );
+    this.refreshesByIp = new RateLimiterMemory({
+      points: config.get('RATE_LIMIT_PER_IP', { infer: true }),
+      duration: config.get('RATE_LIMIT_WINDOW_SECONDS', { infer: true }),
+    });
     this.consecutiveFails = limiter(
       'fails-user-ip',
       config.get('RATE_LIMIT_CONSECUTIVE_FAILS', { infer: true }),
@@ -70,7 +77,8 @@ export class SignInThrottle {
 
   /** Counts the attempt; 429 (with when to retry) when this client may not try now. */
   async admit(route: Route, attempt: Attempt): Promise<void> {
-    await this.requestsByIp.consume(`${route}:${attempt.ip}`).catch(tooMany('address'));
+    const requests = route === 'refresh' ? this.refreshesByIp : this.requestsByIp;
+    await requests.consume(`${route}:${attempt.ip}`).catch(tooMany('address'));
     if (attempt.username === undefined) return;
     const keys = failureKeys(attempt);
     const checks = [

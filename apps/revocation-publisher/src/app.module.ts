@@ -13,6 +13,7 @@ import { KafkaRevocationSink, REVOCATION_KAFKA_CLIENT } from './kafka/kafka-revo
 import { TopicProvisioner } from './kafka/topic-provisioner';
 import { OutboxStore } from './outbox/outbox.store';
 import { PublisherMetrics } from './publisher.metrics';
+import { outboxSettings, topicSettings } from './publisher.settings';
 import { OutboxRelay } from './relay/outbox-relay.service';
 import { RelayReadiness } from './relay/relay-readiness';
 import { REVOCATION_SINK } from './relay/revocation-sink';
@@ -25,6 +26,8 @@ import { REVOCATION_SINK } from './relay/revocation-sink';
       ignoreEnvFile: true,
       validate: validateEnv(revocationPublisherEnv),
     }),
+    ConfigModule.forFeature(outboxSettings),
+    ConfigModule.forFeature(topicSettings),
     RedisModule.fromEnv(),
     KafkaModule.fromEnv('revocation-publisher'),
     ObservabilityModule.forRoot({

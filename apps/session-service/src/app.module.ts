@@ -13,12 +13,8 @@ import { validationPipe } from './http/validation';
 import { IdentityModule } from './identity/identity.module';
 import { OAuthController } from './oauth/oauth.controller';
 import { SignInThrottle } from './rate-limit/sign-in-throttle';
-import { Durability } from './sessions/durability';
-import { SessionSweeper } from './sessions/session-sweeper';
-import { SessionMetrics } from './sessions/session.metrics';
-import { SessionService } from './sessions/session.service';
-import { SessionStore } from './sessions/session.store';
-import { SessionsController } from './sessions/sessions.controller';
+import { SessionsModule } from './sessions/sessions.module';
+import { throttleSettings } from './sessions/sessions.settings';
 import { TokensModule } from './tokens/tokens.module';
 
 /** Signs users in, keeps sessions in Redis, issues tokens; writes every session end to the revocation outbox. */
@@ -31,16 +27,13 @@ import { TokensModule } from './tokens/tokens.module';
     }),
     RedisModule.fromEnv(),
     ObservabilityModule.forRoot({ serviceName: 'session-service', readiness: [RedisReadiness] }),
+    ConfigModule.forFeature(throttleSettings),
     TokensModule,
     IdentityModule,
+    SessionsModule,
   ],
-  controllers: [AuthController, SessionsController, AdminController, OAuthController],
+  controllers: [AuthController, AdminController, OAuthController],
   providers: [
-    SessionStore,
-    Durability,
-    SessionService,
-    SessionMetrics,
-    SessionSweeper,
     SignInThrottle,
     { provide: APP_GUARD, useClass: BearerGuard },
     { provide: APP_PIPE, useFactory: validationPipe },

@@ -1,8 +1,8 @@
 import { ConfigService } from '@nestjs/config';
 import { revocationEvent } from '@app/contracts';
 import fc from 'fast-check';
-import { endAllSessions } from '../src/sessions/session-commands';
-import { SessionKeys } from '../src/sessions/session-keys';
+import { endAllSessions } from '../src/sessions/redis/session-commands';
+import { SessionKeys } from '../src/sessions/redis/session-keys';
 import { client, outbox, startSessionApp, type SessionApp } from './session-app';
 
 // Every identifier the session service accepts makes a valid revocation event; any other is

@@ -1,7 +1,7 @@
 import { ConfigService } from '@nestjs/config';
-import { createSession, rotateRefresh } from '../src/sessions/session-commands';
-import { refreshToken, SessionKeys } from '../src/sessions/session-keys';
-import { hashToken } from '../src/sessions/session.store';
+import { createSession, rotateRefresh } from '../src/sessions/redis/session-commands';
+import { refreshToken, SessionKeys } from '../src/sessions/redis/session-keys';
+import { hashToken } from '../src/sessions/redis/redis-session.repository';
 import { client, outbox, startSessionApp, type SessionApp } from './session-app';
 
 // Redis may run a command whose reply never reaches the client; a client that sends it again

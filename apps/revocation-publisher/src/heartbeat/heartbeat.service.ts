@@ -3,14 +3,14 @@ import {
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
+  Inject,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { PeriodicTask } from '@app/observability';
-import type { RevocationPublisherEnv } from '../config';
 import { KafkaRevocationSink } from '../kafka/kafka-revocation.sink';
 import { OutboxStore } from '../outbox/outbox.store';
 import { PublisherMetrics } from '../publisher.metrics';
 import { OutboxRelay } from '../relay/outbox-relay.service';
+import { topicSettings, type TopicSettings } from '../publisher.settings';
 
 /**
  * Sends a heartbeat to every partition at a fixed interval, while this instance relays shards.
@@ -30,9 +30,9 @@ export class HeartbeatService implements OnApplicationBootstrap, OnApplicationSh
     private readonly relay: OutboxRelay,
     private readonly outbox: OutboxStore,
     private readonly metrics: PublisherMetrics,
-    config: ConfigService<RevocationPublisherEnv, true>,
+    @Inject(topicSettings.KEY) { heartbeatIntervalMs }: TopicSettings,
   ) {
-    this.intervalMs = config.get('HEARTBEAT_INTERVAL_MS', { infer: true });
+    this.intervalMs = heartbeatIntervalMs;
     this.ticker = new PeriodicTask(this.intervalMs, () => this.beat());
   }
 

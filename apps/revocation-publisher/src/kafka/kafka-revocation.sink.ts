@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import type { ClientKafka } from '@nestjs/microservices';
 import { deadLetterTopic, encodeHeartbeat, type Heartbeat } from '@app/contracts';
 import {
@@ -10,9 +9,9 @@ import {
   type TopicMessages,
 } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RevocationPublisherEnv } from '../config';
 import type { OutgoingMessage, RevocationSink } from '../relay/revocation-sink';
 import { TopicProvisioner } from './topic-provisioner';
+import { topicSettings, type TopicSettings } from '../publisher.settings';
 
 const RESET_TIMEOUT_MS = 5_000;
 
@@ -55,9 +54,9 @@ export class KafkaRevocationSink implements RevocationSink {
   constructor(
     @Inject(REVOCATION_KAFKA_CLIENT) private readonly client: ClientKafka,
     private readonly topics: TopicProvisioner,
-    config: ConfigService<RevocationPublisherEnv, true>,
+    @Inject(topicSettings.KEY) { topic }: TopicSettings,
   ) {
-    this.topic = config.get('REVOCATION_TOPIC', { infer: true });
+    this.topic = topic;
   }
 
   async publish(events: OutgoingMessage[], deadLetters: OutgoingMessage[]): Promise<void> {

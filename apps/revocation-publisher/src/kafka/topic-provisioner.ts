@@ -5,14 +5,13 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { deadLetterTopic } from '@app/contracts';
 import { ensureTopics, type TopicSpec } from '@app/kafka';
 import { KAFKA } from '@app/kafka/nest';
 import { PeriodicTask, type ReadinessCheck } from '@app/observability';
 import type { Admin, Kafka } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RevocationPublisherEnv } from '../config';
+import { topicSettings, type TopicSettings } from '../publisher.settings';
 
 const DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600 * 1000;
 
@@ -39,23 +38,16 @@ export class TopicProvisioner
 
   constructor(
     @Inject(KAFKA) private readonly kafka: Kafka,
-    config: ConfigService<RevocationPublisherEnv, true>,
+    @Inject(topicSettings.KEY) settings: TopicSettings,
   ) {
-    const topic = config.get('REVOCATION_TOPIC', { infer: true });
+    const { topic, replicationFactor, retentionMs } = settings;
     this.topic = topic;
-    const replicationFactor = config.get('TOPIC_REPLICATION_FACTOR', { infer: true });
-    const minInsync = String(config.get('TOPIC_MIN_INSYNC_REPLICAS', { infer: true }));
-    const retentionMs =
-      (config.get('ACCESS_TOKEN_MAX_TTL_SECONDS', { infer: true }) +
-        config.get('RETENTION_MARGIN_SECONDS', { infer: true })) *
-      1000;
-    this.watch = new PeriodicTask(config.get('TOPIC_METADATA_REFRESH_MS', { infer: true }), () =>
-      this.refreshPartitions(),
-    );
+    const minInsync = String(settings.minInsyncReplicas);
+    this.watch = new PeriodicTask(settings.metadataRefreshMs, () => this.refreshPartitions());
     this.specs = [
       {
         topic,
-        numPartitions: config.get('TOPIC_PARTITIONS', { infer: true }),
+        numPartitions: settings.partitions,
         replicationFactor,
         configEntries: {
           'cleanup.policy': 'delete',

@@ -1,6 +1,4 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import { optional } from '@app/config';
 import {
   allOutboxStreams,
   OUTBOX_GROUP,
@@ -14,8 +12,8 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import type { RevocationPublisherEnv } from '../config';
 import { toFields, type OutboxEntry } from './outbox-entry';
+import { outboxSettings, type OutboxSettings } from '../publisher.settings';
 
 const commands = loadLuaCommands(join(__dirname, 'lua'));
 const leaseCommand = luaCommand(
@@ -44,18 +42,12 @@ export class OutboxStore implements OnApplicationShutdown {
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
-    config: ConfigService<RevocationPublisherEnv, true>,
+    @Inject(outboxSettings.KEY) { layout, instanceId, blockMs }: OutboxSettings,
   ) {
-    this.layout = {
-      prefix: config.get('REDIS_KEY_PREFIX', { infer: true }),
-      shards: config.get('OUTBOX_SHARDS', { infer: true }),
-    };
+    this.layout = layout;
     // Random per start unless given: replicas started alike (each process 1 of its container)
     // must never share the identity their leases and pending entries go by.
-    this.consumer =
-      optional(config.get('INSTANCE_ID', { infer: true })) ??
-      `publisher-${hostname()}-${randomBytes(4).toString('hex')}`;
-    const blockMs = config.get('OUTBOX_BLOCK_MS', { infer: true });
+    this.consumer = instanceId ?? `publisher-${hostname()}-${randomBytes(4).toString('hex')}`;
     this.reader = redis.duplicate({ commandTimeout: blockMs + 2_000 });
     this.reader.on('error', () => undefined); // reported by the relay and the main connection
     allOutboxStreams(this.layout).forEach((stream, shard) => this.streamShard.set(stream, shard));

@@ -1,4 +1,3 @@
-import { ConfigService } from '@nestjs/config';
 import { Test } from '@nestjs/testing';
 import { buildRevocationEvent } from '@app/contracts';
 import { METRICS_REGISTRY } from '@app/observability';
@@ -10,19 +9,21 @@ import { OutboxStore } from '../outbox/outbox.store';
 import { PublisherMetrics } from '../publisher.metrics';
 import { OutboxRelay } from './outbox-relay.service';
 import { REVOCATION_SINK, type OutgoingMessage, type RevocationSink } from './revocation-sink';
+import { outboxSettings, type OutboxSettings } from '../publisher.settings';
 
 // The relay's rules with its collaborators replaced: acknowledge only after the broker did,
 // never half a batch, retry without reordering, leave work pending when stopped mid-outage.
 
-const settings: Record<string, unknown> = {
-  OUTBOX_BATCH_SIZE: 100,
-  OUTBOX_BATCH_MAX_BYTES: 1_024 * 1_024,
-  OUTBOX_BLOCK_MS: 5,
-  OUTBOX_LINGER_MS: 0,
-  OUTBOX_LEASE_MS: 3_000,
-  OUTBOX_SHARDS: 1,
-  PUBLISH_RETRY_INITIAL_MS: 1,
-  PUBLISH_RETRY_MAX_MS: 2,
+const settings: OutboxSettings = {
+  layout: { prefix: 'test:', shards: 1 },
+  instanceId: undefined,
+  batch: 100,
+  maxBytes: 1_024 * 1_024,
+  blockMs: 5,
+  lingerMs: 0,
+  leaseMs: 3_000,
+  retryInitialMs: 1,
+  retryMaxMs: 2,
 };
 
 function entryFor(n: number): OutboxEntry {
@@ -98,7 +99,7 @@ async function relayWith(outbox: FakeOutbox, sink: FakeSink) {
       { provide: OutboxStore, useValue: outbox },
       { provide: REVOCATION_SINK, useValue: sink },
       { provide: METRICS_REGISTRY, useValue: new Registry() },
-      { provide: ConfigService, useValue: { get: (key: string) => settings[key] } },
+      { provide: outboxSettings.KEY, useValue: settings },
     ],
   }).compile();
   return moduleRef;
@@ -179,7 +180,7 @@ describe('OutboxRelay', () => {
   it('sends a batch as several requests when it would exceed the byte bound', async () => {
     const outbox = new FakeOutbox();
     const sink = new FakeSink();
-    settings.OUTBOX_BATCH_MAX_BYTES = 1_024; // an event with its headers is ~400 bytes
+    settings.maxBytes = 1_024; // an event with its headers is ~400 bytes
     try {
       outbox.queue.push(...[1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map(entryFor));
       const moduleRef = await relayWith(outbox, sink);
@@ -191,7 +192,7 @@ describe('OutboxRelay', () => {
       expect(sink.published).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10].map((n) => `jti-${n}`));
       expect(sink.requests).toBeGreaterThanOrEqual(4);
     } finally {
-      settings.OUTBOX_BATCH_MAX_BYTES = 1_024 * 1_024;
+      settings.maxBytes = 1_024 * 1_024;
     }
   });
 

@@ -5,16 +5,15 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { DLQ_REASON_HEADER, DLQ_SOURCE_HEADER } from '@app/contracts';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { RevocationPublisherEnv } from '../config';
 import { entryTime, type OutboxEntry } from '../outbox/outbox-entry';
 import { OutboxStore } from '../outbox/outbox.store';
 import { PublisherMetrics } from '../publisher.metrics';
 import { backoffDelay } from './backoff';
 import { REVOCATION_SINK, type OutgoingMessage, type RevocationSink } from './revocation-sink';
 import { toMessages } from './to-messages';
+import { outboxSettings, type OutboxSettings } from '../publisher.settings';
 
 const START_OF_STREAM = '0-0';
 /** How often the relay re-reads its pending entries even when nothing failed: a safety net. */
@@ -70,7 +69,6 @@ function chunksOf(messages: OutgoingMessage[], maxBytes: number): OutgoingMessag
 @Injectable()
 export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(OutboxRelay.name);
-  private readonly settings;
   private running = false;
   private loop: Promise<void> | undefined;
   private leaseTimer: NodeJS.Timeout | undefined;
@@ -93,19 +91,8 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     private readonly outbox: OutboxStore,
     @Inject(REVOCATION_SINK) private readonly sink: RevocationSink,
     private readonly metrics: PublisherMetrics,
-    config: ConfigService<RevocationPublisherEnv, true>,
-  ) {
-    this.settings = {
-      batch: config.get('OUTBOX_BATCH_SIZE', { infer: true }),
-      maxBytes: config.get('OUTBOX_BATCH_MAX_BYTES', { infer: true }),
-      blockMs: config.get('OUTBOX_BLOCK_MS', { infer: true }),
-      lingerMs: config.get('OUTBOX_LINGER_MS', { infer: true }),
-      leaseMs: config.get('OUTBOX_LEASE_MS', { infer: true }),
-      shards: config.get('OUTBOX_SHARDS', { infer: true }),
-      retryInitialMs: config.get('PUBLISH_RETRY_INITIAL_MS', { infer: true }),
-      retryMaxMs: config.get('PUBLISH_RETRY_MAX_MS', { infer: true }),
-    };
-  }
+    @Inject(outboxSettings.KEY) private readonly settings: OutboxSettings,
+  ) {}
 
   onApplicationBootstrap(): void {
     this.running = true;
@@ -186,7 +173,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
   private async renewLeases(): Promise<void> {
     if (!this.groupsReady || this.leaseRound) return;
     this.leaseRound = (async () => {
-      for (let shard = 0; shard < this.settings.shards && this.running; shard += 1) {
+      for (let shard = 0; shard < this.settings.layout.shards && this.running; shard += 1) {
         const result = await this.outbox
           .lease(shard, this.settings.leaseMs)
           .catch(() => 'unknown' as const);

@@ -1,7 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { Inject, Injectable } from '@nestjs/common';
 import type { ReadinessCheck } from '@app/observability';
-import type { RevocationPublisherEnv } from '../config';
+import { outboxSettings, type OutboxSettings } from '../publisher.settings';
 import { OutboxRelay } from './outbox-relay.service';
 
 /**
@@ -16,13 +15,10 @@ export class RelayReadiness implements ReadinessCheck {
 
   constructor(
     private readonly relay: OutboxRelay,
-    config: ConfigService<RevocationPublisherEnv, true>,
+    @Inject(outboxSettings.KEY) { blockMs, leaseMs }: OutboxSettings,
   ) {
     // A healthy loop goes round at least every blocking read or lease third.
-    this.toleranceMs =
-      config.get('OUTBOX_BLOCK_MS', { infer: true }) +
-      config.get('OUTBOX_LEASE_MS', { infer: true }) / 3 +
-      5_000;
+    this.toleranceMs = blockMs + leaseMs / 3 + 5_000;
   }
 
   check(): Promise<Record<string, unknown>> {

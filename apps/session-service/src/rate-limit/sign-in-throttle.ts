@@ -1,9 +1,8 @@
 import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { REDIS } from '@app/redis';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
-import type { SessionServiceEnv } from '../config';
+import { throttleSettings, type ThrottleSettings } from '../sessions/sessions.settings';
 
 /** Who is trying: the client's address and, for a password sign-in, the username. */
 export interface Attempt {
@@ -35,44 +34,29 @@ export class SignInThrottle {
   private readonly failsByIp: RateLimiterRedis;
   private readonly failsByUsername: RateLimiterRedis;
 
-  constructor(@Inject(REDIS) redis: Redis, config: ConfigService<SessionServiceEnv, true>) {
-    const prefix = `${config.get('REDIS_KEY_PREFIX', { infer: true })}rate:`;
+  constructor(
+    @Inject(REDIS) redis: Redis,
+    @Inject(throttleSettings.KEY) settings: ThrottleSettings,
+  ) {
     const limiter = (name: string, points: number, seconds: number, blockSeconds = 0) =>
       new RateLimiterRedis({
         storeClient: redis,
-        keyPrefix: `${prefix}${name}`,
+        keyPrefix: `${settings.keyPrefix}rate:${name}`,
         points,
         duration: seconds,
         blockDuration: blockSeconds,
       });
-    const blockSeconds = config.get('RATE_LIMIT_BLOCK_SECONDS', { infer: true });
-    this.requestsByIp = limiter(
-      'requests',
-      config.get('RATE_LIMIT_PER_IP', { infer: true }),
-      config.get('RATE_LIMIT_WINDOW_SECONDS', { infer: true }),
-    );
-    this.refreshesByIp = new RateLimiterMemory({
-      points: config.get('RATE_LIMIT_PER_IP', { infer: true }),
-      duration: config.get('RATE_LIMIT_WINDOW_SECONDS', { infer: true }),
-    });
+    const { windowSeconds, perIp, blockSeconds } = settings;
+    this.requestsByIp = limiter('requests', perIp, windowSeconds);
+    this.refreshesByIp = new RateLimiterMemory({ points: perIp, duration: windowSeconds });
     this.consecutiveFails = limiter(
       'fails-user-ip',
-      config.get('RATE_LIMIT_CONSECUTIVE_FAILS', { infer: true }),
+      settings.consecutiveFails,
       blockSeconds,
       blockSeconds,
     );
-    this.failsByIp = limiter(
-      'fails-ip',
-      config.get('RATE_LIMIT_FAILS_PER_IP', { infer: true }),
-      24 * 3600,
-      24 * 3600,
-    );
-    this.failsByUsername = limiter(
-      'fails-user',
-      config.get('RATE_LIMIT_FAILS_PER_USERNAME', { infer: true }),
-      3600,
-      3600,
-    );
+    this.failsByIp = limiter('fails-ip', settings.failsPerIp, 24 * 3600, 24 * 3600);
+    this.failsByUsername = limiter('fails-user', settings.failsPerUsername, 3600, 3600);
   }
 
   /** Counts the attempt; 429 (with when to retry) when this client may not try now. */

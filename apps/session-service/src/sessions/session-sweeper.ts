@@ -1,13 +1,13 @@
 import {
+  Inject,
   Injectable,
   Logger,
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { PeriodicTask } from '@app/observability';
-import type { SessionServiceEnv } from '../config';
 import { SessionService } from './session.service';
+import { sessionsSettings, type SessionsSettings } from './sessions.settings';
 
 /**
  * Ends sessions whose idle or absolute deadline passed, with their revocation events, even
@@ -20,10 +20,9 @@ export class SessionSweeper implements OnApplicationBootstrap, OnApplicationShut
 
   constructor(
     private readonly sessions: SessionService,
-    config: ConfigService<SessionServiceEnv, true>,
+    @Inject(sessionsSettings.KEY) settings: SessionsSettings,
   ) {
-    const intervalMs = config.get('SESSION_SWEEP_INTERVAL_SECONDS', { infer: true }) * 1000;
-    this.ticker = new PeriodicTask(intervalMs, () => this.sweep());
+    this.ticker = new PeriodicTask(settings.sweepIntervalMs, () => this.sweep());
   }
 
   onApplicationBootstrap(): void {

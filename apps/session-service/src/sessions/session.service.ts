@@ -9,7 +9,7 @@ import { UserDirectory } from '../identity/user-directory';
 import { CLOCK, type Clock } from '../tokens/clock';
 import { TokenService } from '../tokens/token.service';
 import { SessionMetrics } from './session.metrics';
-import { SessionStore } from './session.store';
+import { SESSION_REPOSITORY, type SessionRepository } from './session.repository';
 import type { Initiator, Plan, SessionView, SignIn, TokenSubject } from './session.types';
 
 export interface TokenResponse {
@@ -24,7 +24,7 @@ export interface TokenResponse {
 @Injectable()
 export class SessionService {
   constructor(
-    private readonly store: SessionStore,
+    @Inject(SESSION_REPOSITORY) private readonly store: SessionRepository,
     private readonly tokens: TokenService,
     private readonly metrics: SessionMetrics,
     private readonly users: UserDirectory,

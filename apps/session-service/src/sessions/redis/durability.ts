@@ -6,10 +6,9 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { REDIS, type LuaCommand } from '@app/redis';
 import type { Redis } from 'ioredis';
-import type { SessionServiceEnv } from '../config';
+import { sessionsSettings, type SessionsSettings } from '../sessions.settings';
 
 /** Connections that carry the commands which wait for durability (each wait blocks its connection). */
 const POOL_SIZE = 4;
@@ -46,11 +45,11 @@ export class Durability implements OnApplicationBootstrap, OnApplicationShutdown
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
-    config: ConfigService<SessionServiceEnv, true>,
+    @Inject(sessionsSettings.KEY) { durability }: SessionsSettings,
   ) {
-    this.mode = config.get('REDIS_DURABILITY', { infer: true });
-    this.replicas = config.get('REDIS_DURABILITY_REPLICAS', { infer: true });
-    this.timeoutMs = config.get('REDIS_DURABILITY_TIMEOUT_MS', { infer: true });
+    this.mode = durability.mode;
+    this.replicas = durability.replicas;
+    this.timeoutMs = durability.timeoutMs;
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -1,10 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { REDIS } from '@app/redis';
-import { CLOCK_TOLERANCE_SECONDS } from '@app/contracts';
 import type { Redis } from 'ioredis';
-import type { SessionServiceEnv } from '../config';
 import { Durability } from './durability';
 import { refreshToken, SessionKeys } from './session-keys';
 import {
@@ -16,6 +13,7 @@ import {
   rotateRefresh,
   type EventContext,
 } from './session-commands';
+import type { SessionRepository } from '../session.repository';
 import type {
   CreateResult,
   Initiator,
@@ -23,7 +21,8 @@ import type {
   RotateResult,
   SessionView,
   SignIn,
-} from './session.types';
+} from '../session.types';
+import { sessionsSettings, type SessionsSettings } from '../sessions.settings';
 
 /** Refresh tokens are stored only as SHA-256: a leaked Redis does not leak usable tokens. */
 export const hashToken = (token: string): string =>
@@ -33,37 +32,19 @@ const random = (bytes: number): string => randomBytes(bytes).toString('base64url
 
 /**
  * Sessions, refresh-token families and device limits in Redis. Every change that ends a
- * session appends its revocation event to the outbox in the same Lua script.
+ * session appends its revocation event to the outbox in the same Lua command, all on the keys
+ * of one user (one hash slot).
  */
 @Injectable()
-export class SessionStore {
+export class RedisSessionRepository implements SessionRepository {
   private readonly keys: SessionKeys;
-  private readonly settings;
 
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     private readonly durability: Durability,
-    config: ConfigService<SessionServiceEnv, true>,
+    @Inject(sessionsSettings.KEY) private readonly settings: SessionsSettings,
   ) {
-    this.keys = new SessionKeys({
-      prefix: config.get('REDIS_KEY_PREFIX', { infer: true }),
-      shards: config.get('OUTBOX_SHARDS', { infer: true }),
-    });
-    this.settings = {
-      issuer: config.get('ISSUER', { infer: true }),
-      idleMs: config.get('SESSION_IDLE_TIMEOUT_SECONDS', { infer: true }) * 1000,
-      absoluteMs: config.get('SESSION_ABSOLUTE_TIMEOUT_SECONDS', { infer: true }) * 1000,
-      rememberMs: config.get('SESSION_REMEMBER_ME_SECONDS', { infer: true }) * 1000,
-      plan: {
-        max_devices: config.get('DEFAULT_MAX_DEVICES', { infer: true }),
-        policy: config.get('DEFAULT_DEVICE_POLICY', { infer: true }),
-      } satisfies Plan,
-      graceMs: config.get('REFRESH_REUSE_GRACE_SECONDS', { infer: true }) * 1000,
-      // As long as an API instance remembers a user-wide revocation (see the guard's store).
-      revocationRetentionMs:
-        (config.get('ACCESS_TOKEN_TTL_SECONDS', { infer: true }) + CLOCK_TOLERANCE_SECONDS + 1) *
-        1000,
-    };
+    this.keys = new SessionKeys({ prefix: settings.keyPrefix, shards: settings.shards });
   }
 
   /** What every command that may end sessions takes: where, who issues, a fresh nonce for event ids, when. */
@@ -98,8 +79,8 @@ export class SessionStore {
         sid: sessionId,
         family: hashToken(family),
         secret: hashToken(secret),
-        default_max: this.settings.plan.max_devices,
-        default_policy: this.settings.plan.policy,
+        default_max: this.settings.defaultPlan.max_devices,
+        default_policy: this.settings.defaultPlan.policy,
         idle_ms: idleMs,
         absolute_at: absoluteAt,
         remember: signIn.remember ? '1' : '0',
@@ -110,7 +91,7 @@ export class SessionStore {
         ip: signIn.ip ?? '',
       },
     );
-    if (reply.kind === 'replayed') return reply;
+    if (reply.kind === 'replayed') return { kind: 'replayed' };
     if (reply.kind === 'rejected') {
       return {
         kind: 'rejected',
@@ -248,8 +229,11 @@ export class SessionStore {
   async plan(userId: string): Promise<Plan> {
     const [max, policy] = await this.redis.hmget(this.keys.plan(userId), 'max_devices', 'policy');
     return {
-      max_devices: max ? Number(max) : this.settings.plan.max_devices,
-      policy: policy === 'reject' || policy === 'evict_oldest' ? policy : this.settings.plan.policy,
+      max_devices: max ? Number(max) : this.settings.defaultPlan.max_devices,
+      policy:
+        policy === 'reject' || policy === 'evict_oldest'
+          ? policy
+          : this.settings.defaultPlan.policy,
     };
   }
 

@@ -1,0 +1,49 @@
+import type {
+  CreateResult,
+  Initiator,
+  Plan,
+  RotateResult,
+  SessionView,
+  SignIn,
+} from './session.types';
+
+/**
+ * Where sessions live, and the rules that must hold atomically there: the device limit at
+ * sign-in, refresh rotation with reuse detection, every way a session ends, each end with its
+ * revocation event written in the same step. `now` is the caller's clock (milliseconds).
+ *
+ * `RedisSessionRepository` is the implementation (Lua commands, one hash slot per user);
+ * `InMemorySessionRepository` is a faithful fake for unit tests. One conformance suite
+ * (`session-repository.conformance.ts`) runs against both.
+ */
+export interface SessionRepository {
+  /** Opens a session under the user's device limit (ends the oldest, or refuses). */
+  create(signIn: SignIn, now: number): Promise<CreateResult>;
+  /** Rotates a refresh token: a new one, a sibling within the grace window, or a reuse. */
+  rotate(refreshToken: string, now: number): Promise<RotateResult>;
+  /** Ends a session (of `owner` only, when given); its user id, or undefined if none ended. */
+  end(
+    sessionId: string,
+    how: { initiator: Initiator; reason: string; owner?: string },
+    now: number,
+  ): Promise<string | undefined>;
+  /** "Log out everywhere": every session of the user, one user-wide event; how many ended. */
+  endAll(
+    userId: string,
+    how: { initiator: Initiator; reason: string },
+    now: number,
+  ): Promise<number>;
+  /** The user's live sessions, most recently active first (expired ones end on the way). */
+  list(userId: string, now: number): Promise<SessionView[]>;
+  /** The owner of a live session, or undefined when it ended or expired. */
+  ownerOf(sessionId: string, now: number): Promise<string | undefined>;
+  /** The session a refresh token (of any link of its family) belongs to, if any. */
+  sessionOfRefreshToken(refreshToken: string): Promise<string | undefined>;
+  plan(userId: string): Promise<Plan>;
+  setPlan(userId: string, plan: Plan): Promise<void>;
+  /** Ends every session past its idle or absolute deadline; how many users had some. */
+  sweep(now: number): Promise<number>;
+}
+
+/** Injection token of the {@link SessionRepository}. */
+export const SESSION_REPOSITORY = Symbol('SESSION_REPOSITORY');

@@ -1,7 +1,33 @@
 import js from '@eslint/js';
 import prettier from 'eslint-config-prettier';
 import globals from 'globals';
+import { readFileSync } from 'node:fs';
 import tseslint from 'typescript-eslint';
+
+// A lib is imported through its public entry `@app/<lib>` or a subpath tsconfig.json declares
+// (`@app/config/nest`…), never through its files: what it does not export is its own business.
+const declaredSubpaths = Object.keys(
+  JSON.parse(readFileSync(new URL('./tsconfig.json', import.meta.url), 'utf8')).compilerOptions
+    .paths,
+)
+  .map((alias) => alias.replace(/^@app\//, ''))
+  .filter((lib) => lib.includes('/'));
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const deepLibImport = {
+  regex: `^@app/(?!(?:${declaredSubpaths.map(escape).join('|')})$)[^/]+/`,
+  message:
+    'Import a lib through @app/<lib> or a subpath declared in tsconfig.json (paths), not its files.',
+};
+// From inside apps/ and libs/, a relative import that climbs out of its own app or lib into
+// another one's src/ (`../../kafka/src/…`, `../../../libs/…`, `../../../apps/…`). An app's or
+// lib's own test/ folder importing its own src/ (`../src/…`) is fine: after the climb comes
+// `src` itself, not another folder holding one. Repo-level code in test/ and bench/ is outside
+// this: apps have no public entry, so test/unit reads an app's env schema from its src/.
+const crossPackageImport = {
+  regex: '^(?:\\./)?(?:\\.\\./)+(?:(?:[^./][^/]*/)+src(?:/|$)|(?:apps|libs)(?:/|$))',
+  message:
+    "Do not reach into another app's or lib's files; import the lib through @app/<lib> (tsconfig.json paths).",
+};
 
 export default tseslint.config(
   { ignores: ['node_modules', 'dist', '.tools', '.data', 'scripts/kafka/target', 'bench/results'] },
@@ -21,6 +47,17 @@ export default tseslint.config(
       '@typescript-eslint/no-extraneous-class': 'off',
       // Nest declares its option bags as classes; object literals are how they are meant to be passed.
       '@typescript-eslint/no-unsafe-class-instance-assignment': 'off',
+      '@typescript-eslint/no-restricted-imports': ['error', { patterns: [deepLibImport] }],
+    },
+  },
+  {
+    // Options are not merged across blocks: this one repeats the @app rule.
+    files: ['apps/**/*.ts', 'libs/**/*.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { patterns: [deepLibImport, crossPackageImport] },
+      ],
     },
   },
   {

@@ -1,0 +1,177 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { INestApplication, Type } from '@nestjs/common';
+import { ModulesContainer, Reflector } from '@nestjs/core';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
+import { Test } from '@nestjs/testing';
+import { IS_PUBLIC, REQUIRED_ROLES } from '@app/auth-metadata';
+import { fastifyAdapter } from '@app/observability';
+import { REDIS } from '@app/redis';
+import { Redis } from 'ioredis';
+
+// docs/HTTP-CONTRACT.md's table of served routes is the apps' HTTP contract: each app's
+// routes (method and path), who may call them and their success status must be the table's,
+// no more and no fewer. The apps are built in-process without listening or starting (no
+// Redis, no Kafka: lifecycle hooks never run, the Redis client is one that never connects).
+
+const root = join(__dirname, '..', '..');
+const CHECKED_HEADER = ['Method', 'Path', 'App', 'Auth', 'Success'];
+const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const;
+
+interface AppUnderTest {
+  module: () => Promise<Type>;
+  /** The document the app serves, or for apps serving none, the one Nest's Swagger builds. */
+  document: (app: INestApplication) => Promise<OpenAPIObject>;
+}
+
+const builtDocument = (app: INestApplication) =>
+  Promise.resolve(SwaggerModule.createDocument(app, new DocumentBuilder().build()));
+
+const APPS: Record<string, AppUnderTest> = {
+  'session-service': {
+    module: async () => (await import('../../apps/session-service/src/app.module.js')).AppModule,
+    document: async (app) =>
+      (await import('../../apps/session-service/src/http/openapi.js')).openApiDocument(app),
+  },
+  'revocation-publisher': {
+    module: async () =>
+      (await import('../../apps/revocation-publisher/src/app.module.js')).AppModule,
+    document: builtDocument,
+  },
+  'content-api': {
+    module: async () => (await import('../../apps/content-api/src/app.module.js')).AppModule,
+    document: builtDocument,
+  },
+  'account-api': {
+    module: async () => (await import('../../apps/account-api/src/app.module.js')).AppModule,
+    document: builtDocument,
+  },
+};
+
+/** A markdown table row's cells; `\|` is a pipe inside a cell. */
+function cells(line: string): string[] {
+  return line
+    .trim()
+    .replace(/^\||\|$/g, '')
+    .split(/(?<!\\)\|/)
+    .map((cell) => cell.trim());
+}
+
+/** `:name` (Nest, the doc) and `{name}` (OpenAPI) are the same parameter. */
+const normalisePath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+
+/** What the guards see: public (no access token), or a bearer token with these roles. */
+function authFromDoc(auth: string): string {
+  if (['none', 'ops', 'client'].includes(auth)) return 'public';
+  if (auth === 'bearer') return 'bearer';
+  const roles = /^bearer (.+)$/.exec(auth)?.[1];
+  if (roles) return `bearer ${roles.split(/\s+/).sort().join(' ')}`;
+  throw new Error(`unknown Auth "${auth}" in docs/HTTP-CONTRACT.md`);
+}
+
+/** Every checked row of the doc, one entry per app: `APP METHOD /path`, and its auth and status. */
+function contractRoutes(markdown: string): Map<string, Map<string, string>> {
+  const routes = new Map<string, Map<string, string>>();
+  let header: string[] | undefined;
+  for (const line of markdown.split('\n')) {
+    if (!line.startsWith('|')) {
+      header = undefined;
+      continue;
+    }
+    const row = cells(line);
+    if (!header) {
+      header = row;
+      continue;
+    }
+    if (row.every((cell) => /^:?-+:?$/.test(cell))) continue;
+    if (CHECKED_HEADER.some((name, i) => header?.[i] !== name)) continue;
+    const [method = '', path = '', apps = '', auth = '', success = ''] = row;
+    for (const app of apps.split(',').map((name) => name.trim())) {
+      const forApp = routes.get(app) ?? new Map<string, string>();
+      const route = `${method.toUpperCase()} ${normalisePath(path.replace(/`/g, ''))}`;
+      if (forApp.has(route)) throw new Error(`${app} ${route} is twice in the table`);
+      forApp.set(route, `auth ${authFromDoc(auth)}, success ${success}`);
+      routes.set(app, forApp);
+    }
+  }
+  return routes;
+}
+
+/** The app's routes from its OpenAPI document, each with what its guard metadata says. */
+function servedRoutes(app: INestApplication, document: OpenAPIObject): Map<string, string> {
+  const controllers = new Map<string, Type>();
+  for (const module of app.get(ModulesContainer).values())
+    for (const wrapper of module.controllers.values())
+      if (wrapper.metatype) controllers.set(wrapper.metatype.name, wrapper.metatype as Type);
+  const reflector = new Reflector();
+  const routes = new Map<string, string>();
+  for (const [path, item] of Object.entries(document.paths)) {
+    for (const method of METHODS) {
+      const operation = item[method];
+      if (!operation) continue;
+      // Nest's Swagger names each operation `<Controller>_<handler>`.
+      const operationId = operation.operationId ?? '';
+      const controllerName = operationId.slice(0, operationId.indexOf('_'));
+      const handlerName = operationId.slice(operationId.indexOf('_') + 1);
+      const controller = controllers.get(controllerName);
+      const handler = (controller?.prototype as Record<string, unknown> | undefined)?.[handlerName];
+      if (!controller || typeof handler !== 'function')
+        throw new Error(`no handler for operation "${operationId}" (${method} ${path})`);
+      const targets = [handler, controller];
+      const isPublic = reflector.getAllAndOverride<boolean | undefined>(IS_PUBLIC, targets);
+      const roles = reflector.getAllAndOverride<string[] | undefined>(REQUIRED_ROLES, targets);
+      const auth = isPublic ? 'public' : ['bearer', ...[...(roles ?? [])].sort()].join(' ');
+      const success = Object.keys(operation.responses)
+        .filter((status) => /^2\d\d$/.test(status))
+        .join(', ');
+      routes.set(`${method.toUpperCase()} ${path}`, `auth ${auth}, success ${success}`);
+    }
+  }
+  return routes;
+}
+
+const sorted = (routes: Map<string, string> | undefined) =>
+  [...(routes ?? new Map<string, string>()).entries()].sort(([a], [b]) => a.localeCompare(b));
+
+describe('docs/HTTP-CONTRACT.md', () => {
+  const contract = contractRoutes(readFileSync(join(root, 'docs', 'HTTP-CONTRACT.md'), 'utf8'));
+
+  it('names only apps that exist, each with routes', () => {
+    expect([...contract.keys()].sort()).toEqual(Object.keys(APPS).sort());
+  });
+
+  describe.each(Object.entries(APPS))('%s', (name, target) => {
+    let app: INestApplication;
+    let served: Map<string, string>;
+    const environment = { ...process.env };
+
+    beforeAll(async () => {
+      // Configuration is validated when an app module is imported: defaults, outside production.
+      Object.assign(process.env, { NODE_ENV: 'test', LOG_LEVEL: 'warn' });
+      const moduleRef = await Test.createTestingModule({ imports: [await target.module()] })
+        .overrideProvider(REDIS)
+        .useValue(new Redis({ lazyConnect: true, enableOfflineQueue: false }))
+        .compile();
+      app = moduleRef.createNestApplication<NestFastifyApplication>(fastifyAdapter(), {
+        logger: ['error'],
+      });
+      served = servedRoutes(app, await target.document(app));
+    });
+
+    afterAll(async () => {
+      await app.close();
+      for (const key of Object.keys(process.env))
+        if (!(key in environment)) Reflect.deleteProperty(process.env, key);
+      Object.assign(process.env, environment);
+    });
+
+    it('serves exactly the routes of the table (method and path)', () => {
+      expect([...served.keys()].sort()).toEqual(sorted(contract.get(name)).map(([route]) => route));
+    });
+
+    it('guards and answers each route as the table says (Auth, Success)', () => {
+      expect(sorted(served)).toEqual(sorted(contract.get(name)));
+    });
+  });
+});

@@ -12,7 +12,7 @@ const clockTicks = (() => {
 })();
 
 /** User + system CPU time of a process in ms, from /proc (Linux); undefined elsewhere. */
-export function procCpuMs(pid) {
+export function procCpuMs(pid: number | undefined): number | undefined {
   if (pid === undefined) return undefined;
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');

@@ -1,15 +1,16 @@
 // What every benchmark records beside its figures: the machine, its load, the command.
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, relative, resolve } from 'node:path';
 
-const root = resolve(fileURLToPath(import.meta.url), '../../..');
+const root = resolve(import.meta.dirname, '../..');
 
-export function round(value, digits = 2) {
+export function round(value: number, digits = 2): number {
   const factor = 10 ** digits;
   return Math.round(value * factor) / factor;
 }
+
+export type Machine = ReturnType<typeof machine>;
 
 export function machine() {
   const cpus = os.cpus();
@@ -26,9 +27,9 @@ export function machine() {
 
 /**
  * The command that produced the figures, as the user typed it; under `npm run bench`
- * (bench/all.mjs), that command and the part of it that ran this benchmark.
+ * (bench/all.ts), that command and the part of it that ran this benchmark.
  */
-export function command() {
+export function command(): string {
   const script = relative(root, process.argv[1] ?? '');
   const raw = ['node', ...process.execArgv, script, ...process.argv.slice(2)].join(' ');
   if (process.env.BENCH_INVOKED_BY) return `${process.env.BENCH_INVOKED_BY} (this part: ${raw})`;
@@ -36,22 +37,43 @@ export function command() {
   return raw;
 }
 
+/** The nearest-rank `p`th percentile of ascending `sorted` (not empty). */
+export function percentile(sorted: Float64Array, p: number): number {
+  return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+export interface Distribution {
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
 /** Nearest-rank percentiles of `values`, in ms rounded to 0.01; nulls when there are none. */
-export function distribution(values) {
+export function distribution(values: readonly number[]): Distribution {
   if (values.length === 0) return { p50: null, p95: null, p99: null, max: null };
   const sorted = Float64Array.from(values).sort();
-  const at = (p) => round(sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)]);
+  const at = (p: number) => round(percentile(sorted, p));
   return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
 }
 
-export function median(values) {
+export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const at = (i: number) => sorted[i] ?? NaN;
+  return sorted.length % 2 === 1 ? at(mid) : (at(mid - 1) + at(mid)) / 2;
 }
 
 /** The Apache Kafka version the launcher runs (from scripts/kafka/pom.xml). */
-export function kafkaVersion() {
+export function kafkaVersion(): string {
   const pom = readFileSync(join(root, 'scripts', 'kafka', 'pom.xml'), 'utf8');
   return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown';
+}
+
+/** Writes `results` as bench/results/<file> (pretty JSON); returns its path from the repository. */
+export function writeResults(file: string, results: unknown): string {
+  const path = join(root, 'bench', 'results', file);
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(results, null, 2)}\n`);
+  return relative(root, path);
 }

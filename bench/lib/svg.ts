@@ -1,45 +1,55 @@
 // A latency distribution as a standalone SVG: a histogram (left axis, count per bin) with the
 // cumulative share over it (right axis, %), and the percentiles marked. No dependencies.
+import { percentile } from './report.ts';
 
 const WIDTH = 920;
 const HEIGHT = 440;
 const PLOT = { left: 64, right: 64, top: 64, bottom: 56 };
 
-const escape = (text) =>
-  String(text).replace(
-    /[<>&"]/g,
-    (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' })[c],
-  );
+const entities: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;' };
+const escape = (text: string) => text.replace(/[<>&"]/g, (c) => entities[c] ?? c);
 
 /** The smallest of 1, 2, 2.5, 5 × 10^k that is at least `raw`. */
-function niceStep(raw) {
+function niceStep(raw: number): number {
   const power = 10 ** Math.floor(Math.log10(raw));
   return [1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= raw) ?? 10 * power;
 }
 
-const fmt = (value) => (Number.isInteger(value) ? String(value) : value.toFixed(1));
+const fmt = (value: number) => (Number.isInteger(value) ? String(value) : value.toFixed(1));
 
-/**
- * @param {{ title: string, subtitle?: string, values: number[], markers?: Record<string, number>,
- *           unit?: string }} chart  values in ms; markers e.g. { p50: 12.1, p99: 40 }
- * @returns {string} the SVG document
- */
-export function latencyChart({ title, subtitle = '', values, markers = {}, unit = 'ms' }) {
+export interface Chart {
+  title: string;
+  subtitle?: string;
+  /** In ms. */
+  values: readonly number[];
+  /** E.g. { p50: 12.1, p99: 40 }. */
+  markers?: Record<string, number | null | undefined>;
+  unit?: string;
+}
+
+/** The SVG document of a latency chart. */
+export function latencyChart({
+  title,
+  subtitle = '',
+  values,
+  markers = {},
+  unit = 'ms',
+}: Chart): string {
   const sorted = Float64Array.from(values).sort();
   const n = sorted.length;
   if (n === 0) throw new Error('no values to chart');
   // The x axis covers the body up to past p99; the far tail goes into one overflow bar.
-  const p99 = sorted[Math.max(0, Math.ceil(0.99 * n) - 1)];
-  const max = sorted[n - 1];
+  const p99 = percentile(sorted, 99);
+  const max = percentile(sorted, 100);
   const span = max <= p99 * 1.5 ? max : p99 * 1.25;
   const bin = niceStep(span / 80);
   const bins = Math.max(1, Math.ceil(span / bin + 1e-9));
   const xMax = bins * bin;
-  const counts = new Array(bins).fill(0);
+  const counts = new Array<number>(bins).fill(0);
   let overflow = 0;
   for (const value of sorted) {
     if (value >= xMax) overflow += 1;
-    else counts[Math.floor(value / bin)] += 1;
+    else counts[Math.floor(value / bin)] = (counts[Math.floor(value / bin)] ?? 0) + 1;
   }
   const slots = bins + (overflow > 0 ? 2 : 0); // a gap, then the overflow bar
   const yMax = Math.max(...counts, overflow);
@@ -49,15 +59,15 @@ export function latencyChart({ title, subtitle = '', values, markers = {}, unit 
   const plotW = WIDTH - PLOT.left - PLOT.right;
   const plotH = HEIGHT - PLOT.top - PLOT.bottom;
   const slotW = plotW / slots;
-  const xOf = (ms) => PLOT.left + (Math.min(ms, xMax) / xMax) * (bins * slotW);
-  const yOf = (count) => PLOT.top + plotH - (count / yTop) * plotH;
-  const pctY = (share) => PLOT.top + plotH - share * plotH;
-  const out = [];
-  const line = (x1, y1, x2, y2, style) =>
+  const xOf = (ms: number) => PLOT.left + (Math.min(ms, xMax) / xMax) * (bins * slotW);
+  const yOf = (count: number) => PLOT.top + plotH - (count / yTop) * plotH;
+  const pctY = (share: number) => PLOT.top + plotH - share * plotH;
+  const out: string[] = [];
+  const line = (x1: number, y1: number, x2: number, y2: number, style: string) =>
     out.push(
       `<line x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" ${style}/>`,
     );
-  const text = (x, y, content, style = '') =>
+  const text = (x: number, y: number, content: string, style = '') =>
     out.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${style}>${escape(content)}</text>`);
 
   out.push(

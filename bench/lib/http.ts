@@ -1,11 +1,27 @@
 // HTTP for measuring: node:http over kept-alive connections, so a poll costs one request on an
 // open socket (no connection set-up, none of fetch's stream machinery in the measured path).
-import http from 'node:http';
+import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http';
 
 const TIMEOUT_MS = 10_000;
 
+export interface RequestOptions {
+  method?: string;
+  headers?: OutgoingHttpHeaders;
+  body?: unknown;
+  agent?: http.Agent | undefined;
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  text: string;
+}
+
 /** One request; resolves with the status, the headers and the body as text. */
-export function request(url, { method = 'GET', headers = {}, body, agent } = {}) {
+export function request(
+  url: string,
+  { method = 'GET', headers = {}, body, agent }: RequestOptions = {},
+): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : JSON.stringify(body);
     const req = http.request(
@@ -19,15 +35,15 @@ export function request(url, { method = 'GET', headers = {}, body, agent } = {})
           : headers,
       },
       (res) => {
-        const chunks = [];
-        res.on('data', (chunk) => chunks.push(chunk));
-        res.on('end', () =>
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => {
           resolve({
             status: res.statusCode ?? 0,
             headers: res.headers,
             text: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
+          });
+        });
         res.on('error', reject);
       },
     );
@@ -39,9 +55,10 @@ export function request(url, { method = 'GET', headers = {}, body, agent } = {})
   });
 }
 
-export const post = (url, body, options = {}) => request(url, { ...options, method: 'POST', body });
+export const post = (url: string, body?: unknown, options: RequestOptions = {}): Promise<Reply> =>
+  request(url, { ...options, method: 'POST', body });
 
 /** A connection pool of its own: `sockets` kept-alive connections, reused most recent first. */
-export function keepAliveAgent(sockets = 1) {
+export function keepAliveAgent(sockets = 1): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: sockets, scheduling: 'lifo' });
 }

@@ -1,0 +1,67 @@
+// autocannon as a process of its own: the load generator does not share an event loop (or a
+// garbage collector) with the benchmark's bookkeeping, and its CPU time can be read apart.
+import { fork } from 'node:child_process';
+import type {
+  ChildReply,
+  ChildRequest,
+  MeasureRequest,
+  Measurement,
+} from './load-generator-child.ts';
+import { Stage, type BenchRun } from './run.ts';
+
+const childFile = new URL('./load-generator-child.ts', import.meta.url);
+
+export interface LoadGenerator {
+  pid: number | undefined;
+  isAlive(): boolean;
+  stop(): Promise<void>;
+  /** Requests to send, in order, one per token: GET with `Authorization: Bearer <token>`. */
+  setTokens(tokens: string[]): Promise<unknown>;
+  /** One autocannon run; resolves with its counts and latency percentiles (ms). */
+  measure(request: MeasureRequest): Promise<Measurement>;
+}
+
+export function startLoadGenerator(run: BenchRun): LoadGenerator {
+  const child = fork(childFile, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let exited = false;
+  const exit = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    }),
+  );
+  const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
+  let nextId = 0;
+  child.on('message', (reply: ChildReply) => {
+    const waiter = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (reply.ok) waiter?.resolve(reply.result);
+    else waiter?.reject(new Error(`load generator: ${reply.error}`));
+  });
+  child.once('exit', (code, signal) => {
+    for (const waiter of pending.values())
+      waiter.reject(new Error(`load generator exited (code ${code}, signal ${signal})`));
+    pending.clear();
+  });
+  const ask = (message: ChildRequest) =>
+    new Promise<unknown>((resolve, reject) => {
+      const id = nextId++;
+      pending.set(id, { resolve, reject });
+      child.send({ id, ...message });
+    });
+  const handle: LoadGenerator = {
+    pid: child.pid,
+    isAlive: () => !exited,
+    async stop() {
+      if (exited) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exit;
+      clearTimeout(timer);
+    },
+    setTokens: (tokens) => ask({ type: 'tokens', tokens }),
+    measure: async ({ url, path, connections, durationS }) =>
+      (await ask({ type: 'measure', url, path, connections, durationS })) as Measurement,
+  };
+  return run.track(Stage.client, 'load generator', handle);
+}

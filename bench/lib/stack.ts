@@ -1,0 +1,180 @@
+// The system as `npm run stack` runs it (scripts/system.ts), started for a benchmark on free
+// loopback ports in the run's data folder: Kafka, Redis, a local OpenID Connect issuer (so
+// sessions are cheap to open: no scrypt), the session service, the publisher and any number
+// of API instances, each app a process of its own from dist/ with the stack's wiring.
+import { exportJWK, generateKeyPair } from 'jose';
+import type { TestOidcIssuer } from '@app/testing';
+import { freePort } from '../../scripts/lib/process.ts';
+import {
+  startApp,
+  startSystem,
+  wiringEnv,
+  type AppHandle,
+  type AppName,
+  type RunningSystem,
+} from '../../scripts/system.ts';
+import { builtLib } from './built.ts';
+import { post } from './http.ts';
+import { log, Stage, type BenchRun } from './run.ts';
+
+/**
+ * What a benchmark's session service gets: limits raised so that its sign-ins are never
+ * throttled or evicted, and `issuer`'s ID tokens accepted at POST /auth/oidc.
+ */
+export function benchSessionEnv(issuer: TestOidcIssuer): Record<string, string> {
+  return {
+    RATE_LIMIT_PER_IP: '1000000',
+    RATE_LIMIT_FAILS_PER_USERNAME: '1000000',
+    // The schema caps it at 1,000; every benchmark session has a user of its own anyway.
+    DEFAULT_MAX_DEVICES: '1000',
+    OIDC_ISSUERS: JSON.stringify([
+      { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, audience: issuer.audience },
+    ]),
+  };
+}
+
+/** A P-256 private JWK as SIGNING_KEYS takes it: ES256, which jsonwebtoken verifies too. */
+export async function es256SigningKeys(): Promise<string> {
+  const { privateKey } = await generateKeyPair('ES256', { extractable: true });
+  const jwk = await exportJWK(privateKey);
+  return JSON.stringify([{ ...jwk, kid: 'bench-es256', alg: 'ES256', use: 'sig' }]);
+}
+
+export interface Core {
+  system: RunningSystem;
+  kafka: NonNullable<RunningSystem['kafka']>;
+  redis: NonNullable<RunningSystem['redis']>;
+  issuer: TestOidcIssuer;
+  sessionService: AppHandle;
+  publisher: AppHandle;
+  topic: string;
+  /** What `name` gets from the stack, for instance `label`, plus this run's topic. */
+  appEnv(name: AppName, label: string): Record<string, string>;
+  /** Starts one instance of an API service with the stack's wiring; resolves once ready. */
+  startApi(name: AppName, label: string, env?: Record<string, string>): Promise<AppHandle>;
+}
+
+/**
+ * Starts the OIDC issuer, then Kafka, Redis, the session service and the publisher
+ * (`startSystem`); all of it is tracked by `run`, so it is stopped whatever happens next.
+ */
+export async function startCore(
+  run: BenchRun,
+  {
+    topic,
+    sessionEnv = {},
+    publisherEnv = {},
+  }: { topic: string; sessionEnv?: Record<string, string>; publisherEnv?: Record<string, string> },
+): Promise<Core> {
+  const issuer = run.track(
+    Stage.infrastructure,
+    'oidc-issuer',
+    await builtLib('testing').startOidcIssuer(),
+  );
+  const ownEnv = (name: AppName): Record<string, string> => ({
+    REVOCATION_TOPIC: topic,
+    LOG_LEVEL: 'warn',
+    ...(name === 'session-service' && { ...benchSessionEnv(issuer), ...sessionEnv }),
+    ...(name === 'revocation-publisher' && publisherEnv),
+  });
+  const bootStart = Date.now();
+  // The system stops its apps before Kafka and Redis; tracked once started, as it cleans up
+  // after itself when it does not start.
+  const system = run.track(
+    Stage.infrastructure,
+    'system',
+    await startSystem({
+      dataDir: run.dataDir,
+      apps: ['session-service', 'revocation-publisher'],
+      redis: { appendfsync: 'everysec' },
+      env: ownEnv,
+      log,
+    }),
+  );
+  const { kafka, redis } = system;
+  if (!kafka || !redis) throw new Error('the system runs no Kafka or Redis of its own');
+  const sessionService = system.app('session-service');
+  const publisher = system.app('revocation-publisher');
+  log(
+    `Kafka ${kafka.brokers}, Redis ${redis.url}, session service ${sessionService.url}, ` +
+      `publisher ${publisher.url} up in ${Date.now() - bootStart} ms (topic ${topic})`,
+  );
+  return {
+    system,
+    kafka,
+    redis,
+    issuer,
+    sessionService,
+    publisher,
+    topic,
+    appEnv: (name, label) => ({ ...wiringEnv(name, label, system), ...ownEnv(name) }),
+    startApi: (name, label, env = {}) => system.startApp(name, { label, env }),
+  };
+}
+
+export interface Session {
+  accessToken: string;
+  sessionId: string;
+}
+
+/**
+ * Opens `count` sessions through POST /auth/oidc, `inFlight` at a time, each for a user of its
+ * own (no device limit is met, so no sign-in revokes another session).
+ */
+export async function openSessions(
+  core: Pick<Core, 'issuer' | 'sessionService'>,
+  count: number,
+  { tag, inFlight = 16 }: { tag: string; inFlight?: number },
+): Promise<Session[]> {
+  const sessions: Session[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const i = next++;
+      const idToken = await core.issuer.sign({ sub: `bench-${tag}-${i}` }, { expiresIn: 600 });
+      const reply = await post(`${core.sessionService.url}/auth/oidc`, {
+        id_token: idToken,
+        device: { name: `bench-${i}` },
+      });
+      if (reply.status !== 200)
+        throw new Error(`OIDC sign-in answered ${reply.status}: ${reply.text.slice(0, 200)}`);
+      const body = JSON.parse(reply.text) as { access_token: string; session_id: string };
+      sessions[i] = { accessToken: body.access_token, sessionId: body.session_id };
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
+  return sessions;
+}
+
+/**
+ * Starts a Node entry point of this repository's build (e.g. dist/bench/overhead-app/main.js)
+ * as an app (`startApp`): its own process, the apps' Node flags, ready once `/health/ready`
+ * answers 200; tracked by `run`.
+ */
+export async function startEntry(
+  run: BenchRun,
+  {
+    label,
+    entry,
+    env = {},
+    logFile,
+    readyTimeoutMs = 60_000,
+  }: {
+    label: string;
+    entry: string;
+    env?: Record<string, string>;
+    logFile?: string;
+    readyTimeoutMs?: number;
+  },
+): Promise<AppHandle> {
+  const app = await startApp({
+    name: label,
+    entry,
+    label,
+    port: await freePort(),
+    logFile,
+    readyTimeoutMs,
+    env: { NODE_ENV: 'development', LOG_LEVEL: 'warn', ...env },
+  });
+  return run.track(Stage.app, label, app, () => app.stop(10_000));
+}

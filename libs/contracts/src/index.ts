@@ -6,3 +6,4 @@ export * from './topic';
 export * from './outbox';
 export * from './access-token';
 export * from './revocation-store';
+export * from './backoff';

@@ -11,6 +11,7 @@ import {
 import { ConfigService } from '@nestjs/config';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisEnv } from '@app/config';
+import { backoffDelay, type BackoffOptions } from '@app/contracts';
 import type { ReadinessCheck } from '@app/observability';
 
 /** Injection token of the app's ioredis client. */
@@ -21,6 +22,9 @@ export interface RedisModuleOptions {
   /** Extra ioredis options; the defaults below favour failing fast over queueing. */
   options?: RedisOptions;
 }
+
+/** Waits between reconnection attempts while Redis is unreachable. */
+const RECONNECT_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 1_000 };
 
 /**
  * Client defaults for a request path: a command issued while Redis is unreachable fails at
@@ -36,7 +40,7 @@ export const failFastRedisOptions: RedisOptions = {
   maxRetriesPerRequest: 1,
   connectTimeout: 2_000,
   commandTimeout: 2_000,
-  retryStrategy: (attempt) => Math.min(attempt * 100, 1_000),
+  retryStrategy: (attempt) => backoffDelay(attempt, RECONNECT_BACKOFF),
 };
 
 const STARTUP_WAIT_MS = 3_000;

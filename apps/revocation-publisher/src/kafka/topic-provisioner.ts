@@ -5,15 +5,16 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { deadLetterTopic } from '@app/contracts';
+import { deadLetterTopic, retry, type BackoffOptions } from '@app/contracts';
 import { ensureTopics, type TopicSpec } from '@app/kafka';
 import { KAFKA } from '@app/kafka/nest';
 import { PeriodicTask, type ReadinessCheck } from '@app/observability';
 import type { Admin, Kafka } from 'kafkajs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { topicSettings, type TopicSettings } from '../publisher.settings';
 
 const DEAD_LETTER_RETENTION_MS = 7 * 24 * 3600 * 1000;
+/** Waits between attempts to provision the topics while Kafka is unreachable. */
+const PROVISION_BACKOFF: BackoffOptions = { initialMs: 250, maxMs: 5_000 };
 
 /**
  * Creates the revocation topic and its dead-letter topic at start (idempotent), retrying in
@@ -89,25 +90,30 @@ export class TopicProvisioner
     return Promise.resolve({ topic: this.topic, partitions: this.partitions });
   }
 
+  /** Resolves once the topics exist, or when stopped. */
   private async provision(): Promise<void> {
-    for (let attempt = 1; !this.stop.signal.aborted; attempt += 1) {
-      const admin = this.kafka.admin();
-      try {
-        await admin.connect();
-        const created = await ensureTopics(admin, this.specs);
-        if (created.length > 0) this.logger.log(`created topics ${created.join(', ')}`);
-        await this.readPartitions(admin);
-        return;
-      } catch (error) {
-        if (attempt === 1)
-          this.logger.warn(`cannot provision topics yet, retrying: ${(error as Error).message}`);
-        await sleep(Math.min(5_000, 250 * attempt), undefined, { signal: this.stop.signal }).catch(
-          () => undefined,
-        );
-      } finally {
-        await admin.disconnect().catch(() => undefined);
-      }
-    }
+    if (this.stop.signal.aborted) return;
+    await retry(
+      async () => {
+        const admin = this.kafka.admin();
+        try {
+          await admin.connect();
+          const created = await ensureTopics(admin, this.specs);
+          if (created.length > 0) this.logger.log(`created topics ${created.join(', ')}`);
+          await this.readPartitions(admin);
+        } finally {
+          await admin.disconnect().catch(() => undefined);
+        }
+      },
+      {
+        ...PROVISION_BACKOFF,
+        signal: this.stop.signal,
+        onRetry: ({ attempt, error }) => {
+          if (attempt === 1)
+            this.logger.warn(`cannot provision topics yet, retrying: ${(error as Error).message}`);
+        },
+      },
+    ).catch(() => undefined); // retried until it works: it fails only when stopped
   }
 
   private refreshPartitions(): Promise<void> {

@@ -5,12 +5,17 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { DLQ_REASON_HEADER, DLQ_SOURCE_HEADER } from '@app/contracts';
+import {
+  backoffDelay,
+  DLQ_REASON_HEADER,
+  DLQ_SOURCE_HEADER,
+  retry,
+  type BackoffOptions,
+} from '@app/contracts';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { entryTime, type OutboxEntry } from '../outbox/outbox-entry';
 import { OutboxStore } from '../outbox/outbox.store';
 import { PublisherMetrics } from '../publisher.metrics';
-import { backoffDelay } from './backoff';
 import { REVOCATION_SINK, type OutgoingMessage, type RevocationSink } from './revocation-sink';
 import { toMessages } from './to-messages';
 import { outboxSettings, type OutboxSettings } from '../publisher.settings';
@@ -157,9 +162,7 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
         // The consumer group is gone (a Redis restore, a flush): create it again, from the
         // start of each stream, which holds only entries not yet relayed.
         if (message(error).includes('NOGROUP')) this.groupsReady = false;
-        await this.pause(
-          backoffDelay(failures, this.settings.retryInitialMs, this.settings.retryMaxMs),
-        );
+        await this.pause(backoffDelay(failures, this.backoff()));
       }
     }
   }
@@ -298,22 +301,34 @@ export class OutboxRelay implements OnApplicationBootstrap, OnApplicationShutdow
     what: string,
     step: () => Promise<void>,
   ): Promise<'done' | 'stopped' | { refused: unknown }> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
-        await step();
-        if (attempt > 1) this.logger.log(`${what}: succeeded after ${attempt} attempts`);
-        return 'done';
-      } catch (error) {
-        if (!this.running) return 'stopped';
-        if (this.sink.refusesForGood(error)) return { refused: error };
-        this.metrics.retries.inc();
-        if (attempt === 1)
-          this.logger.warn(`${what} failed, retrying with backoff: ${message(error)}`);
-        await this.pause(
-          backoffDelay(attempt, this.settings.retryInitialMs, this.settings.retryMaxMs),
-        );
-      }
+    try {
+      await retry(
+        async (attempt) => {
+          await step();
+          if (attempt > 1) this.logger.log(`${what}: succeeded after ${attempt} attempts`);
+        },
+        {
+          ...this.backoff(),
+          signal: this.stop.signal,
+          retryable: (error) => !this.sink.refusesForGood(error),
+          onRetry: ({ attempt, error }) => {
+            this.metrics.retries.inc();
+            if (attempt === 1)
+              this.logger.warn(`${what} failed, retrying with backoff: ${message(error)}`);
+          },
+        },
+      );
+      return 'done';
+    } catch (error) {
+      // Stopped: not retried further, and the wait in progress ended at once.
+      if (this.stop.signal.aborted) return 'stopped';
+      return { refused: error };
     }
+  }
+
+  /** PUBLISH_RETRY_INITIAL_MS doubling up to PUBLISH_RETRY_MAX_MS, with equal jitter. */
+  private backoff(): BackoffOptions {
+    return { initialMs: this.settings.retryInitialMs, maxMs: this.settings.retryMaxMs };
   }
 
   private async pause(ms: number): Promise<void> {

@@ -1,6 +1,5 @@
 import { buildRevocationEvent, DLQ_REASON_HEADER, DLQ_SOURCE_HEADER } from '@app/contracts';
 import type { OutboxEntry } from '../outbox/outbox-entry';
-import { backoffDelay } from './backoff';
 import { toMessages } from './to-messages';
 
 const event = buildRevocationEvent(
@@ -47,14 +46,5 @@ describe('toMessages', () => {
     ]);
     expect(result.deadLetters[0]?.headers[DLQ_SOURCE_HEADER]).toBe('redis:sr:{o0}:outbox/2-0');
     expect(JSON.parse(result.deadLetters[1]!.value)).toEqual({ key: 'alice', event: 'not json' });
-  });
-});
-
-describe('backoffDelay', () => {
-  it('doubles up to the cap, with jitter in the upper half', () => {
-    expect([1, 2, 3, 4, 5, 10, 60].map((n) => backoffDelay(n, 100, 1_000, () => 1))).toEqual([
-      100, 200, 400, 800, 1_000, 1_000, 1_000,
-    ]);
-    expect(backoffDelay(3, 100, 1_000, () => 0)).toBe(200);
   });
 });

@@ -1,4 +1,4 @@
-import { InvalidAccessTokenError } from '@app/contracts';
+import { InvalidAccessTokenError, retry, type BackoffOptions } from '@app/contracts';
 import {
   createRemoteJWKSet,
   customFetch,
@@ -7,6 +7,9 @@ import {
   type RemoteJWKSet,
 } from 'jose';
 import type { Logger } from '../logger';
+
+/** Waits between attempts to load the keys while the issuer is unreachable. */
+const LOAD_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 2_000 };
 
 export interface RemoteKeysOptions {
   url: string;
@@ -82,21 +85,22 @@ export class RemoteKeys {
 
   /** Fetches the keys, retrying until it succeeds or `signal` aborts, then refreshes periodically. */
   async start(signal?: AbortSignal): Promise<void> {
-    for (let attempt = 1; ; attempt += 1) {
-      try {
+    await retry(
+      async () => {
         await this.set.reload();
         if (this.size === 0) throw new Error('it has no usable signing key');
-        break;
-      } catch (error) {
-        if (signal?.aborted) throw error;
-        if (attempt === 1 || attempt % 10 === 0)
-          this.logger?.warn(
-            `cannot use the JWKS at ${this.url} yet (${(error as Error).message}); retrying (attempt ${attempt})`,
-          );
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * attempt)));
-        if (signal?.aborted) throw error;
-      }
-    }
+      },
+      {
+        ...LOAD_BACKOFF,
+        signal,
+        onRetry: ({ attempt, error }) => {
+          if (attempt === 1 || attempt % 10 === 0)
+            this.logger?.warn(
+              `cannot use the JWKS at ${this.url} yet (${(error as Error).message}); retrying (attempt ${attempt})`,
+            );
+        },
+      },
+    );
     this.timer = setInterval(() => {
       this.set.reload().catch((error: unknown) => {
         this.logger?.warn(`keeping the previous keys of ${this.url}: ${(error as Error).message}`);

@@ -5,6 +5,8 @@ import {
   DLQ_SOURCE_HEADER,
   InvalidMessageError,
   MessageKind,
+  retry,
+  type BackoffOptions,
   type RevocationStore,
 } from '@app/contracts';
 import type {
@@ -20,6 +22,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionFreshness } from './freshness';
 import type { GuardMetrics } from '../guard-metrics';
 import type { Logger } from '../logger';
+
+/** Waits between attempts to read the topic or join the group while Kafka is unreachable. */
+const START_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 2_000 };
 
 export interface RevocationConsumerOptions {
   kafka: Kafka;
@@ -72,6 +77,8 @@ export class RevocationConsumer {
   /** Resolves once every partition was read up to its end offset at start. */
   readonly replayed = new Promise<void>((resolve) => (this.resolveReplayed = resolve));
   private stopped = false;
+  /** Aborted by `stop`: ends a start-up retry at once, mid-wait too. */
+  private readonly stopping = new AbortController();
   /** How many partitions the topic has, as far as this consumer knows. */
   private partitionCount = 0;
   private readonly runConfig: ConsumerRunConfig = {
@@ -100,7 +107,7 @@ export class RevocationConsumer {
     const { kafka, topic, groupId, fetchMaxWaitMs, logger } = this.options;
     this.replayStartedAt = this.now();
     this.admin = kafka.admin();
-    const partitions = await this.retry('read the topic', () => this.planReplay());
+    const partitions = await this.retrying('read the topic', () => this.planReplay());
     await this.admin.disconnect(); // needed only to plan the replay
     this.partitionCount = partitions.length;
     this.options.freshness.track(partitions);
@@ -123,7 +130,7 @@ export class RevocationConsumer {
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       logger.error(`revocation consumer crashed: ${String(event.payload.error)}; restarting`);
     });
-    await this.retry('join the consumer group', async () => {
+    await this.retrying('join the consumer group', async () => {
       await this.consumer?.connect();
       // Where a partition is read from is always our own seek; `fromBeginning` only decides
       // where to go if that offset is gone from the log (out of range): the oldest, not the newest.
@@ -134,6 +141,7 @@ export class RevocationConsumer {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.stopping.abort();
     await this.rejoining;
     await Promise.allSettled([
       this.consumer?.disconnect(),
@@ -287,19 +295,18 @@ export class RevocationConsumer {
     this.resolveReplayed();
   }
 
-  private async retry<T>(what: string, attempt: () => Promise<T>): Promise<T> {
-    for (let tries = 1; ; tries += 1) {
-      try {
-        return await attempt();
-      } catch (error) {
-        if (this.stopped) throw error;
+  /** Retries `attempt` until it works; rejects with its last error once stopped. */
+  private retrying<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    return retry(attempt, {
+      ...START_BACKOFF,
+      signal: this.stopping.signal,
+      onRetry: ({ attempt: tries, error }) => {
         if (tries === 1 || tries % 10 === 0)
           this.options.logger.warn(
             `cannot ${what} yet (${(error as Error).message}); retrying (attempt ${tries})`,
           );
-        await sleep(Math.min(2_000, 100 * tries));
-      }
-    }
+      },
+    });
   }
 
   private now(): number {

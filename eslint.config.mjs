@@ -69,6 +69,21 @@ export default tseslint.config(
     },
   },
   {
+    // Node runs scripts and benchmarks as TypeScript by stripping the types: syntax that
+    // would need compiling (parameter properties, enums, namespaces) fails there at run time.
+    files: ['scripts/**/*.ts', 'bench/**/*.ts'],
+    ignores: ['bench/overhead-app/**'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        ...['TSParameterProperty', 'TSEnumDeclaration', 'TSModuleDeclaration'].map((selector) => ({
+          selector,
+          message: 'Node runs this file by stripping types: use erasable TypeScript syntax only.',
+        })),
+      ],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { ...globals.node } },
   },

@@ -1,4 +1,4 @@
-// One SWC configuration for the build (scripts/build.mjs) and for Jest, so
+// One SWC configuration for the build (scripts/build.ts) and for Jest, so
 // tests run the same decorator and module semantics as production code.
 const path = require('node:path');
 const tsconfig = require('./tsconfig.json');

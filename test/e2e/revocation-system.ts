@@ -1,55 +1,30 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { StopWaiting, eventually, uniqueName, type TestOidcIssuer } from '@app/testing';
+import {
+  call,
+  StopWaiting,
+  eventually,
+  uniqueName,
+  type Reply,
+  type TestOidcIssuer,
+} from '@app/testing';
 import { decodeJwt } from 'jose';
-import { startApp, wiringEnv, type AppHandle } from '../../scripts/apps.mjs';
-import { startKafka, type KafkaHandle, type KafkaSecurity } from '../../scripts/kafka/kafka.mjs';
-import { freePort } from '../../scripts/lib/process.mjs';
-import { startRedis, type RedisHandle } from '../../scripts/redis/redis.mjs';
+import type { KafkaHandle, KafkaSecurity } from '../../scripts/kafka/kafka.ts';
+import type { RedisHandle } from '../../scripts/redis/redis.ts';
+import {
+  startSystem,
+  type AppHandle,
+  type AppName,
+  type RunningSystem,
+} from '../../scripts/system.ts';
 
-// The whole system as `npm run stack` runs it, for the end-to-end revocation tests: its own
-// Kafka broker and Redis (the tests kill the broker), the session service, the publisher and
-// two instances of each API service, every app a separate process started from dist/ with
-// the stack's wiring (`wiringEnv`), plus the settings these tests need.
+// The whole system as `npm run stack` runs it (`startSystem`), for the end-to-end revocation
+// tests: its own Kafka broker and Redis (the tests kill the broker), the session service, the
+// publisher and two instances of each API service, every app a separate process from dist/,
+// plus the settings these tests need, and the calls a client makes.
+
+export { call, type Reply } from '@app/testing';
 
 export const API_SERVICES = ['content-api', 'account-api'] as const;
-
-export interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-  headers: Headers;
-}
-
-/** One HTTP call with a JSON body and/or a bearer token; never hangs longer than 10 s. */
-export async function call(
-  baseUrl: string,
-  method: string,
-  path: string,
-  { token, body }: { token?: string; body?: unknown } = {},
-): Promise<Reply> {
-  const headers: Record<string, string> = {};
-  if (token !== undefined) headers.authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${baseUrl}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? null : JSON.stringify(body),
-    signal: AbortSignal.timeout(10_000),
-  });
-  return {
-    status: response.status,
-    body: parseBody(await response.text()),
-    headers: response.headers,
-  };
-}
-
-function parseBody(text: string): Record<string, unknown> {
-  try {
-    return text ? (JSON.parse(text) as Record<string, unknown>) : {};
-  } catch {
-    return { text };
-  }
-}
 
 /** A signed-in device: its tokens and who it is, as the session service issued them. */
 export interface Session {
@@ -62,7 +37,7 @@ export interface Session {
 
 export interface SystemOptions {
   /** Extra environment per app name, on top of the stack's wiring. */
-  env?: Partial<Record<string, Record<string, string>>>;
+  env?: Partial<Record<AppName, Record<string, string>>>;
   /** Instances of each API service (default 2). */
   apisPerService?: number;
   /**
@@ -74,7 +49,7 @@ export interface SystemOptions {
 }
 
 /** Which Kafka user each app is on a secured broker. */
-const KAFKA_USER: Partial<Record<string, string>> = {
+const KAFKA_USER: Partial<Record<AppName, string>> = {
   'revocation-publisher': 'publisher',
   'content-api': 'api',
   'account-api': 'api',
@@ -84,137 +59,96 @@ export class RevocationSystem {
   readonly topic = uniqueName('e2e-revocations');
   readonly dataDir = join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('revocation-e2e'));
   readonly logDir = join(this.dataDir, 'logs');
-  kafka!: KafkaHandle;
-  redis!: RedisHandle;
-  sessionService!: AppHandle;
-  publisher!: AppHandle;
+  private system!: RunningSystem;
   /** The running API instances that "everywhere" means: two of each API service. */
   readonly apis: AppHandle[] = [];
-  /** Every app process ever started, for stopping and for telling a crash from a test failure. */
-  private readonly started: AppHandle[] = [];
-  private readonly deliberatelyStopped = new Set<AppHandle>();
-  private readonly crashes: string[] = [];
-  sessionServiceUrl = '';
 
   constructor(private readonly options: SystemOptions = {}) {}
 
+  get kafka(): KafkaHandle {
+    return this.running.kafka as KafkaHandle;
+  }
+
+  get redis(): RedisHandle {
+    return this.running.redis as RedisHandle;
+  }
+
+  get sessionServiceUrl(): string {
+    return this.running.sessionServiceUrl;
+  }
+
+  get sessionService(): AppHandle {
+    return this.running.app('session-service');
+  }
+
+  get publisher(): AppHandle {
+    return this.running.app('revocation-publisher');
+  }
+
+  private get running(): RunningSystem {
+    return this.system;
+  }
+
   async start(): Promise<void> {
-    mkdirSync(this.dataDir, { recursive: true });
-    const log = (message: string) => process.stderr.write(`${message}\n`);
-    const [kafka, redis] = await Promise.allSettled([
-      freePort().then((port) =>
-        startKafka({
-          port,
-          dataDir: join(this.dataDir, 'kafka'),
-          log,
-          ...(this.options.kafkaSecurity ? { security: this.options.kafkaSecurity } : {}),
-        }),
-      ),
-      startRedis({ dataDir: join(this.dataDir, 'redis'), appendfsync: 'always', log }),
-    ]);
-    if (kafka.status === 'fulfilled') this.kafka = kafka.value;
-    if (redis.status === 'fulfilled') this.redis = redis.value;
-    if (kafka.status === 'rejected') throw kafka.reason;
-    if (redis.status === 'rejected') throw redis.reason;
-    await this.options.prepareKafka?.(this.kafka, this.topic);
-
-    const sessionPort = await freePort();
-    this.sessionServiceUrl = `http://127.0.0.1:${sessionPort}`;
-    // The publisher provisions the topic the API instances read: it starts first.
-    const [session, publisher] = await Promise.allSettled([
-      this.launch('session-service', 'session-service', sessionPort),
-      freePort().then((port) => this.launch('revocation-publisher', 'revocation-publisher', port)),
-    ]);
-    if (session.status === 'fulfilled') this.sessionService = session.value;
-    if (publisher.status === 'fulfilled') this.publisher = publisher.value;
-    if (session.status === 'rejected') throw session.reason;
-    if (publisher.status === 'rejected') throw publisher.reason;
-
-    const instances = Array.from({ length: this.options.apisPerService ?? 2 }, (_, i) => i + 1);
-    const apis = await Promise.allSettled(
-      API_SERVICES.flatMap((name) => instances.map((i) => this.startApi(name, `${name}-${i}`))),
-    );
-    const failed = apis.find((result) => result.status === 'rejected');
-    if (failed) throw failed.reason;
-    for (const api of apis) if (api.status === 'fulfilled') this.apis.push(api.value);
+    const security = this.options.kafkaSecurity;
+    this.system = await startSystem({
+      dataDir: this.dataDir,
+      instances: this.options.apisPerService ?? 2,
+      kafka: security ? { security } : {},
+      redis: { appendfsync: 'always' },
+      env: (name, _label, system) => ({
+        REVOCATION_TOPIC: this.topic,
+        ...this.kafkaCredentials(name, system.kafka),
+        ...this.options.env?.[name],
+      }),
+      beforeApps: async (system) => {
+        if (system.kafka) await this.options.prepareKafka?.(system.kafka, this.topic);
+      },
+    });
+    this.apis.push(...API_SERVICES.flatMap((name) => this.system.instances(name)));
   }
 
   /** Starts one more API instance (not part of `apis`); resolves once /health/ready is 200. */
-  startApi(name: string, label: string): Promise<AppHandle> {
-    return freePort().then((port) => this.launch(name, label, port));
+  startApi(name: (typeof API_SERVICES)[number], label: string): Promise<AppHandle> {
+    return this.system.startApp(name, { label });
   }
 
   /** Crash: SIGKILL, as a dead machine would be. */
   async killPublisher(): Promise<void> {
-    this.deliberatelyStopped.add(this.publisher);
-    await this.publisher.kill();
+    this.killedPublisher = this.publisher;
+    await this.system.stopApp(this.killedPublisher, { crash: true });
   }
 
   /** Starts the publisher again with the same INSTANCE_ID and port; resolves once ready. */
   async restartPublisher(): Promise<void> {
-    this.publisher = await this.launch(
-      'revocation-publisher',
-      this.publisher.label,
-      this.publisher.port,
-    );
+    if (!this.killedPublisher) throw new Error('the publisher was not killed');
+    await this.system.restartApp(this.killedPublisher);
+    this.killedPublisher = undefined;
   }
 
-  async stopApp(app: AppHandle): Promise<void> {
-    this.deliberatelyStopped.add(app);
-    await app.stop(10_000);
+  private killedPublisher: AppHandle | undefined;
+
+  stopApp(app: AppHandle): Promise<void> {
+    return this.system.stopApp(app);
   }
 
   /** Apps that exited while the tests did not stop them: names the logs to read. */
   crashed(): string | undefined {
-    return this.crashes.length > 0
-      ? `${this.crashes.join('; ')} (logs in ${this.logDir})`
-      : undefined;
+    return this.system.crashed();
   }
 
   /** Stops every app, then Kafka and Redis; whatever fails, nothing is left running. */
   async stop(): Promise<void> {
-    for (const app of this.started) this.deliberatelyStopped.add(app);
-    await Promise.allSettled(this.started.map((app) => app.stop(10_000)));
-    const servers = [this.kafka as KafkaHandle | undefined, this.redis as RedisHandle | undefined];
-    await Promise.allSettled(
-      servers.filter((server) => server !== undefined).map((server) => server.stop()),
-    );
-  }
-
-  private async launch(name: string, label: string, port: number): Promise<AppHandle> {
-    const app = await startApp({
-      name,
-      label,
-      port,
-      logFile: join(this.logDir, `${label}.log`),
-      env: {
-        ...wiringEnv({
-          name,
-          instanceId: label,
-          brokers: this.kafka.brokers,
-          redisUrl: this.redis.url,
-          sessionServiceUrl: this.sessionServiceUrl,
-        }),
-        REVOCATION_TOPIC: this.topic,
-        ...this.kafkaCredentials(name),
-        ...this.options.env?.[name],
-      },
-    });
-    this.started.push(app);
-    void app.exit.then(({ code, signal }) => {
-      if (!this.deliberatelyStopped.has(app))
-        this.crashes.push(`${label} exited (code ${code}, signal ${signal})`);
-    });
-    return app;
+    await (this.system as RunningSystem | undefined)?.stop();
   }
 
   /** KAFKA_SSL_CA_FILE and KAFKA_SASL_* for `name` on a secured broker. */
-  private kafkaCredentials(name: string): Record<string, string> {
+  private kafkaCredentials(name: AppName, kafka: KafkaHandle | undefined): Record<string, string> {
     const user = KAFKA_USER[name];
     const password = user && this.options.kafkaSecurity?.users[user];
     if (!user || !password) return {};
     return {
-      ...(this.kafka.caFile ? { KAFKA_SSL_CA_FILE: this.kafka.caFile } : {}),
+      ...(kafka?.caFile ? { KAFKA_SSL_CA_FILE: kafka.caFile } : {}),
       KAFKA_SASL_MECHANISM: 'scram-sha-512',
       KAFKA_SASL_USERNAME: user,
       KAFKA_SASL_PASSWORD: password,

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, StopWaiting, uniqueName } from '@app/testing';
-import { freePort } from '../../scripts/lib/process.mjs';
+import { freePort } from '../../scripts/lib/process.ts';
 
 // `npm run stack` as a user runs it: its own Kafka and Redis, every app as a process,
 // two instances of each API service; every app ready; SIGTERM leaves nothing behind.
@@ -44,7 +44,7 @@ describe('npm run stack (launcher as a separate process)', () => {
     );
     stack = spawn(
       process.execPath,
-      ['--disable-warning=TimeoutNegativeWarning', 'scripts/stack.mjs'],
+      ['--disable-warning=TimeoutNegativeWarning', 'scripts/stack.ts'],
       {
         env: {
           ...process.env,

@@ -12,58 +12,24 @@ import { eventually, testInfra, TopicRecorder, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { join } from 'node:path';
-import { startApp, type AppHandle } from '../../scripts/apps.mjs';
-import { freePort } from '../../scripts/lib/process.mjs';
+import { startSystem, type AppHandle, type RunningSystem } from '../../scripts/system.ts';
 
 const infra = testInfra();
 const topic = uniqueName('revocations');
 const keyPrefix = `${uniqueName('api')}:`;
-const logDir = join(process.env.TEST_DATA_DIR ?? '/tmp', 'logs');
 const FRESHNESS_BOUND_MS = 2_000;
 const FILLER_EVENTS = 50_000;
 
+let system: RunningSystem;
 let sessionUrl: string;
 let publisher: AppHandle;
-let publisherPort: number;
 const apis: AppHandle[] = [];
 let producer: Producer;
 let dlq: TopicRecorder;
 let redis: Redis;
 
-function startPublisher(): Promise<AppHandle> {
-  return startApp({
-    name: 'revocation-publisher',
-    label: 'api-test-publisher',
-    port: publisherPort,
-    logFile: join(logDir, `${topic}-publisher.log`),
-    env: {
-      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-      REDIS_URL: infra.redisUrl,
-      REDIS_KEY_PREFIX: keyPrefix,
-      OUTBOX_SHARDS: '4',
-      REVOCATION_TOPIC: topic,
-      TOPIC_PARTITIONS: '6',
-      INSTANCE_ID: 'api-test-publisher',
-      HEARTBEAT_INTERVAL_MS: '200',
-    },
-  });
-}
-
 async function startApi(name: 'content-api' | 'account-api', label: string): Promise<AppHandle> {
-  const api = await startApp({
-    name,
-    label,
-    port: await freePort(),
-    logFile: join(logDir, `${topic}-${label}.log`),
-    env: {
-      KAFKA_BROKERS: infra.kafkaBrokers.join(','),
-      REVOCATION_TOPIC: topic,
-      JWKS_URL: `${sessionUrl}/.well-known/jwks.json`,
-      TOKEN_ISSUER: sessionUrl,
-      INSTANCE_ID: label,
-      FRESHNESS_BOUND_MS: String(FRESHNESS_BOUND_MS),
-    },
-  });
+  const api = await system.startApp(name, { label });
   apis.push(api);
   return api;
 }
@@ -139,29 +105,39 @@ async function metric(api: AppHandle, name: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  const sessionPort = await freePort();
-  sessionUrl = `http://127.0.0.1:${sessionPort}`;
-  publisherPort = await freePort();
-  const [, started] = await Promise.all([
-    startApp({
-      name: 'session-service',
-      label: 'api-test-session',
-      port: sessionPort,
-      logFile: join(logDir, `${topic}-session.log`),
-      env: {
-        REDIS_URL: infra.redisUrl,
-        REDIS_KEY_PREFIX: keyPrefix,
-        OUTBOX_SHARDS: '4',
-        ISSUER: sessionUrl,
-        SEED_DEMO_USERS: 'true',
-        DEFAULT_MAX_DEVICES: '50',
-        RATE_LIMIT_FAILS_PER_USERNAME: '1000',
-        RATE_LIMIT_PER_IP: '1000',
-      },
-    }),
-    startPublisher(),
-  ]);
-  publisher = started;
+  // The run's Kafka and Redis; this file's own topic and key prefix.
+  system = await startSystem({
+    dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
+    apps: ['session-service', 'revocation-publisher'],
+    kafka: { brokers: infra.kafkaBrokers.join(',') },
+    redis: { url: infra.redisUrl },
+    env: (app): Record<string, string> => {
+      switch (app) {
+        case 'session-service':
+          return {
+            REDIS_KEY_PREFIX: keyPrefix,
+            OUTBOX_SHARDS: '4',
+            SEED_DEMO_USERS: 'true',
+            DEFAULT_MAX_DEVICES: '50',
+            RATE_LIMIT_FAILS_PER_USERNAME: '1000',
+            RATE_LIMIT_PER_IP: '1000',
+          };
+        case 'revocation-publisher':
+          return {
+            REDIS_KEY_PREFIX: keyPrefix,
+            OUTBOX_SHARDS: '4',
+            REVOCATION_TOPIC: topic,
+            TOPIC_PARTITIONS: '6',
+            HEARTBEAT_INTERVAL_MS: '200',
+          };
+        case 'content-api':
+        case 'account-api':
+          return { REVOCATION_TOPIC: topic, FRESHNESS_BOUND_MS: String(FRESHNESS_BOUND_MS) };
+      }
+    },
+  });
+  sessionUrl = system.sessionServiceUrl;
+  publisher = system.app('revocation-publisher');
   await Promise.all([
     startApi('content-api', 'content-1'),
     startApi('content-api', 'content-2'),
@@ -179,12 +155,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.allSettled([
-    ...apis.map((api) => api.stop(10_000)),
-    publisher.stop(10_000),
-    producer.disconnect(),
-    dlq.stop(),
-  ]);
+  await Promise.allSettled([system.stop(), producer.disconnect(), dlq.stop()]);
   const keys = await redis.keys(`${keyPrefix}*`);
   if (keys.length > 0) await redis.del(...keys);
   await redis.quit();
@@ -303,7 +274,7 @@ describe('API services enforcing revocations received through Kafka', () => {
   it('answers 503 once heartbeats stop for longer than the bound, and recovers when they resume', async () => {
     const { token } = await signIn('kiosk');
     await allAnswer(apis, token, 200);
-    await publisher.stop(10_000);
+    await system.stopApp(publisher);
     const stale = await allAnswer(apis, token, 503);
     for (const answer of stale) {
       expect(answer.retryAfter).toBe('1');
@@ -316,7 +287,7 @@ describe('API services enforcing revocations received through Kafka', () => {
     expect(ready.details.revocations.freshness.fresh).toBe(false);
     expect(ready.details.revocations.freshness.stalest_age_ms).toBeGreaterThan(FRESHNESS_BOUND_MS);
     expect(await metric(api, 'revocation_guard_view_fresh')).toBe(0);
-    publisher = await startPublisher();
+    publisher = await system.restartApp(publisher);
     await allAnswer(apis, token, 200);
     expect(await metric(api, 'revocation_guard_view_fresh')).toBe(1);
   });

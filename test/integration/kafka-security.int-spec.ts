@@ -9,7 +9,7 @@ import {
   type AclEntry,
 } from 'kafkajs';
 import { deadLetterTopic, encodeHeartbeat } from '@app/contracts';
-import type { KafkaHandle } from '../../scripts/kafka/kafka.mjs';
+import type { KafkaHandle } from '../../scripts/kafka/kafka.ts';
 import { RevocationSystem } from '../e2e/revocation-system';
 
 // Kafka with TLS and SASL/SCRAM-SHA-512 and ACLs: the system works end to end with the

@@ -3,8 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventually } from '@app/testing';
-import { root } from '../../scripts/apps.mjs';
-import { freePort, startProcess, type ProcessHandle } from '../../scripts/lib/process.mjs';
+import { root } from '../../scripts/system.ts';
+import { freePort, startProcess, type ProcessHandle } from '../../scripts/lib/process.ts';
 import { call, RevocationSystem, type Session } from '../e2e/revocation-system';
 
 // The revocation guard as another team gets it: `npm pack`ed, installed from the tarball into

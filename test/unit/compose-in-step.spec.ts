@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { APPS, root, wiringEnv } from '../../scripts/apps.mjs';
-import { kraftClusterId, singleNodeSettings } from '../../scripts/kafka/kafka.mjs';
+import { APPS, root, wiringEnv } from '../../scripts/system.ts';
+import { kraftClusterId, singleNodeSettings } from '../../scripts/kafka/kafka.ts';
 
 // docker-compose.yml cannot run here (no Docker engine); this keeps it in step with the
 // local launcher, which is what the tests exercise.
@@ -52,9 +52,7 @@ describe('docker-compose.yml and the local launcher agree', () => {
     expect(issuer).toBeDefined();
     for (const app of APPS) {
       const service = compose.services[app.name]!;
-      const wired = wiringEnv({
-        name: app.name,
-        instanceId: app.name,
+      const wired = wiringEnv(app.name, app.name, {
         brokers: 'kafka:29092',
         redisUrl: 'redis://redis:6379',
         sessionServiceUrl: 'http://session-service:3000',

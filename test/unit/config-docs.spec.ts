@@ -5,7 +5,7 @@ import { revocationGuardEnv } from '@app/revocation-guard';
 import { format, resolveConfig } from 'prettier';
 import { sessionServiceEnv } from '../../apps/session-service/src/config';
 import { revocationPublisherEnv } from '../../apps/revocation-publisher/src/config';
-import { root } from '../../scripts/apps.mjs';
+import { root } from '../../scripts/system.ts';
 
 // The README's configuration tables are made from the apps' environment schemas: a variable
 // added, renamed or given another default without the README following fails here.

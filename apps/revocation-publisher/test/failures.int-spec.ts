@@ -4,9 +4,9 @@ import { OUTBOX_GROUP, outboxStream } from '@app/contracts';
 import { createKafka } from '@app/kafka';
 import { ConfigResourceTypes } from 'kafkajs';
 import { eventually, testInfra, TopicRecorder, uniqueName } from '@app/testing';
-import { startKafka, type KafkaHandle } from '../../../scripts/kafka/kafka.mjs';
-import { freePort } from '../../../scripts/lib/process.mjs';
-import { startRedis, type RedisHandle } from '../../../scripts/redis/redis.mjs';
+import { startKafka, type KafkaHandle } from '../../../scripts/kafka/kafka.ts';
+import { freePort } from '../../../scripts/lib/process.ts';
+import { startRedis, type RedisHandle } from '../../../scripts/redis/redis.ts';
 import { inOrderPerUser, PublisherFixture, revocations } from './publisher-fixture';
 
 // Nothing is lost when the broker or a publisher dies: every event arrives after recovery.
@@ -136,9 +136,9 @@ describe('revocation publisher under failure', () => {
         async () => {
           const publisher = fixture.publishers[0]!;
           for (let pause = 0; pause < 4; pause += 1) {
-            process.kill(publisher.pid, 'SIGSTOP');
+            process.kill(publisher.pid!, 'SIGSTOP');
             await sleep(3_500);
-            process.kill(publisher.pid, 'SIGCONT');
+            process.kill(publisher.pid!, 'SIGCONT');
             await sleep(300);
           }
         },
@@ -226,9 +226,9 @@ describe('revocation publisher: heartbeats vouch only for what the relay has rea
       recorder.heartbeats.length > 12 ? true : undefined,
     );
     const stalledAt = Date.now();
-    process.kill(redis.pid, 'SIGSTOP');
+    process.kill(redis.pid!, 'SIGSTOP');
     await sleep(3_000);
-    process.kill(redis.pid, 'SIGCONT');
+    process.kill(redis.pid!, 'SIGCONT');
     const during = recorder.heartbeats.filter(
       (h) => h.timestamp > stalledAt + 100 && h.timestamp < stalledAt + 3_000,
     );

@@ -9,8 +9,8 @@ import {
 } from '@app/contracts';
 import { testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
-import { startApp, type AppHandle } from '../../../scripts/apps.mjs';
-import { freePort } from '../../../scripts/lib/process.mjs';
+import { startApp, type AppHandle } from '../../../scripts/system.ts';
+import { freePort } from '../../../scripts/lib/process.ts';
 
 /** One isolated publisher setup: its own topic and key prefix on the run's Kafka and Redis. */
 export class PublisherFixture {

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
 import { uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
-import { freePort } from '../../../scripts/lib/process.mjs';
-import { startRedis, type RedisHandle } from '../../../scripts/redis/redis.mjs';
+import { freePort } from '../../../scripts/lib/process.ts';
+import { startRedis, type RedisHandle } from '../../../scripts/redis/redis.ts';
 import { client, startSessionApp, type SessionApp } from './session-app';
 
 // With REDIS_DURABILITY=replicas, a session end is acknowledged only once a replica has it:

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { eventually, startOidcIssuer, uniqueName, type TestOidcIssuer } from '@app/testing';
 import { decodeJwt } from 'jose';
-import { startRedis, type RedisHandle } from '../../../scripts/redis/redis.mjs';
+import { startRedis, type RedisHandle } from '../../../scripts/redis/redis.ts';
 import { client, startSessionApp, type SessionApp } from './session-app';
 
 // Sign-in with an ID token from a (local) OpenID Connect issuer, rate limits, and a Redis

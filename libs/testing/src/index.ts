@@ -3,3 +3,5 @@ export * from './topic-recorder';
 export * from './oidc-issuer';
 export * from './http-server';
 export * from './script-slots';
+export * from './http-client';
+export * from './access-token-issuer';

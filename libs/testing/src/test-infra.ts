@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../../../scripts/lib/process.ts';
+
+export { StopWaiting } from '../../../scripts/lib/process.ts';
 
 export interface TestInfra {
   kafkaBrokers: string[];
@@ -8,7 +10,7 @@ export interface TestInfra {
 
 /**
  * Where the run's real Kafka broker and Redis are. The Jest global setup
- * (test/setup/global-setup.mjs) starts them, or takes KAFKA_BROKERS / REDIS_URL as given.
+ * (test/setup/global-setup.ts) starts them, or takes KAFKA_BROKERS / REDIS_URL as given.
  */
 export function testInfra(): TestInfra {
   const { KAFKA_BROKERS, REDIS_URL } = process.env;
@@ -26,32 +28,16 @@ export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Thrown by an `eventually` probe to stop waiting at once: the awaited thing can no longer happen. */
-export class StopWaiting extends Error {
-  override readonly name = 'StopWaiting';
-}
-
 /**
- * Polls `probe` until it returns a value other than `undefined`, and returns it; throws with
- * `what` after `timeoutMs`. A bounded wait for something asynchronous, not a timing assertion.
+ * Polls `probe` until it returns a value other than `undefined` or `false`, and returns it;
+ * throws with `what` after `timeoutMs`, or at once when the probe throws `StopWaiting`. A
+ * bounded wait for something asynchronous, not a timing assertion. The launchers' poller
+ * (`waitFor`) with the tests' defaults: one poller for the whole repository.
  */
-export async function eventually<T>(
+export function eventually<T>(
   what: string,
-  probe: () => T | undefined | Promise<T | undefined>,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
   { timeoutMs = 20_000, intervalMs = 25 }: { timeoutMs?: number; intervalMs?: number } = {},
 ): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      if (error instanceof StopWaiting) throw error;
-      lastError = error;
-    }
-    await sleep(intervalMs);
-  }
-  const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
+  return waitFor(what, probe, { timeoutMs, intervalMs });
 }

@@ -1,12 +1,12 @@
 // `npm test`: the quality gates (format, lint, types), the build, then every Jest project.
-//   node scripts/test.mjs                    everything
-//   node scripts/test.mjs --only unit        one project (unit | integration | e2e)
-//   node scripts/test.mjs --skip-gates ...   tests only; other arguments go to Jest
+//   node scripts/test.ts                    everything
+//   node scripts/test.ts --only unit        one project (unit | integration | e2e)
+//   node scripts/test.ts --skip-gates ...   tests only; other arguments go to Jest
 import { spawnSync } from 'node:child_process';
-import { build } from './build.mjs';
+import { build } from './build.ts';
 
 const args = process.argv.slice(2);
-const take = (flag) => {
+const take = (flag: string): string | undefined => {
   const at = args.indexOf(flag);
   if (at === -1) return undefined;
   const [, value] = args.splice(at, 2);
@@ -17,8 +17,13 @@ const skipGates = args.includes('--skip-gates')
   ? (args.splice(args.indexOf('--skip-gates'), 1), true)
   : false;
 
-const steps = [];
-function run(name, command, commandArgs, env = {}) {
+const steps: { name: string; ok: boolean; seconds: string }[] = [];
+function run(
+  name: string,
+  command: string,
+  commandArgs: string[],
+  env: NodeJS.ProcessEnv = {},
+): boolean {
   const started = Date.now();
   process.stderr.write(`\n▶ ${name}\n`);
   const result = spawnSync(command, commandArgs, {
@@ -30,7 +35,7 @@ function run(name, command, commandArgs, env = {}) {
   return result.status === 0;
 }
 
-function summary() {
+function summary(): void {
   process.stderr.write('\n');
   for (const step of steps)
     process.stderr.write(`${step.ok ? '✔' : '✘'} ${step.name} (${step.seconds} s)\n`);

@@ -2,19 +2,42 @@
 // directory and AOF on. It never touches a Redis someone else runs (e.g. on 6379).
 //
 // As a module: `startRedis(options)` resolves once PING answers.
-// As a command: `node scripts/redis/redis.mjs` runs one in the foreground
+// As a command: `npm run redis` runs one in the foreground
 // (REDIS_PORT, REDIS_DATA_DIR, REDIS_APPENDFSYNC) until SIGINT/SIGTERM.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
-import { freePort, startProcess, waitFor } from '../lib/process.mjs';
+import {
+  envInt,
+  freePort,
+  startProcess,
+  waitFor,
+  type ProcessHandle,
+  type ServiceHandle,
+} from '../lib/process.ts';
 
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const root = resolve(import.meta.dirname, '../..');
+
+type Log = (message: string) => void;
+export type AppendFsync = 'always' | 'everysec' | 'no';
+
+export interface RedisHandle extends ServiceHandle {
+  url: string;
+}
+
+export interface RedisOptions {
+  port?: number | undefined;
+  dataDir?: string | undefined;
+  /** Default `always`: every write on disk before its reply. */
+  appendfsync?: AppendFsync | undefined;
+  /** More redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6380']`. */
+  args?: string[];
+  log?: Log;
+}
 
 /** Finds redis-server, installing Debian's package when it is missing and we may. */
-export function ensureRedisServer({ log = console.error } = {}) {
+export function ensureRedisServer({ log = console.error }: { log?: Log } = {}): string {
   const found = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
   if (found.status === 0) return found.stdout.trim();
   if (process.getuid?.() !== 0) {
@@ -36,11 +59,7 @@ export function ensureRedisServer({ log = console.error } = {}) {
   return 'redis-server';
 }
 
-/**
- * @param {{ port?: number, dataDir?: string, appendfsync?: 'always'|'everysec'|'no', args?: string[], log?: (m: string) => void }} [options]
- *   args: more redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6380']`
- * @returns {Promise<{ url: string, port: number, dataDir: string, pid: number|undefined, stop(): Promise<unknown>, kill(): Promise<unknown>, restart(): Promise<void> }>}
- */
+/** Starts a redis-server; resolves once it answers PING. */
 export async function startRedis({
   port,
   dataDir = join(root, '.data', 'redis'),
@@ -48,7 +67,7 @@ export async function startRedis({
   appendfsync = 'always',
   args: extraArgs = [],
   log = console.error,
-} = {}) {
+}: RedisOptions = {}): Promise<RedisHandle> {
   const binary = ensureRedisServer({ log });
   port ??= await freePort();
   mkdirSync(dataDir, { recursive: true });
@@ -74,7 +93,7 @@ export async function startRedis({
     ...extraArgs,
   ];
   const url = `redis://127.0.0.1:${port}`;
-  const launch = async () => {
+  const launch = async (): Promise<ProcessHandle> => {
     const proc = startProcess(binary, args, { name: 'redis' });
     await waitFor(`Redis on ${url}`, () => pingOnce(url), {
       timeoutMs: 20_000,
@@ -101,7 +120,7 @@ export async function startRedis({
   };
 }
 
-async function pingOnce(url) {
+async function pingOnce(url: string): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,
     maxRetriesPerRequest: 0,
@@ -111,30 +130,31 @@ async function pingOnce(url) {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    await client.ping();
+    return true;
   } finally {
     client.disconnect();
   }
 }
 
-async function main() {
+async function main(): Promise<void> {
+  const appendfsync = process.env.REDIS_APPENDFSYNC;
+  if (appendfsync && !['always', 'everysec', 'no'].includes(appendfsync))
+    throw new Error(`REDIS_APPENDFSYNC must be always, everysec or no, got "${appendfsync}"`);
   const redis = await startRedis({
-    port: process.env.REDIS_PORT ? Number(process.env.REDIS_PORT) : undefined,
+    port: envInt('REDIS_PORT', 0) || undefined,
     dataDir: process.env.REDIS_DATA_DIR ? resolve(process.env.REDIS_DATA_DIR) : undefined,
-    appendfsync: process.env.REDIS_APPENDFSYNC,
+    appendfsync: (appendfsync || undefined) as AppendFsync | undefined,
   });
   console.log(`Redis ready on ${redis.url} (data in ${redis.dataDir}); Ctrl-C stops it`);
-  const shutdown = async () => {
-    await redis.stop();
-    process.exit(0);
-  };
+  const shutdown = () => void redis.stop().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((error) => {
-    console.error(`[redis] ${error.message}`);
+if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) {
+  main().catch((error: unknown) => {
+    console.error(`[redis] ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   });
 }

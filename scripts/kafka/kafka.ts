@@ -2,22 +2,57 @@
 // from the jars Maven resolves into scripts/kafka/target/lib (cached in ~/.m2).
 //
 // As a module: `startKafka(options)` resolves once the admin API answers.
-// As a command: `node scripts/kafka/kafka.mjs` runs a broker in the foreground
+// As a command: `npm run kafka` runs a broker in the foreground
 // until SIGINT/SIGTERM (KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_DATA_DIR).
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Kafka, logLevel } from 'kafkajs';
-import { freePort, startProcess, waitFor } from '../lib/process.mjs';
+import { join, resolve } from 'node:path';
+import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
+import {
+  envInt,
+  freePort,
+  startProcess,
+  waitFor,
+  type ProcessHandle,
+  type ServiceHandle,
+} from '../lib/process.ts';
 
-const here = dirname(fileURLToPath(import.meta.url));
+const here = import.meta.dirname;
 const root = resolve(here, '../..');
 const libDir = join(here, 'target', 'lib');
 
+type Log = (message: string) => void;
+
+export interface KafkaSecurity {
+  /** SCRAM-SHA-512 users and their passwords; `admin` may do anything. */
+  users: Record<string, string>;
+  /** The client listener over TLS (a CA and certificate made with openssl). */
+  tls?: boolean;
+}
+
+/** KafkaJS `ssl` and `sasl` for one user of a secured broker (empty on a plain broker). */
+export type KafkaClientSecurity = Pick<KafkaConfig, 'ssl' | 'sasl'>;
+
+export interface KafkaHandle extends ServiceHandle {
+  brokers: string;
+  /** The CA of a TLS broker, for KAFKA_SSL_CA_FILE. */
+  caFile?: string;
+  clientSecurity(user: string): KafkaClientSecurity;
+}
+
+export interface KafkaOptions {
+  port?: number;
+  controllerPort?: number;
+  dataDir?: string;
+  heap?: string;
+  log?: Log;
+  readyTimeoutMs?: number;
+  security?: KafkaSecurity | undefined;
+}
+
 /** Broker settings for a single local node; docker-compose.yml mirrors them. */
-export const singleNodeSettings = {
+export const singleNodeSettings: Record<string, string> = {
   'num.partitions': '1',
   'auto.create.topics.enable': 'false',
   'offsets.topic.replication.factor': '1',
@@ -31,7 +66,7 @@ export const singleNodeSettings = {
 };
 
 /** Copies the broker's jars from Maven (from ~/.m2 after the first time) when the pom changed. */
-export function ensureKafkaJars({ log = console.error } = {}) {
+export function ensureKafkaJars({ log = console.error }: { log?: Log } = {}): string {
   const pom = readFileSync(join(here, 'pom.xml'));
   const digest = createHash('sha256').update(pom).digest('hex');
   const stamp = join(libDir, '.pom-sha256');
@@ -54,7 +89,7 @@ export function ensureKafkaJars({ log = console.error } = {}) {
     );
   } catch (error) {
     throw new Error(
-      `Maven could not resolve the Kafka jars (is mvn on PATH, Java 17+ installed?): ${error.message}`,
+      `Maven could not resolve the Kafka jars (is mvn on PATH, Java 17+ installed?): ${String(error)}`,
       { cause: error },
     );
   }
@@ -64,14 +99,14 @@ export function ensureKafkaJars({ log = console.error } = {}) {
 
 /** A KRaft cluster id: a base64url-encoded UUID (22 characters), never starting with '-'
  * (the storage tool's argument parser would take it for an option). */
-export function kraftClusterId() {
+export function kraftClusterId(): string {
   for (;;) {
     const id = randomBytes(16).toString('base64url');
     if (/^[A-Za-z0-9]/.test(id)) return id;
   }
 }
 
-function writeProperties(file, props) {
+function writeProperties(file: string, props: Record<string, string>): void {
   writeFileSync(
     file,
     Object.entries(props)
@@ -84,11 +119,12 @@ function writeProperties(file, props) {
  * A CA and a certificate for 127.0.0.1 signed by it, made with openssl once per data folder:
  * `keystore` (key and chain, for the broker) and `ca` (for clients).
  */
-function tlsMaterial(dir) {
+function tlsMaterial(dir: string): { ca: string; keystore: string } {
   const files = { ca: join(dir, 'ca.crt'), keystore: join(dir, 'server-keystore.pem') };
   if (existsSync(files.keystore)) return files;
   mkdirSync(dir, { recursive: true });
-  const openssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  const openssl = (...args: string[]) =>
+    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
   openssl(
     'req',
     '-x509',
@@ -161,7 +197,17 @@ function tlsMaterial(dir) {
  * (SCRAM-SHA-512, over TLS when `security.tls`), the controller listener a password of its
  * own, and every operation an ACL (the StandardAuthorizer; `admin` is the super user).
  */
-function listenerSettings({ port, controllerPort, security, dataDir }) {
+function listenerSettings({
+  port,
+  controllerPort,
+  security,
+  dataDir,
+}: {
+  port: number;
+  controllerPort: number;
+  security: KafkaSecurity | undefined;
+  dataDir: string;
+}): Record<string, string> {
   if (!security) {
     return {
       listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
@@ -181,7 +227,7 @@ function listenerSettings({ port, controllerPort, security, dataDir }) {
     'listener.security.protocol.map': `CONTROLLER:SASL_PLAINTEXT,${protocol}:${protocol}`,
     'sasl.enabled.mechanisms': 'SCRAM-SHA-512',
     'sasl.mechanism.inter.broker.protocol': 'SCRAM-SHA-512',
-    [`listener.name.${listener}.scram-sha-512.sasl.jaas.config`]: `org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${security.users.admin}";`,
+    [`listener.name.${listener}.scram-sha-512.sasl.jaas.config`]: `org.apache.kafka.common.security.scram.ScramLoginModule required username="admin" password="${security.users.admin ?? ''}";`,
     'sasl.mechanism.controller.protocol': 'PLAIN',
     'listener.name.controller.sasl.enabled.mechanisms': 'PLAIN',
     'listener.name.controller.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required username="controller" password="${controllerSecret}" user_controller="${controllerSecret}";`,
@@ -201,14 +247,18 @@ function listenerSettings({ port, controllerPort, security, dataDir }) {
 }
 
 /** A random secret kept in `file` (made on first use): the same across restarts of one broker. */
-function persistentSecret(file) {
+function persistentSecret(file: string): string {
   if (!existsSync(file))
     writeFileSync(file, randomBytes(18).toString('base64url'), { mode: 0o600 });
   return readFileSync(file, 'utf8').trim();
 }
 
 /** KafkaJS client settings for `user` of a secured broker (TLS with its CA, SASL/SCRAM). */
-export function clientSecurity(security, dataDir, user) {
+export function clientSecurity(
+  security: KafkaSecurity | undefined,
+  dataDir: string,
+  user: string,
+): KafkaClientSecurity {
   if (!security) return {};
   const password = security.users[user];
   if (password === undefined) throw new Error(`no Kafka user "${user}"`);
@@ -225,7 +275,6 @@ export function clientSecurity(security, dataDir, user) {
  * offsets), formats it otherwise. `security: { users: { admin, <name>: <password>… }, tls }`
  * makes clients authenticate (SCRAM-SHA-512) and every operation need an ACL; `admin` may do
  * anything. Passwords: letters, digits, `_` and `-` (the storage tool cannot take others).
- * @returns {Promise<{ brokers: string, port: number, dataDir: string, caFile?: string, stop(): Promise<unknown>, kill(): Promise<unknown>, restart(): Promise<void> }>}
  */
 export async function startKafka({
   port = 9092,
@@ -235,13 +284,13 @@ export async function startKafka({
   log = console.error,
   readyTimeoutMs = 90_000,
   security,
-} = {}) {
+}: KafkaOptions = {}): Promise<KafkaHandle> {
   ensureKafkaJars({ log });
-  if (security && !security.users?.admin) throw new Error('a secured broker needs an "admin" user');
+  if (security && !security.users.admin) throw new Error('a secured broker needs an "admin" user');
   for (const password of Object.values(security?.users ?? {}))
     if (!/^[\w-]+$/.test(password))
       throw new Error('Kafka passwords: letters, digits, _ and - only');
-  controllerPort ??= await freePort();
+  const controller = controllerPort ?? (await freePort());
   const logDir = join(dataDir, 'logs');
   const logsDir = join(dataDir, 'kraft');
   const configFile = join(dataDir, 'server.properties');
@@ -249,9 +298,9 @@ export async function startKafka({
   writeProperties(configFile, {
     'process.roles': 'broker,controller',
     'node.id': '1',
-    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+    'controller.quorum.voters': `1@127.0.0.1:${controller}`,
     'controller.listener.names': 'CONTROLLER',
-    ...listenerSettings({ port, controllerPort, security, dataDir }),
+    ...listenerSettings({ port, controllerPort: controller, security, dataDir }),
     'log.dirs': logsDir,
     ...singleNodeSettings,
   });
@@ -293,7 +342,7 @@ export async function startKafka({
   }
 
   const brokers = `127.0.0.1:${port}`;
-  const launch = async () => {
+  const launch = async (): Promise<ProcessHandle> => {
     const proc = startProcess('java', [...jvm, 'kafka.Kafka', configFile], {
       logFile: join(logDir, 'stdout.log'),
       name: 'kafka',
@@ -307,7 +356,7 @@ export async function startKafka({
       });
     } catch (error) {
       await proc.kill();
-      throw new Error(`${error.message} (see ${join(logDir, 'server.log')})`, { cause: error });
+      throw new Error(`${String(error)} (see ${join(logDir, 'server.log')})`, { cause: error });
     }
     return proc;
   };
@@ -319,7 +368,7 @@ export async function startKafka({
     dataDir,
     ...(security?.tls ? { caFile: join(dataDir, 'tls', 'ca.crt') } : {}),
     /** KafkaJS `ssl` and `sasl` for one of `security.users` (empty on a plain broker). */
-    clientSecurity: (user) => clientSecurity(security, dataDir, user),
+    clientSecurity: (user: string) => clientSecurity(security, dataDir, user),
     get pid() {
       return proc.pid;
     },
@@ -337,7 +386,10 @@ export async function startKafka({
 }
 
 /** True once the broker answers a metadata request and has a controller. */
-export async function adminAnswers(brokers, security = {}) {
+export async function adminAnswers(
+  brokers: string,
+  security: KafkaClientSecurity = {},
+): Promise<boolean> {
   const kafka = new Kafka({
     clientId: 'kafka-launcher-probe',
     brokers: [brokers],
@@ -356,26 +408,21 @@ export async function adminAnswers(brokers, security = {}) {
   }
 }
 
-async function main() {
+async function main(): Promise<void> {
   const kafka = await startKafka({
-    port: Number(process.env.KAFKA_PORT ?? 9092),
-    controllerPort: process.env.KAFKA_CONTROLLER_PORT
-      ? Number(process.env.KAFKA_CONTROLLER_PORT)
-      : undefined,
+    port: envInt('KAFKA_PORT', 9092),
+    controllerPort: envInt('KAFKA_CONTROLLER_PORT', 0) || undefined,
     dataDir: process.env.KAFKA_DATA_DIR ? resolve(process.env.KAFKA_DATA_DIR) : undefined,
   });
   console.log(`Kafka ready on ${kafka.brokers} (data in ${kafka.dataDir}); Ctrl-C stops it`);
-  const shutdown = async () => {
-    await kafka.stop();
-    process.exit(0);
-  };
+  const shutdown = () => void kafka.stop().then(() => process.exit(0));
   process.once('SIGINT', shutdown);
   process.once('SIGTERM', shutdown);
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  main().catch((error) => {
-    console.error(`[kafka] ${error.message}`);
+if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) {
+  main().catch((error: unknown) => {
+    console.error(`[kafka] ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   });
 }

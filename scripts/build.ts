@@ -1,21 +1,20 @@
-// Compiles apps/, libs/ and the benchmarks' TypeScript (bench/) to dist/ with SWC (path aliases
+// Compiles apps/, libs/ and the apps the benchmarks run (bench/overhead-app) to dist/ with SWC (path aliases
 // rewritten to relative paths), and copies the files the code reads at run time (Lua commands).
 // Type checking is `tsc --noEmit`, run separately by `npm test`.
 import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { transformFile } from '@swc/core';
+import { transformFile, type JscConfig, type Options } from '@swc/core';
 
 const require = createRequire(import.meta.url);
-const { root, ...swcOptions } = require('../swc.config.cjs');
+const { root, ...swcOptions } = require('../swc.config.cjs') as Options & { root: string };
 const outDir = join(root, 'dist');
-const isTest = (file) => /\.(spec|int-spec|e2e-spec)\.ts$/.test(file);
+const isTest = (file: string) => /\.(spec|int-spec|e2e-spec)\.ts$/.test(file);
 
-const isSource = (file) => file.endsWith('.ts') && !file.endsWith('.d.ts') && !isTest(file);
-const isAsset = (file) => file.endsWith('.lua');
+const isSource = (file: string) => file.endsWith('.ts') && !file.endsWith('.d.ts') && !isTest(file);
+const isAsset = (file: string) => file.endsWith('.lua');
 
-function* files(dir, wanted) {
+function* files(dir: string, wanted: (name: string) => boolean): Generator<string> {
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     const path = join(dir, entry.name);
     if (entry.isDirectory()) yield* files(path, wanted);
@@ -23,10 +22,15 @@ function* files(dir, wanted) {
   }
 }
 
-export async function build() {
+/** `clean: false` (watch mode) writes over dist/ without emptying it first. */
+export async function build({ clean = true }: { clean?: boolean } = {}): Promise<void> {
   const started = Date.now();
-  rmSync(outDir, { recursive: true, force: true });
-  const dirs = ['apps', 'libs', 'bench'].map((dir) => join(root, dir)).filter(existsSync);
+  if (clean) rmSync(outDir, { recursive: true, force: true });
+  // Of bench/ and scripts/, only what the built code runs: the benchmarks' overhead app and
+  // the process helpers libs/testing uses; the rest runs as .ts under Node.
+  const dirs = ['apps', 'libs', 'bench/overhead-app', 'scripts/lib']
+    .map((dir) => join(root, dir))
+    .filter(existsSync);
   const sources = dirs.flatMap((dir) => [...files(dir, isSource)]);
   const assets = dirs.flatMap((dir) => [...files(dir, isAsset)]);
   for (const asset of assets) {
@@ -39,6 +43,10 @@ export async function build() {
       const target = join(outDir, relative(root, file)).replace(/\.ts$/, '.js');
       const { code, map } = await transformFile(file, {
         ...swcOptions,
+        // Scripts name the files they import (`./process.ts`, as Node runs them); compiled
+        // code names the compiled file. (Jest runs the sources, so it keeps the names.)
+        // (@swc/core 1.15 supports the option; its types do not name it yet.)
+        jsc: { ...swcOptions.jsc, rewriteRelativeImportExtensions: true } as JscConfig,
         swcrc: false,
         filename: file,
         outputPath: target,
@@ -57,9 +65,9 @@ export async function build() {
   );
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  build().catch((error) => {
-    console.error(`[build] ${error.message}`);
+if (process.argv[1] === import.meta.filename) {
+  build().catch((error: unknown) => {
+    console.error(`[build] ${error instanceof Error ? error.message : String(error)}`);
     process.exit(1);
   });
 }

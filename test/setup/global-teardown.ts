@@ -1,8 +1,9 @@
-// Stops what global-setup.mjs started, once the last project using it is done.
+// Stops what global-setup.ts started, once the last project using it is done.
 import { rmSync } from 'node:fs';
+import type { TestInfraState } from './global-setup';
 
-export default async function globalTeardown() {
-  const state = globalThis.__testInfra;
+export default async function globalTeardown(): Promise<void> {
+  const state = (globalThis as { __testInfra?: TestInfraState }).__testInfra;
   if (!state) return;
   state.users -= 1;
   if (state.users > 0) return;

@@ -1,0 +1,202 @@
+// Small process helpers shared by the Kafka and Redis launchers, the system launcher, the
+// tests and the benchmarks.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createWriteStream, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { dirname } from 'node:path';
+import { createInterface } from 'node:readline';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** Resolves with a TCP port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        resolve(typeof address === 'object' && address ? address.port : 0);
+      });
+    });
+  });
+}
+
+/** Thrown by a `waitFor` probe to stop waiting at once: the awaited thing can no longer happen. */
+export class StopWaiting extends Error {
+  override readonly name = 'StopWaiting';
+}
+
+export interface WaitOptions {
+  timeoutMs?: number;
+  intervalMs?: number;
+  /** Checked before each probe: a process that died will never become ready. */
+  isAlive?: () => boolean;
+}
+
+/**
+ * Polls `probe` until it returns something other than `undefined` or `false`, and returns it;
+ * rejects naming `what` (and the probe's last error) after `timeoutMs`, or at once when the
+ * probe throws `StopWaiting` or `isAlive` turns false. A bounded wait, not a timing claim:
+ * the one poller of the launchers, the tests (`eventually`) and the benchmarks.
+ */
+export async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | false | Promise<T | undefined | false>,
+  { timeoutMs = 60_000, intervalMs = 200, isAlive }: WaitOptions = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    if (isAlive && !isAlive()) throw new Error(`${what}: process exited while starting`);
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      if (error instanceof StopWaiting) throw error;
+      lastError = error;
+    }
+    await sleep(intervalMs);
+  }
+  const reason = lastError instanceof Error ? ` (last error: ${lastError.message})` : '';
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`);
+}
+
+/** An integer from the environment: `fallback` when unset or empty, an error naming it when not. */
+export function envInt(name: string, fallback: number, { min = 0 }: { min?: number } = {}): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${name} must be an integer of at least ${min}, got "${raw}"`);
+  return value;
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+export interface ProcessHandle {
+  readonly name: string;
+  readonly pid: number | undefined;
+  readonly child: ChildProcess;
+  readonly exit: Promise<Exit>;
+  readonly isAlive: () => boolean;
+  /** Graceful stop: SIGTERM, then SIGKILL after `graceMs`; resolves when the process exited. */
+  stop(graceMs?: number): Promise<Exit>;
+  /** Abrupt stop, as a crash would be. */
+  kill(): Promise<Exit>;
+}
+
+/** A server the launchers start: it can also be started again on the same port and data. */
+export interface ServiceHandle {
+  readonly port: number;
+  readonly dataDir: string;
+  readonly pid: number | undefined;
+  readonly isAlive: () => boolean;
+  stop(): Promise<unknown>;
+  kill(): Promise<unknown>;
+  restart(): Promise<void>;
+}
+
+export interface StartProcessOptions {
+  /** Output appended to this file; otherwise to this process's stdout as `[prefix] line`. */
+  logFile?: string | undefined;
+  prefix?: string | undefined;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  name?: string;
+}
+
+// On Linux, util-linux's setpriv asks the kernel to send SIGTERM to a child when its parent
+// dies, even by SIGKILL: a killed test run or stack never leaves a broker or Redis behind.
+const setpriv =
+  process.platform === 'linux' &&
+  spawnSync('setpriv', ['--help'], { stdio: 'ignore' }).status === 0;
+
+/**
+ * Starts a long-running child process. Its output goes to `logFile`, or to this process's
+ * stdout with each line prefixed by `[prefix]`, or is inherited.
+ */
+export function startProcess(
+  command: string,
+  args: string[],
+  { logFile, prefix, env, cwd, name = command }: StartProcessOptions = {},
+): ProcessHandle {
+  const piped = Boolean(logFile ?? prefix);
+  const [file, argv] = setpriv
+    ? ['setpriv', ['--pdeathsig', 'TERM', '--', command, ...args]]
+    : [command, args];
+  const child = spawn(file, argv, {
+    cwd,
+    env: env ?? process.env,
+    stdio: ['ignore', piped ? 'pipe' : 'inherit', piped ? 'pipe' : 'inherit'],
+  });
+  const streams = [child.stdout, child.stderr].filter((stream) => stream !== null);
+  if (logFile) {
+    mkdirSync(dirname(logFile), { recursive: true });
+    const out = createWriteStream(logFile, { flags: 'a' });
+    for (const stream of streams) stream.pipe(out);
+  } else if (prefix) {
+    for (const stream of streams)
+      createInterface({ input: stream }).on('line', (line) =>
+        process.stdout.write(`[${prefix}] ${line}\n`),
+      );
+  }
+  let exited = false;
+  const exit = new Promise<Exit>((resolve) => {
+    child.on('exit', (code, signal) => {
+      exited = true;
+      resolve({ code, signal });
+    });
+  });
+  child.on('error', (error) => {
+    console.error(`[${name}] failed to start: ${error.message}`);
+  });
+  return {
+    name,
+    pid: child.pid,
+    child,
+    exit,
+    isAlive: () => !exited,
+    async stop(graceMs = 15_000) {
+      if (exited) return exit;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const result = await exit;
+      clearTimeout(timer);
+      return result;
+    },
+    async kill() {
+      if (exited) return exit;
+      child.kill('SIGKILL');
+      return exit;
+    },
+  };
+}
+
+/** Kills every handle synchronously: for `process.on('exit')`, where nothing async runs. */
+export function killAllNow(handles: Iterable<{ pid: number | undefined; isAlive(): boolean }>) {
+  for (const handle of handles) {
+    if (handle.pid === undefined || !handle.isAlive()) continue;
+    try {
+      process.kill(handle.pid, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** Settles every promise, then throws the first failure: so one failed start still lets the
+ * others finish starting, to be tracked and stopped. */
+export async function allStarted<T extends readonly unknown[]>(
+  starts: readonly [...T],
+): Promise<{ -readonly [K in keyof T]: Awaited<T[K]> }> {
+  const settled: PromiseSettledResult<unknown>[] = await Promise.allSettled(starts);
+  const failed = settled.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+  return settled.map((result) => (result as PromiseFulfilledResult<unknown>).value) as {
+    -readonly [K in keyof T]: Awaited<T[K]>;
+  };
+}

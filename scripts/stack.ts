@@ -1,0 +1,139 @@
+// `npm run stack`: the whole system on this machine — Apache Kafka (KRaft, one node), Redis,
+// and every app as its own process — then prints where each listens. Ctrl-C or SIGTERM stops
+// everything, apps first, then Kafka and Redis. Configuration: see README.md ("The local stack").
+//
+// `npm run start:dev -- <app>` (`stack.ts --watch <app>`): the same, and `<app>` is rebuilt
+// and restarted whenever a file under apps/ or libs/ changes.
+import { rmSync, watch, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { build } from './build.ts';
+import { envInt } from './lib/process.ts';
+import { APPS, root, startSystem, type AppName, type RunningSystem } from './system.ts';
+
+const env = process.env;
+const dataDir = resolve(env.STACK_DATA_DIR ?? join(root, '.data', 'stack'));
+const logsToStdout = env.STACK_LOGS === 'stdout';
+const log = (message: string) => process.stderr.write(`[stack] ${message}\n`);
+
+let system: RunningSystem | undefined;
+let stopping = false;
+async function stopAll(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    log('stopping apps, then Kafka and Redis…');
+    await system?.stop();
+    log('stopped');
+  }
+  process.exit(code);
+}
+process.once('SIGINT', () => void stopAll(0));
+process.once('SIGTERM', () => void stopAll(0));
+
+/** `--watch <app>`: the app to rebuild and restart on every change, validated. */
+function watchedApp(): AppName | undefined {
+  const at = process.argv.indexOf('--watch');
+  if (at === -1) return undefined;
+  const name = process.argv[at + 1];
+  const app = APPS.find((candidate) => candidate.name === name);
+  if (!app)
+    throw new Error(
+      `--watch needs an app: npm run start:dev -- <${APPS.map((a) => a.name).join(' | ')}>`,
+    );
+  return app.name;
+}
+
+/** Rebuilds and restarts every instance of `name` after each burst of changes (300 ms quiet). */
+function watchAndRestart(running: RunningSystem, name: AppName): void {
+  let timer: NodeJS.Timeout | undefined;
+  let busy = Promise.resolve();
+  const restart = async () => {
+    const started = Date.now();
+    try {
+      await build({ clean: false });
+    } catch (error) {
+      log(`build failed, ${name} keeps running the previous build: ${String(error)}`);
+      return;
+    }
+    for (const app of running.instances(name)) {
+      await running.stopApp(app);
+      await running.restartApp(app);
+    }
+    log(`${name} rebuilt and restarted in ${Date.now() - started} ms`);
+  };
+  for (const dir of ['apps', 'libs'])
+    watch(join(root, dir), { recursive: true }, (_event, file) => {
+      if (!file?.endsWith('.ts') && !file?.endsWith('.lua')) return;
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        busy = busy.then(restart).catch((error: unknown) => {
+          log(`restart of ${name} failed: ${String(error)}`);
+        });
+      }, 300);
+    });
+  log(`watching apps/ and libs/: ${name} restarts on every change`);
+}
+
+async function main(): Promise<void> {
+  const watched = watchedApp();
+  const instances = envInt('API_INSTANCES', 1, { min: 1 });
+  if (env.STACK_FRESH === '1' || env.STACK_FRESH === 'true')
+    rmSync(dataDir, { recursive: true, force: true });
+  await build();
+
+  const started = Date.now();
+  // Empty counts as unset, so `KAFKA_BROKERS= npm run stack` starts the stack's own broker.
+  const brokers = env.KAFKA_BROKERS ?? '';
+  const redisUrl = env.REDIS_URL ?? '';
+  system = await startSystem({
+    dataDir,
+    instances,
+    ports: Object.fromEntries(APPS.map((app) => [app.name, envInt(app.portVar, app.port)])),
+    kafka: brokers ? { brokers } : { port: envInt('KAFKA_PORT', 9092) },
+    redis: redisUrl ? { url: redisUrl } : { port: envInt('REDIS_PORT', 6380) },
+    env: (app): Record<string, string> =>
+      app === 'session-service' ? { SEED_DEMO_USERS: env.SEED_DEMO_USERS ?? 'true' } : {},
+    logs: logsToStdout ? 'stdout' : 'files',
+    log,
+  });
+  const running = system;
+  running.onCrash((message) => {
+    if (stopping) return;
+    if (watched) {
+      log(`${message}; fix the code and save: it restarts`);
+      return;
+    }
+    log(`${message} unexpectedly; stopping the stack`);
+    void stopAll(1);
+  });
+
+  const rows: [string, string, number | undefined][] = [
+    [running.kafka ? 'kafka' : 'kafka (given)', running.brokers, running.kafka?.pid],
+    [running.redis ? 'redis' : 'redis (given)', running.redisUrl, running.redis?.pid],
+    ...running.apps.map((app): [string, string, number | undefined] => [
+      app.label,
+      app.url,
+      app.pid,
+    ]),
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length));
+  process.stdout.write(`\nStack ready in ${((Date.now() - started) / 1000).toFixed(1)} s:\n`);
+  for (const [name, where, pid] of rows)
+    process.stdout.write(`  ${name.padEnd(width)}  ${where}${pid ? `  (pid ${pid})` : ''}\n`);
+  process.stdout.write(
+    `\nLogs: ${logsToStdout ? 'above' : running.logDir}. Ctrl-C stops everything.\n`,
+  );
+  if (env.STACK_STATE_FILE) {
+    const state = {
+      brokers: running.brokers,
+      redisUrl: running.redisUrl,
+      processes: rows.map(([name, url, pid]) => ({ name, url, pid: pid ?? null })),
+    };
+    writeFileSync(env.STACK_STATE_FILE, JSON.stringify(state, null, 2));
+  }
+  if (watched) watchAndRestart(running, watched);
+}
+
+main().catch(async (error: unknown) => {
+  log(`could not start: ${error instanceof Error ? error.message : String(error)}`);
+  await stopAll(1);
+});

@@ -10,50 +10,25 @@ export interface MeasureRequest {
   connections: number;
   durationS: number;
 }
-
 export type ChildRequest =
   { type: 'tokens'; tokens: string[] } | ({ type: 'measure' } & MeasureRequest);
+export type Measurement = Awaited<ReturnType<typeof measure>>;
 export type ChildReply =
   { id: number; ok: true; result?: Measurement } | { id: number; ok: false; error: string };
 
-export interface Measurement {
-  requests_2xx: number;
-  non_2xx: number;
-  status_codes: Record<string, number>;
-  errors: number;
-  timeouts: number;
-  duration_s: number;
-  latency_ms: Record<'p50' | 'p90' | 'p99' | 'max' | 'mean', number | null>;
-}
-
 // What is used of autocannon (it has no types of its own).
-interface AutocannonRequest {
-  method: string;
-  headers: Record<string, string>;
-}
-interface AutocannonResult {
-  '2xx': number;
-  non2xx: number;
-  statusCodeStats?: Record<string, { count: number }>;
-  errors: number;
-  timeouts: number;
-  duration: number;
-}
-type Autocannon = (options: {
-  url: string;
-  connections: number;
-  duration: number;
-  requests?: AutocannonRequest[];
-  setupClient?: (client: { setRequests(requests: AutocannonRequest[]): void }) => void;
-}) => EventEmitter & PromiseLike<AutocannonResult>;
-const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+type Request = { method: string; headers: Record<string, string> };
+type Result = { '2xx': number; non2xx: number; errors: number; timeouts: number; duration: number };
+const autocannon = createRequire(import.meta.url)('autocannon') as (
+  options: object,
+) => EventEmitter & PromiseLike<Result & { statusCodeStats?: Record<string, { count: number }> }>;
 
-let requests: AutocannonRequest[] = [];
+let requests: Request[] = [];
 
 /** The same requests for every connection, each connection starting at its own offset. */
 function setupClientFor(connections: number) {
   let next = 0;
-  return (client: { setRequests(requests: AutocannonRequest[]): void }) => {
+  return (client: { setRequests(requests: Request[]): void }) => {
     if (requests.length === 0) return;
     const offset = Math.floor((next++ * requests.length) / connections);
     client.setRequests([...requests.slice(offset), ...requests.slice(0, offset)]);
@@ -61,7 +36,7 @@ function setupClientFor(connections: number) {
 }
 
 /** Nearest-rank percentiles of latencies in ms, to the microsecond. */
-function percentiles(values: number[]): Measurement['latency_ms'] {
+function percentiles(values: number[]) {
   if (values.length === 0) return { p50: null, p90: null, p99: null, max: null, mean: null };
   const sorted = Float64Array.from(values).sort();
   const at = (p: number) => round(percentile(sorted, p), 3);
@@ -69,12 +44,7 @@ function percentiles(values: number[]): Measurement['latency_ms'] {
   return { p50: at(50), p90: at(90), p99: at(99), max: at(100), mean: round(mean, 3) };
 }
 
-async function measure({
-  url,
-  path,
-  connections,
-  durationS,
-}: MeasureRequest): Promise<Measurement> {
+async function measure({ url, path, connections, durationS }: MeasureRequest) {
   // autocannon's own histogram keeps whole milliseconds; each response's time is kept here
   // instead (process.hrtime, from the request's write to the response's end).
   const latencies: number[] = [];

@@ -11,17 +11,9 @@ import { Stage, type BenchRun } from './run.ts';
 
 const childFile = new URL('./load-generator-child.ts', import.meta.url);
 
-export interface LoadGenerator {
-  pid: number | undefined;
-  isAlive(): boolean;
-  stop(): Promise<void>;
-  /** Requests to send, in order, one per token: GET with `Authorization: Bearer <token>`. */
-  setTokens(tokens: string[]): Promise<unknown>;
-  /** One autocannon run; resolves with its counts and latency percentiles (ms). */
-  measure(request: MeasureRequest): Promise<Measurement>;
-}
+export type LoadGenerator = ReturnType<typeof startLoadGenerator>;
 
-export function startLoadGenerator(run: BenchRun): LoadGenerator {
+export function startLoadGenerator(run: BenchRun) {
   const child = fork(childFile, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   let exited = false;
   const exit = new Promise<void>((resolve) =>
@@ -49,7 +41,7 @@ export function startLoadGenerator(run: BenchRun): LoadGenerator {
       pending.set(id, { resolve, reject });
       child.send({ id, ...message });
     });
-  const handle: LoadGenerator = {
+  const handle = {
     pid: child.pid,
     isAlive: () => !exited,
     async stop() {
@@ -59,8 +51,10 @@ export function startLoadGenerator(run: BenchRun): LoadGenerator {
       await exit;
       clearTimeout(timer);
     },
-    setTokens: (tokens) => ask({ type: 'tokens', tokens }),
-    measure: async ({ url, path, connections, durationS }) =>
+    /** Requests to send, in order, one per token: GET with `Authorization: Bearer <token>`. */
+    setTokens: (tokens: string[]) => ask({ type: 'tokens', tokens }),
+    /** One autocannon run; resolves with its counts and latency percentiles (ms). */
+    measure: async ({ url, path, connections, durationS }: MeasureRequest) =>
       (await ask({ type: 'measure', url, path, connections, durationS })) as Measurement,
   };
   return run.track(Stage.client, 'load generator', handle);

@@ -10,8 +10,6 @@ export function round(value: number, digits = 2): number {
   return Math.round(value * factor) / factor;
 }
 
-export type Machine = ReturnType<typeof machine>;
-
 export function machine() {
   const cpus = os.cpus();
   return {
@@ -42,12 +40,7 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-export interface Distribution {
-  p50: number | null;
-  p95: number | null;
-  p99: number | null;
-  max: number | null;
-}
+export type Distribution = Record<'p50' | 'p95' | 'p99' | 'max', number | null>;
 
 /** Nearest-rank percentiles of `values`, in ms rounded to 0.01; nulls when there are none. */
 export function distribution(values: readonly number[]): Distribution {

@@ -33,11 +33,6 @@ interface Stopper {
   failure: () => string | undefined;
 }
 
-const isProcess = (thing: unknown): thing is Process =>
-  typeof thing === 'object' && thing !== null && 'isAlive' in thing && 'pid' in thing;
-const hasCrashes = (thing: unknown): thing is { crashed(): string | undefined } =>
-  typeof thing === 'object' && thing !== null && 'crashed' in thing;
-
 /**
  * One benchmark run: the watchdog (`wholeRunMs`) and the signal handlers are armed at once.
  * Register what is started with `track`; `main` runs the measurements and exits.
@@ -90,16 +85,16 @@ export class BenchRun {
   track<T extends { stop(): unknown }>(stage: Stage, name: string, thing: T): T;
   track<T>(stage: Stage, name: string, thing: T, stop: () => unknown): T;
   track<T>(stage: Stage, name: string, thing: T, stop?: () => unknown): T {
-    const handle = isProcess(thing) ? thing : undefined;
+    const it = thing as Partial<Process & { stop(): unknown; crashed(): string | undefined }>;
+    const handle = typeof it.isAlive === 'function' ? (it as Process) : undefined;
     this.stoppers.push({
       stage,
       name,
-      stop: stop ?? (() => (thing as { stop(): unknown }).stop()),
+      stop: stop ?? (() => it.stop?.()),
       handle,
-      failure: () => {
-        if (hasCrashes(thing)) return thing.crashed();
-        return stage === Stage.app && handle && !handle.isAlive() ? `${name} exited` : undefined;
-      },
+      failure: () =>
+        it.crashed?.() ??
+        (stage === Stage.app && handle && !handle.isAlive() ? `${name} exited` : undefined),
     });
     return thing;
   }
@@ -143,12 +138,9 @@ export class BenchRun {
       if (this.abortReason === undefined)
         log(`failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
       exitCode = 1;
-    } finally {
-      await this.stopEverything().catch((error: unknown) => {
-        log(`stopping: ${errorText(error)}`);
-      });
     }
-    if (this.dir !== undefined && exitCode === 0)
+    await this.stopEverything();
+    if (exitCode === 0 && this.dir !== undefined)
       rmSync(this.dir, { recursive: true, force: true });
     else if (this.dir !== undefined) log(`data and logs kept in ${relative(root, this.dir)}`);
     process.exit(exitCode);
@@ -167,6 +159,7 @@ export class BenchRun {
     return this.stoppers.flatMap((s) => (s.handle ? [s.handle] : []));
   }
 
+  /** Never rejects: each failure to stop is logged. */
   private stopEverything(): Promise<void> {
     this.stopping ??= (async () => {
       for (const stage of [Stage.client, Stage.app, Stage.infrastructure]) {
@@ -198,7 +191,7 @@ export class BenchRun {
     }
     this.abortReason = reason;
     log(`${reason}; stopping everything`);
-    await this.stopEverything().catch(() => undefined);
+    await this.stopEverything();
     if (this.dir !== undefined) log(`data and logs kept in ${relative(root, this.dir)}`);
     process.exit(code);
   }

@@ -11,7 +11,7 @@ import {
   wiringEnv,
   type AppHandle,
   type AppName,
-  type RunningSystem,
+  type StartAppOptions,
 } from '../../scripts/system.ts';
 import { builtLib } from './built.ts';
 import { post } from './http.ts';
@@ -40,19 +40,7 @@ export async function es256SigningKeys(): Promise<string> {
   return JSON.stringify([{ ...jwk, kid: 'bench-es256', alg: 'ES256', use: 'sig' }]);
 }
 
-export interface Core {
-  system: RunningSystem;
-  kafka: NonNullable<RunningSystem['kafka']>;
-  redis: NonNullable<RunningSystem['redis']>;
-  issuer: TestOidcIssuer;
-  sessionService: AppHandle;
-  publisher: AppHandle;
-  topic: string;
-  /** What `name` gets from the stack, for instance `label`, plus this run's topic. */
-  appEnv(name: AppName, label: string): Record<string, string>;
-  /** Starts one instance of an API service with the stack's wiring; resolves once ready. */
-  startApi(name: AppName, label: string, env?: Record<string, string>): Promise<AppHandle>;
-}
+export type Core = Awaited<ReturnType<typeof startCore>>;
 
 /**
  * Starts the OIDC issuer, then Kafka, Redis, the session service and the publisher
@@ -65,7 +53,7 @@ export async function startCore(
     sessionEnv = {},
     publisherEnv = {},
   }: { topic: string; sessionEnv?: Record<string, string>; publisherEnv?: Record<string, string> },
-): Promise<Core> {
+) {
   const issuer = run.track(
     Stage.infrastructure,
     'oidc-issuer',
@@ -107,8 +95,14 @@ export async function startCore(
     sessionService,
     publisher,
     topic,
-    appEnv: (name, label) => ({ ...wiringEnv(name, label, system), ...ownEnv(name) }),
-    startApi: (name, label, env = {}) => system.startApp(name, { label, env }),
+    /** What `name` gets from the stack, for instance `label`, plus this run's topic. */
+    appEnv: (name: AppName, label: string) => ({
+      ...wiringEnv(name, label, system),
+      ...ownEnv(name),
+    }),
+    /** Starts one instance of an API service with the stack's wiring; resolves once ready. */
+    startApi: (name: AppName, label: string, env: Record<string, string> = {}) =>
+      system.startApp(name, { label, env }),
   };
 }
 
@@ -153,28 +147,14 @@ export async function openSessions(
  */
 export async function startEntry(
   run: BenchRun,
-  {
-    label,
-    entry,
-    env = {},
-    logFile,
-    readyTimeoutMs = 60_000,
-  }: {
-    label: string;
-    entry: string;
-    env?: Record<string, string>;
-    logFile?: string;
-    readyTimeoutMs?: number;
-  },
+  options: Pick<StartAppOptions, 'label' | 'entry' | 'env' | 'logFile' | 'readyTimeoutMs'>,
 ): Promise<AppHandle> {
+  const label = options.label ?? 'entry';
   const app = await startApp({
+    ...options,
     name: label,
-    entry,
-    label,
     port: await freePort(),
-    logFile,
-    readyTimeoutMs,
-    env: { NODE_ENV: 'development', LOG_LEVEL: 'warn', ...env },
+    env: { NODE_ENV: 'development', LOG_LEVEL: 'warn', ...options.env },
   });
   return run.track(Stage.app, label, app, () => app.stop(10_000));
 }

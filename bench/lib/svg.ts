@@ -94,18 +94,16 @@ export function latencyChart({
   }
 
   // Bars.
-  counts.forEach((count, i) => {
-    if (count === 0) return;
-    const x = PLOT.left + i * slotW;
+  const bar = (x: number, count: number, fill: string) =>
     out.push(
-      `<rect x="${(x + 0.5).toFixed(1)}" y="${yOf(count).toFixed(1)}" width="${Math.max(1, slotW - 1).toFixed(1)}" height="${(PLOT.top + plotH - yOf(count)).toFixed(1)}" fill="#4a78b5"/>`,
+      `<rect x="${x.toFixed(1)}" y="${yOf(count).toFixed(1)}" width="${Math.max(1, slotW - 1).toFixed(1)}" height="${(PLOT.top + plotH - yOf(count)).toFixed(1)}" fill="${fill}"/>`,
     );
+  counts.forEach((count, i) => {
+    if (count > 0) bar(PLOT.left + i * slotW + 0.5, count, '#4a78b5');
   });
   if (overflow > 0) {
     const x = PLOT.left + (bins + 1) * slotW;
-    out.push(
-      `<rect x="${x.toFixed(1)}" y="${yOf(overflow).toFixed(1)}" width="${Math.max(1, slotW - 1).toFixed(1)}" height="${(PLOT.top + plotH - yOf(overflow)).toFixed(1)}" fill="#8e6bb5"/>`,
-    );
+    bar(x, overflow, '#8e6bb5');
     text(
       x + slotW / 2,
       PLOT.top + plotH + 16,

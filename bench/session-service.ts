@@ -12,43 +12,35 @@
 // and, in this process, bare jose signing of an access token (Ed25519, one at a time).
 // Results go to bench/results/session-service.json.
 //
-//   node --disable-warning=TimeoutNegativeWarning bench/session-service.mjs
+//   node --disable-warning=TimeoutNegativeWarning bench/session-service.ts
 //
 // BENCH_DURATION_S, BENCH_WARMUP_S and BENCH_CONCURRENCY override the defaults (15, 3, 16).
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { generateKeyPair, SignJWT } from 'jose';
-import { startApp } from '../scripts/apps.mjs';
-import { build } from '../scripts/build.mjs';
-import { freePort } from '../scripts/lib/process.mjs';
-import { startRedis } from '../scripts/redis/redis.mjs';
-import { procCpuMs } from './lib/cpu.mjs';
-import { command, distribution, machine, round } from './lib/report.mjs';
-import { benchRun, log, root, Stage } from './lib/run.mjs';
-
-const require = createRequire(import.meta.url);
-const resultsFile = join(root, 'bench', 'results', 'session-service.json');
-
-const envNumber = (name, fallback) => {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
+import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
+import { build } from '../scripts/build.ts';
+import { envInt, freePort } from '../scripts/lib/process.ts';
+import { startRedis, type RedisHandle } from '../scripts/redis/redis.ts';
+import { startApp, type AppHandle } from '../scripts/system.ts';
+import { builtLib } from './lib/built.ts';
+import { procCpuMs } from './lib/cpu.ts';
+import { command, distribution, machine, round, writeResults } from './lib/report.ts';
+import { benchRun, log, Stage } from './lib/run.ts';
+import { benchSessionEnv } from './lib/stack.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
-  duration_s: envNumber('BENCH_DURATION_S', 15),
-  warmup_s: envNumber('BENCH_WARMUP_S', 3),
-  concurrency: Math.floor(envNumber('BENCH_CONCURRENCY', 16)),
+  duration_s: envInt('BENCH_DURATION_S', 15, { min: 1 }),
+  warmup_s: envInt('BENCH_WARMUP_S', 3),
+  concurrency: envInt('BENCH_CONCURRENCY', 16, { min: 1 }),
   /** The HTTP floor (GET /health/live) and the 16-in-flight signing figure are side notes: shorter. */
   side_duration_s: 5,
   side_warmup_s: 1,
   /** ID tokens signed before the OIDC case; each sign-in uses one, each for a user of its own. */
   id_token_pool: 40_000,
-  redis_appendfsync: 'everysec',
+  redis_appendfsync: 'everysec' as const,
   /** The schema caps DEFAULT_MAX_DEVICES at 1,000 (1,000,000 is refused at start). */
   default_max_devices: 1_000,
   rate_limits: 1_000_000,
@@ -66,10 +58,13 @@ const limits = {
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
 
 /** What this run started, for the CPU figures. */
-const started = { redis: undefined, service: undefined };
+const started: { redis?: RedisHandle; service?: AppHandle } = {};
+const serviceUrl = () => started.service?.url ?? '';
 
 // ---------------------------------------------------------------------------------------
 // CPU time of each process during a measured window: where the time goes.
+
+type CpuSnapshot = ReturnType<typeof cpuSnapshot>;
 
 function cpuSnapshot() {
   const self = process.cpuUsage();
@@ -82,21 +77,25 @@ function cpuSnapshot() {
 }
 
 /** CPU per request (ms) and cores busy, per process, between two snapshots. */
-function cpuBetween(before, after, requests) {
+function cpuBetween(before: CpuSnapshot, after: CpuSnapshot, requests: number) {
   const wallMs = after.at - before.at;
-  const out = {};
   let total = 0;
-  for (const name of ['service', 'redis', 'load_generator']) {
-    if (before[name] === undefined || after[name] === undefined) continue;
-    const used = after[name] - before[name];
-    total += used;
-    out[name] = {
-      cores_busy: round(used / wallMs),
-      cpu_ms_per_request: requests > 0 ? round(used / requests, 3) : null,
+  const usage = (name: 'service' | 'redis' | 'load_generator') => {
+    const [from, to] = [before[name], after[name]];
+    if (from === undefined || to === undefined) return undefined;
+    total += to - from;
+    return {
+      cores_busy: round((to - from) / wallMs),
+      cpu_ms_per_request: requests > 0 ? round((to - from) / requests, 3) : null,
     };
-  }
-  out.all_cores_busy = round(total / wallMs);
-  return out;
+  };
+  // (undefined for a process whose CPU could not be read: left out of the results file)
+  const [service, redis, load_generator] = [
+    usage('service'),
+    usage('redis'),
+    usage('load_generator'),
+  ];
+  return { service, redis, load_generator, all_cores_busy: round(total / wallMs) };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -108,30 +107,41 @@ function cpuBetween(before, after, requests) {
  * flight at the end are awaited, not counted. Latency and rate are of the 2xx answers; others
  * are counted by status.
  */
-async function loadCase(name, request, { warmupS, durationS, concurrency, before } = {}) {
-  warmupS ??= parameters.warmup_s;
-  durationS ??= parameters.duration_s;
-  concurrency ??= parameters.concurrency;
+async function loadCase(
+  name: string,
+  request: (worker: number) => Promise<number>,
+  {
+    warmupS = parameters.warmup_s,
+    durationS = parameters.duration_s,
+    concurrency = parameters.concurrency,
+    before,
+  }: {
+    warmupS?: number;
+    durationS?: number;
+    concurrency?: number;
+    before?: () => Promise<unknown>;
+  } = {},
+) {
   run.checkRunning(name);
   await before?.();
   log(`${name}: ${warmupS} s warm-up, ${durationS} s measured, ${concurrency} in flight`);
   const t0 = performance.now();
   const measureFrom = t0 + warmupS * 1000;
   const measureUntil = measureFrom + durationS * 1000;
-  const latencies = [];
-  const errors = {};
+  const latencies: number[] = [];
+  const errors: Record<string, number> = {};
   let ok = 0;
-  let exhausted = false;
-  let cpuStart;
-  let cpuEnd;
+  let exhausted = false as boolean;
+  let cpuStart: CpuSnapshot | undefined;
+  let cpuEnd: CpuSnapshot | undefined;
   const cpuTimers = [
     setTimeout(() => (cpuStart = cpuSnapshot()), warmupS * 1000),
     setTimeout(() => (cpuEnd = cpuSnapshot()), (warmupS + durationS) * 1000),
   ];
-  const worker = async (id) => {
+  const worker = async (id: number) => {
     while (performance.now() < measureUntil && run.aborted === undefined) {
       const startedAt = performance.now();
-      let status;
+      let status: number | string;
       try {
         status = await request(id);
       } catch (error) {
@@ -139,7 +149,7 @@ async function loadCase(name, request, { warmupS, durationS, concurrency, before
           exhausted = true;
           return;
         }
-        status = error?.name === 'TimeoutError' ? 'timeout' : 'network';
+        status = error instanceof Error && error.name === 'TimeoutError' ? 'timeout' : 'network';
       }
       const endedAt = performance.now();
       if (endedAt < measureFrom || endedAt > measureUntil) continue;
@@ -185,14 +195,19 @@ async function loadCase(name, request, { warmupS, durationS, concurrency, before
 class PoolExhausted extends Error {}
 
 /** POSTs JSON to the service; resolves with the status (and the parsed body when asked). */
-async function post(path, body, { json = false } = {}) {
-  const response = await fetch(`${started.service.url}${path}`, {
+async function post(
+  path: string,
+  body: unknown,
+  { json = false } = {},
+): Promise<{ status: number; body?: { refresh_token: string } }> {
+  const response = await fetch(`${serviceUrl()}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
     signal: AbortSignal.timeout(limits.requestTimeoutMs),
   });
-  if (json && response.ok) return { status: response.status, body: await response.json() };
+  if (json && response.ok)
+    return { status: response.status, body: (await response.json()) as { refresh_token: string } };
   await response.arrayBuffer();
   return { status: response.status };
 }
@@ -203,7 +218,7 @@ async function post(path, body, { json = false } = {}) {
 const ACCESS_TOKEN_ISSUER = 'http://127.0.0.1:3000'; // the service's default ISSUER
 const ACCESS_TOKEN_AUDIENCE = 'session-revocation-apis';
 
-function signAccessToken(privateKey) {
+function signAccessToken(privateKey: CryptoKey) {
   const iat = Math.floor(Date.now() / 1000);
   // The claims TokenService.issueAccessToken sets, with ids of the same shapes and lengths.
   return new SignJWT({ sid: `s3_${'A'.repeat(22)}`, roles: ['user'] })
@@ -218,12 +233,15 @@ function signAccessToken(privateKey) {
 }
 
 /** As many signatures as possible for warm-up + duration, `inFlight` at a time. */
-async function bareSigning(privateKey, { warmupS, durationS, inFlight }) {
+async function bareSigning(
+  privateKey: CryptoKey,
+  { warmupS, durationS, inFlight }: { warmupS: number; durationS: number; inFlight: number },
+) {
   log(`bare jose signing: ${warmupS} s warm-up, ${durationS} s measured, ${inFlight} in flight`);
   const measureFrom = performance.now() + warmupS * 1000;
   const measureUntil = measureFrom + durationS * 1000;
   let ops = 0;
-  let cpuStart;
+  let cpuStart: NodeJS.CpuUsage | undefined;
   const loop = async () => {
     for (;;) {
       await signAccessToken(privateKey);
@@ -251,50 +269,41 @@ async function bareSigning(privateKey, { warmupS, durationS, inFlight }) {
 
 async function main() {
   await build();
-  const { startOidcIssuer } = require(join(root, 'dist', 'libs', 'testing', 'src', 'index.js'));
-
   const dataDir = run.makeDataDir();
-
-  started.redis = run.track(
-    Stage.infrastructure,
-    'redis',
-    await startRedis({
-      dataDir: join(dataDir, 'redis'),
-      appendfsync: parameters.redis_appendfsync,
-      log,
-    }),
-  );
-  const issuer = run.track(Stage.infrastructure, 'oidc-issuer', await startOidcIssuer());
-  log(`Redis ${started.redis.url}, OIDC issuer ${issuer.issuer}`);
+  const redis = await startRedis({
+    dataDir: join(dataDir, 'redis'),
+    appendfsync: parameters.redis_appendfsync,
+    log,
+  });
+  started.redis = run.track(Stage.infrastructure, 'redis', redis);
+  const issuer = await builtLib('testing').startOidcIssuer();
+  run.track(Stage.infrastructure, 'oidc-issuer', issuer);
+  log(`Redis ${redis.url}, OIDC issuer ${issuer.issuer}`);
 
   const bootAt = Date.now();
-  started.service = await startApp({
+  const service = await startApp({
     name: 'session-service',
     port: await freePort(),
     logFile: join(dataDir, 'logs', 'session-service.log'),
     env: {
-      REDIS_URL: started.redis.url,
+      // RATE_LIMIT_* at parameters.rate_limits, DEFAULT_MAX_DEVICES at parameters.default_max_devices.
+      ...benchSessionEnv(issuer),
+      REDIS_URL: redis.url,
       REDIS_KEY_PREFIX: `bench-${Date.now().toString(36)}:`,
       NODE_ENV: 'development',
       SEED_DEMO_USERS: 'true',
       LOG_LEVEL: 'warn',
-      RATE_LIMIT_PER_IP: String(parameters.rate_limits),
-      RATE_LIMIT_FAILS_PER_USERNAME: String(parameters.rate_limits),
-      DEFAULT_MAX_DEVICES: String(parameters.default_max_devices),
-      OIDC_ISSUERS: JSON.stringify([
-        { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, audience: issuer.audience },
-      ]),
     },
   });
-  run.track(Stage.app, 'the session service', started.service, () =>
-    started.service.stop(limits.serviceStopMs),
+  started.service = run.track(Stage.app, 'the session service', service, () =>
+    service.stop(limits.serviceStopMs),
   );
-  log(`session service ready at ${started.service.url} in ${Date.now() - bootAt} ms`);
+  log(`session service ready at ${service.url} in ${Date.now() - bootAt} ms`);
 
   // ID tokens, signed now so that signing them is not measured; each for a user of its own,
   // so no sign-in meets the device limit (an eviction would add a revocation to the case).
   const signStart = performance.now();
-  const idTokens = [];
+  const idTokens: string[] = [];
   const runTag = Date.now().toString(36);
   for (let i = 0; i < parameters.id_token_pool; i += 500) {
     run.checkRunning('the signing of ID tokens');
@@ -306,28 +315,28 @@ async function main() {
   log(`${idTokens.length} ID tokens signed in ${Math.round(performance.now() - signStart)} ms`);
   let nextIdToken = 0;
   const takeIdToken = () => {
-    if (nextIdToken >= idTokens.length) throw new PoolExhausted();
-    return idTokens[nextIdToken++];
+    const idToken = idTokens[nextIdToken++];
+    if (idToken === undefined) throw new PoolExhausted();
+    return idToken;
   };
 
   const device = { name: 'bench' };
-  const cases = {};
 
   // (a) Password sign-in: scrypt on libuv's thread pool (4 threads, 2 cores here).
-  cases.login_password = await loadCase('POST /auth/login', async () => {
+  const login_password = await loadCase('POST /auth/login', async () => {
     const body = { username: 'alice', password: 'alice-pass', device };
     return (await post('/auth/login', body)).status;
   });
 
   // (b) OIDC sign-in: ID-token verification (ES256, JWKS cached) and a session in Redis.
-  cases.login_oidc = await loadCase('POST /auth/oidc', async () => {
+  const login_oidc = await loadCase('POST /auth/oidc', async () => {
     const body = { id_token: takeIdToken(), device };
     return (await post('/auth/oidc', body)).status;
   });
 
   // (c) Refresh: each worker chains its own session's rotations.
-  const refreshTokens = [];
-  const newSession = async (worker) => {
+  const refreshTokens: string[] = [];
+  const newSession = async (worker: number) => {
     const { status, body } = await post(
       '/auth/oidc',
       { id_token: takeIdToken(), device },
@@ -336,7 +345,7 @@ async function main() {
     if (!body) throw new Error(`could not open a session for refresh (HTTP ${status})`);
     refreshTokens[worker] = body.refresh_token;
   };
-  cases.refresh = await loadCase(
+  const refresh = await loadCase(
     'POST /auth/refresh',
     async (worker) => {
       const { status, body } = await post(
@@ -356,10 +365,10 @@ async function main() {
   );
 
   // The same HTTP stack answering without work: what no POST can beat on this machine.
-  cases.health_live_floor = await loadCase(
+  const health_live_floor = await loadCase(
     'GET /health/live',
     async () => {
-      const response = await fetch(`${started.service.url}/health/live`, {
+      const response = await fetch(`${service.url}/health/live`, {
         signal: AbortSignal.timeout(limits.requestTimeoutMs),
       });
       await response.arrayBuffer();
@@ -383,6 +392,7 @@ async function main() {
     inFlight: parameters.concurrency,
   });
 
+  const cases = { login_password, login_oidc, refresh, health_live_floor };
   const ratio = round(cases.refresh.rps / bare.ops_per_s, 4);
   const results = {
     login_password_rps: cases.login_password.rps,
@@ -419,22 +429,19 @@ async function main() {
     },
     parameters,
   };
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
-  printSummary(results);
-}
-
-function printSummary(r) {
-  const n = (value) => (value === null ? '-' : value.toLocaleString('en-US'));
-  const errors = (e) =>
+  const file = writeResults('session-service.json', results);
+  type Case = typeof refresh;
+  const r = results;
+  const n = (value: number | null) => (value === null ? '-' : value.toLocaleString('en-US'));
+  const errors = (e: Record<string, number>) =>
     Object.keys(e).length === 0
       ? 'none'
       : Object.entries(e)
           .map(([status, count]) => `${count}×${status}`)
           .join(' ');
-  const line = (label, c) =>
+  const line = (label: string, c: Case) =>
     `  ${label.padEnd(22)} ${n(c.rps).padStart(9)} req/s   p50 ${n(c.p50_ms)} ms   p99 ${n(c.p99_ms)} ms   max ${n(c.max_ms)} ms   n=${n(c.count)}   errors: ${errors(c.errors)}`;
-  const cpu = (label, c) =>
+  const cpu = (label: string, c: Case) =>
     `  ${label.padEnd(22)} cores busy: service ${c.cpu.service?.cores_busy ?? '?'}, redis ${c.cpu.redis?.cores_busy ?? '?'}, load generator ${c.cpu.load_generator?.cores_busy ?? '?'}   ` +
     `CPU ms/request: service ${c.cpu.service?.cpu_ms_per_request ?? '?'}, redis ${c.cpu.redis?.cpu_ms_per_request ?? '?'}, load generator ${c.cpu.load_generator?.cpu_ms_per_request ?? '?'}`;
   const m = r.machine;
@@ -458,7 +465,7 @@ function printSummary(r) {
       `refresh / bare signing = ${r.refresh_vs_bare_signing_ratio} (goal >= 0.5: ${r.goal.met ? 'met' : 'NOT met'}; the load generator shares the ${m.cpus} CPUs with the service and Redis)`,
       `  side ratios: refresh / signing with ${b.concurrent.in_flight} in flight = ${r.side_ratios.refresh_vs_concurrent_signing}; ` +
         `no-op GET floor / bare signing = ${r.side_ratios.health_live_floor_vs_bare_signing}; refresh / floor = ${r.side_ratios.refresh_vs_health_live_floor}`,
-      `Results: ${relative(root, resultsFile)}`,
+      `Results: ${file}`,
       '',
     ].join('\n'),
   );

@@ -2,29 +2,34 @@
 // many revocations per second the publisher relays, end to end through a real consumer.
 //
 // Starts everything it measures on this machine, on free loopback ports, with data under
-// .data/bench-*: one Kafka broker, one Redis, one revocation-publisher process (from dist/),
-// and a KafkaJS consumer in this process. Writes outbox entries exactly as the session
+// .data/bench-*: one Kafka broker, one Redis, one revocation-publisher process (from dist/;
+// scripts/system.ts starts them), and a KafkaJS consumer in this process. Writes outbox entries exactly as the session
 // service does and times their arrival on the topic. Results go to
 // bench/results/publisher.json. See bench/README.md.
 //
-//   node bench/publisher-outbox-to-topic.mjs      (or: npm run bench:publisher)
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+//   node bench/publisher-outbox-to-topic.ts      (or: npm run bench:publisher)
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel } from 'kafkajs';
-import { startApp } from '../scripts/apps.mjs';
-import { build } from '../scripts/build.mjs';
-import { startKafka } from '../scripts/kafka/kafka.mjs';
-import { freePort } from '../scripts/lib/process.mjs';
-import { startRedis } from '../scripts/redis/redis.mjs';
-import { command, distribution, kafkaVersion, machine, median, round } from './lib/report.mjs';
-import { benchRun, log, root, Stage } from './lib/run.mjs';
+import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import type * as Contracts from '@app/contracts';
+import { build } from '../scripts/build.ts';
+import { startSystem } from '../scripts/system.ts';
+import { builtLib } from './lib/built.ts';
+import {
+  command,
+  distribution,
+  kafkaVersion,
+  machine,
+  median,
+  round,
+  writeResults,
+  type Distribution,
+} from './lib/report.ts';
+import { benchRun, log, Stage } from './lib/run.ts';
 
-const require = createRequire(import.meta.url);
-const resultsFile = join(root, 'bench', 'results', 'publisher.json');
+/** The built contracts lib (after the build). */
+let contracts: typeof Contracts;
 
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
@@ -39,7 +44,7 @@ const parameters = {
   users: 1_000,
   outbox_shards: 16,
   topic_partitions: 12,
-  redis_appendfsync: 'everysec',
+  redis_appendfsync: 'everysec' as const,
 };
 
 /** Every wait is bounded; the watchdog leaves room for the shutdown within ~5 minutes. */
@@ -49,12 +54,12 @@ const limits = {
   latencyDrainMs: 30_000,
   throughputRunMs: 60_000,
   consumerStopMs: 5_000,
-  publisherStopMs: 10_000,
 };
 
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
+const layout: Contracts.OutboxLayout = { prefix: 'bench:', shards: parameters.outbox_shards };
 /** The benchmark's own Redis connection, for writing the outbox. */
-let client;
+let client: Redis;
 
 // ---------------------------------------------------------------------------------------
 // Receipts: written events are registered here by jti before their write is sent, and
@@ -68,14 +73,22 @@ let client;
  */
 const clock = () => performance.timeOrigin + performance.now();
 
+interface Phase {
+  name: string;
+  expected: number;
+  received: number;
+  lastReceivedAt: number;
+  latencies: { total: number; toSend: number }[];
+}
+
 /** jti → { phase, sentAt } for every event written and not yet seen on the topic. */
-const awaited = new Map();
-const seen = new Set();
+const awaited = new Map<string, { phase: Phase; sentAt?: number }>();
+const seen = new Set<string>();
 const anomalies = { duplicates: 0, unknown: 0, invalid: 0 };
 /** Partitions the consumer has received anything from (heartbeats, before the first event). */
-const partitionsSeen = new Set();
+const partitionsSeen = new Set<number>();
 
-function newPhase(name, expected) {
+function newPhase(name: string, expected: number): Phase {
   return { name, expected, received: 0, lastReceivedAt: 0, latencies: [] };
 }
 
@@ -84,10 +97,10 @@ function newPhase(name, expected) {
  * sample keeps the publisher's send time too (the message timestamp, which KafkaJS sets when
  * the publisher hands the batch over), to tell the time spent before the send from the rest.
  */
-function onMessage(decodeMessage, message) {
+function onMessage(message: KafkaMessage) {
   let decoded;
   try {
-    decoded = decodeMessage(message);
+    decoded = contracts.decodeMessage(message);
   } catch {
     anomalies.invalid += 1;
     return;
@@ -115,7 +128,7 @@ function onMessage(decodeMessage, message) {
 // Writing the outbox as the session service does (see publisher-fixture.ts `write()`):
 // one entry per event, in the stream of the user's shard, fields `key` and `event`.
 
-function makeEvents(contracts, layout, count, tag) {
+function makeEvents(count: number, tag: string) {
   const now = Date.now();
   return Array.from({ length: count }, (_, i) => {
     const userId = `bench-user-${i % parameters.users}`;
@@ -141,10 +154,10 @@ function makeEvents(contracts, layout, count, tag) {
 }
 
 /** One event at a time, each awaited, then a pause: measures an idle publisher's latency. */
-async function latencyPhase(contracts, layout) {
+async function latencyPhase() {
   const warmup = newPhase('warm-up', parameters.latency_warmup_events);
   const measured = newPhase('latency', parameters.latency_events);
-  const events = makeEvents(contracts, layout, warmup.expected + measured.expected, 'latency');
+  const events = makeEvents(warmup.expected + measured.expected, 'latency');
   for (const [i, event] of events.entries()) {
     run.checkRunning('the latency phase');
     const phase = i < warmup.expected ? warmup : measured;
@@ -164,10 +177,10 @@ async function latencyPhase(contracts, layout) {
 }
 
 /** Everything in pipelines as fast as Redis takes them; from the first write to the last receipt. */
-async function throughputRun(contracts, layout, attempt) {
+async function throughputRun(attempt: number) {
   const phase = newPhase(`throughput ${attempt}`, parameters.throughput_events);
   // Built beforehand so that only writing and relaying are timed.
-  const events = makeEvents(contracts, layout, phase.expected, `throughput-${attempt}`);
+  const events = makeEvents(phase.expected, `throughput-${attempt}`);
   const size = parameters.throughput_pipeline_size;
   const firstWriteAt = clock();
   for (let i = 0; i < events.length; i += size) {
@@ -199,12 +212,12 @@ async function throughputRun(contracts, layout, attempt) {
 // ---------------------------------------------------------------------------------------
 
 /** The publisher's own Prometheus counters, as a cross-check of what the consumer saw. */
-async function publisherCounters(url) {
+async function publisherCounters(url: string) {
   try {
     const text = await (
       await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(2_000) })
     ).text();
-    const value = (name) =>
+    const value = (name: string) =>
       Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1]);
     return {
       published: value('publisher_events_published_total'),
@@ -218,55 +231,41 @@ async function publisherCounters(url) {
 
 async function main() {
   await build();
-  const contracts = require(join(root, 'dist', 'libs', 'contracts', 'src', 'index.js'));
-
-  const dataDir = run.makeDataDir();
-
+  contracts = builtLib('contracts');
   const bootStart = Date.now();
-  // Both at once, and both settled before going on, so a failure of one still stops the other.
-  const boots = await Promise.allSettled([
-    freePort().then((port) =>
-      startKafka({ port, dataDir: join(dataDir, 'kafka'), log }).then((h) =>
-        run.track(Stage.infrastructure, 'kafka', h),
-      ),
-    ),
-    startRedis({
-      dataDir: join(dataDir, 'redis'),
-      appendfsync: parameters.redis_appendfsync,
-      log,
-    }).then((h) => run.track(Stage.infrastructure, 'redis', h)),
-  ]);
-  const bootFailure = boots.find((boot) => boot.status === 'rejected');
-  if (bootFailure) throw bootFailure.reason;
-  const [kafka, redis] = boots.map((boot) => boot.value);
-  log(`Kafka ${kafka.brokers} and Redis ${redis.url} up in ${Date.now() - bootStart} ms`);
-
   const topic = `bench-revocations-${Date.now().toString(36)}`;
-  const layout = { prefix: 'bench:', shards: parameters.outbox_shards };
-  const publisher = await startApp({
-    name: 'revocation-publisher',
-    label: 'publisher',
-    port: await freePort(),
-    logFile: join(dataDir, 'logs', 'publisher.log'),
-    env: {
-      KAFKA_BROKERS: kafka.brokers,
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: layout.prefix,
-      OUTBOX_SHARDS: String(layout.shards),
-      REVOCATION_TOPIC: topic,
-      TOPIC_PARTITIONS: String(parameters.topic_partitions),
-      INSTANCE_ID: 'bench-publisher',
-      LOG_LEVEL: 'warn',
-    },
-  });
-  run.track(Stage.app, 'the publisher', publisher, () => publisher.stop(limits.publisherStopMs));
-  log(`publisher ready at ${publisher.url} (topic ${topic})`);
+  // Kafka, Redis and the publisher; the system stops its publisher before Kafka and Redis.
+  const system = run.track(
+    Stage.infrastructure,
+    'system',
+    await startSystem({
+      dataDir: run.makeDataDir(),
+      apps: ['revocation-publisher'],
+      redis: { appendfsync: parameters.redis_appendfsync },
+      env: () => ({
+        REDIS_KEY_PREFIX: layout.prefix,
+        OUTBOX_SHARDS: String(layout.shards),
+        REVOCATION_TOPIC: topic,
+        TOPIC_PARTITIONS: String(parameters.topic_partitions),
+        INSTANCE_ID: 'bench-publisher',
+        LOG_LEVEL: 'warn',
+      }),
+      log,
+    }),
+  );
+  const publisher = system.app('revocation-publisher');
+  log(
+    `Kafka ${system.brokers}, Redis ${system.redisUrl} and the publisher ${publisher.url} up in ` +
+      `${Date.now() - bootStart} ms (topic ${topic})`,
+  );
 
-  client = new Redis(redis.url, { commandTimeout: 5_000, maxRetriesPerRequest: 1 });
-  run.track(Stage.client, 'redis client', client, () => client.disconnect());
+  client = new Redis(system.redisUrl, { commandTimeout: 5_000, maxRetriesPerRequest: 1 });
+  run.track(Stage.client, 'redis client', client, () => {
+    client.disconnect();
+  });
   const kafkaClient = new Kafka({
     clientId: 'bench-consumer',
-    brokers: [kafka.brokers],
+    brokers: [system.brokers],
     // Quiet: KafkaJS logs retriable start-up errors (no group coordinator yet) as errors;
     // real trouble shows as a bounded wait timing out with what was still missing.
     logLevel: logLevel.NOTHING,
@@ -284,9 +283,10 @@ async function main() {
     // before its next fetch: measured on a 2-CPU machine, that took the median latency from
     // about 22 to 65 ms. This group is thrown away after the run; it never resumes.
     autoCommit: false,
-    eachBatch: async ({ batch }) => {
+    eachBatch: ({ batch }) => {
       if (batch.messages.length > 0) partitionsSeen.add(batch.partition);
-      for (const message of batch.messages) onMessage(contracts.decodeMessage, message);
+      for (const message of batch.messages) onMessage(message);
+      return Promise.resolve();
     },
   });
   // A message on every partition proves the consumer has joined and fetches each of them, and
@@ -299,7 +299,7 @@ async function main() {
   );
   log('consumer receiving; latency phase');
 
-  const samples = await latencyPhase(contracts, layout);
+  const samples = await latencyPhase();
   const latency = distribution(samples.map((sample) => sample.total));
 
   const runs = [];
@@ -307,7 +307,7 @@ async function main() {
     log(`throughput run ${attempt} of ${parameters.throughput_repeats}`);
     // Let the previous run's acknowledgements settle so each run starts from an idle publisher.
     await sleep(1_000);
-    runs.push(await throughputRun(contracts, layout, attempt));
+    runs.push(await throughputRun(attempt));
   }
   // Late duplicates, if any, arrive within a moment.
   await sleep(500);
@@ -333,14 +333,10 @@ async function main() {
     parameters,
     anomalies: { ...anomalies, publisher: counters },
   };
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
-  printSummary(results);
-}
-
-function printSummary(r) {
-  const n = (value) => value.toLocaleString('en-US');
-  const d = ({ p50, p95, p99, max }) =>
+  const file = writeResults('publisher.json', results);
+  const r = results;
+  const n = (value: number) => value.toLocaleString('en-US');
+  const d = ({ p50, p95, p99, max }: Distribution) =>
     `p50 ${p50} ms   p95 ${p95} ms   p99 ${p99} ms   max ${max} ms`;
   const m = r.machine;
   process.stdout.write(
@@ -348,13 +344,13 @@ function printSummary(r) {
       '',
       `Revocation publisher, outbox → topic (Kafka ${r.kafka_version}, ${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
       `  latency, ${n(r.outbox_to_topic_samples)} events one at a time (after ${r.parameters.latency_warmup_events} warm-up):`,
-      `    ${d({ p50: r.outbox_to_topic_p50_ms, p95: r.outbox_to_topic_p95_ms, p99: r.outbox_to_topic_p99_ms, max: r.outbox_to_topic_max_ms })}`,
+      `    ${d(latency)}`,
       `    outbox → publisher send:  ${d(r.latency_breakdown.outbox_to_send_ms)}`,
       `    send → consumer receipt:  ${d(r.latency_breakdown.send_to_receipt_ms)}`,
       `  throughput, ${n(r.parameters.throughput_events)} events in pipelines of ${r.parameters.throughput_pipeline_size}, first write to last receipt:`,
       `    ${n(r.throughput_events_per_s)} events/s (median of ${r.throughput_runs.map((run) => n(run.events_per_s)).join(', ')})`,
       `  duplicates ${r.anomalies.duplicates}, invalid ${r.anomalies.invalid}, publisher retries ${r.anomalies.publisher?.retries ?? '?'}`,
-      `Results: ${relative(root, resultsFile)}`,
+      `Results: ${file}`,
       '',
     ].join('\n'),
   );

@@ -11,84 +11,74 @@
 // `concurrency` at a time; the latency of each POST /auth/logout (204) is recorded.
 // Results go to bench/results/durability.json.
 //
-//   node --disable-warning=TimeoutNegativeWarning bench/durability.mjs
+//   node --disable-warning=TimeoutNegativeWarning bench/durability.ts
 //
 // BENCH_ROUNDS, BENCH_LOGOUTS and BENCH_CONCURRENCY override the defaults (3, 1500, 16).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { startApp } from '../scripts/apps.mjs';
-import { build } from '../scripts/build.mjs';
-import { freePort } from '../scripts/lib/process.mjs';
-import { startRedis } from '../scripts/redis/redis.mjs';
-import { command, distribution, machine, round } from './lib/report.mjs';
-import { benchRun, log, root, Stage } from './lib/run.mjs';
-
-const require = createRequire(import.meta.url);
-const resultsFile = join(root, 'bench', 'results', 'durability.json');
-
-const envNumber = (name, fallback) => {
-  const value = Number(process.env[name]);
-  return Number.isFinite(value) && value > 0 ? value : fallback;
-};
+import type { TestOidcIssuer } from '@app/testing';
+import { build } from '../scripts/build.ts';
+import { envInt, freePort } from '../scripts/lib/process.ts';
+import { startRedis, type AppendFsync } from '../scripts/redis/redis.ts';
+import { startApp, type AppHandle } from '../scripts/system.ts';
+import { builtLib } from './lib/built.ts';
+import { command, distribution, machine, round, writeResults } from './lib/report.ts';
+import { benchRun, log, Stage } from './lib/run.ts';
+import { benchSessionEnv } from './lib/stack.ts';
 
 const parameters = {
-  rounds: Math.floor(envNumber('BENCH_ROUNDS', 3)),
-  logouts_per_round: Math.floor(envNumber('BENCH_LOGOUTS', 1_500)),
-  concurrency: Math.floor(envNumber('BENCH_CONCURRENCY', 16)),
+  rounds: envInt('BENCH_ROUNDS', 3, { min: 1 }),
+  logouts_per_round: envInt('BENCH_LOGOUTS', 1_500, { min: 1 }),
+  concurrency: envInt('BENCH_CONCURRENCY', 16, { min: 1 }),
 };
 
+interface Setup {
+  durability: 'local' | 'replicas';
+  appendfsync: AppendFsync;
+  replica: boolean;
+}
 const SETUPS = {
   local_everysec: { durability: 'local', appendfsync: 'everysec', replica: false },
   local_always: { durability: 'local', appendfsync: 'always', replica: false },
   replicas: { durability: 'replicas', appendfsync: 'always', replica: true },
-};
+} satisfies Record<string, Setup>;
+type SetupName = keyof typeof SETUPS;
+const NAMES = Object.keys(SETUPS) as SetupName[];
+const perSetup = <T>(value: (name: SetupName) => T) =>
+  Object.fromEntries(NAMES.map((name) => [name, value(name)])) as Record<SetupName, T>;
 
 const run = benchRun({ wholeRunMs: 280_000 });
 
-async function startSetup(name, setup, dataDir, issuer) {
+async function startSetup(name: SetupName, setup: Setup, dataDir: string, issuer: TestOidcIssuer) {
   const dir = join(dataDir, name);
-  const primary = run.track(
-    Stage.infrastructure,
-    `${name} redis`,
-    await startRedis({ dataDir: join(dir, 'primary'), appendfsync: setup.appendfsync, log }),
-  );
-  if (setup.replica) {
-    run.track(
-      Stage.infrastructure,
-      `${name} replica`,
-      await startRedis({
-        dataDir: join(dir, 'replica'),
-        appendfsync: setup.appendfsync,
-        args: ['--replicaof', '127.0.0.1', String(primary.port)],
-        log,
-      }),
+  const redis = (role: string, args: string[] = []) =>
+    startRedis({ dataDir: join(dir, role), appendfsync: setup.appendfsync, args, log }).then(
+      (handle) => run.track(Stage.infrastructure, `${name} redis ${role}`, handle),
     );
-  }
+  const primary = await redis('primary');
+  if (setup.replica) await redis('replica', ['--replicaof', '127.0.0.1', String(primary.port)]);
   const service = await startApp({
     name: 'session-service',
     label: `session-${name}`,
     port: await freePort(),
     logFile: join(dir, 'session-service.log'),
     env: {
+      ...benchSessionEnv(issuer),
       NODE_ENV: 'development',
       REDIS_URL: primary.url,
       REDIS_DURABILITY: setup.durability,
-      DEFAULT_MAX_DEVICES: '1000',
-      RATE_LIMIT_PER_IP: '1000000',
       LOG_LEVEL: 'warn',
-      OIDC_ISSUERS: JSON.stringify([
-        { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, audience: issuer.audience },
-      ]),
     },
   });
-  run.track(Stage.app, `session-${name}`, service);
-  return service;
+  return run.track(Stage.app, `session-${name}`, service);
 }
 
-async function call(service, path, { body, token } = {}) {
+async function call(
+  service: AppHandle,
+  path: string,
+  { body, token }: { body?: unknown; token?: string } = {},
+): Promise<{ status: number; body: { access_token?: string } }> {
   const response = await fetch(`${service.url}${path}`, {
     method: 'POST',
     headers: {
@@ -99,12 +89,15 @@ async function call(service, path, { body, token } = {}) {
     signal: AbortSignal.timeout(30_000),
   });
   const text = await response.text();
-  return { status: response.status, body: text ? JSON.parse(text) : {} };
+  return {
+    status: response.status,
+    body: text ? (JSON.parse(text) as { access_token?: string }) : {},
+  };
 }
 
 /** Opens `count` sessions (a user each), then logs them out; the logouts' latencies. */
-async function openThenLogOut(service, idTokens) {
-  const tokens = [];
+async function openThenLogOut(service: AppHandle, idTokens: string[]) {
+  const tokens: string[] = [];
   for (let i = 0; i < idTokens.length; i += parameters.concurrency) {
     const answers = await Promise.all(
       idTokens
@@ -114,12 +107,13 @@ async function openThenLogOut(service, idTokens) {
         ),
     );
     for (const answer of answers) {
-      if (answer.status !== 200) throw new Error(`sign-in answered ${answer.status}`);
+      if (answer.status !== 200 || !answer.body.access_token)
+        throw new Error(`sign-in answered ${answer.status}`);
       tokens.push(answer.body.access_token);
     }
   }
-  const latencies = [];
-  const errors = {};
+  const latencies: number[] = [];
+  const errors: Record<string, number> = {};
   let next = 0;
   const startedAt = performance.now();
   await Promise.all(
@@ -136,23 +130,21 @@ async function openThenLogOut(service, idTokens) {
   return { latencies, errors, seconds: (performance.now() - startedAt) / 1000 };
 }
 
-async function main() {
+async function main(): Promise<void> {
   await build();
-  const { startOidcIssuer } = require(join(root, 'dist', 'libs', 'testing', 'src', 'index.js'));
   const dataDir = run.makeDataDir();
-  const issuer = await startOidcIssuer();
-  run.track(Stage.client, 'oidc issuer', { stop: () => issuer.stop() });
+  const issuer = await builtLib('testing').startOidcIssuer();
+  run.track(Stage.client, 'oidc issuer', issuer);
 
-  const services = {};
-  for (const [name, setup] of Object.entries(SETUPS))
-    services[name] = await startSetup(name, setup, dataDir, issuer);
+  const services = {} as Record<SetupName, AppHandle>;
+  for (const name of NAMES) services[name] = await startSetup(name, SETUPS[name], dataDir, issuer);
 
-  const samples = Object.fromEntries(Object.keys(SETUPS).map((name) => [name, []]));
-  const rates = Object.fromEntries(Object.keys(SETUPS).map((name) => [name, []]));
-  const errors = Object.fromEntries(Object.keys(SETUPS).map((name) => [name, {}]));
+  const samples = perSetup((): number[] => []);
+  const rates = perSetup((): number[] => []);
+  const errors = perSetup((): Record<string, number> => ({}));
   let user = 0;
   for (let roundNo = 1; roundNo <= parameters.rounds; roundNo += 1) {
-    for (const name of Object.keys(SETUPS)) {
+    for (const name of NAMES) {
       run.checkRunning(name);
       const idTokens = await Promise.all(
         Array.from({ length: parameters.logouts_per_round }, () =>
@@ -165,64 +157,55 @@ async function main() {
       for (const [status, count] of Object.entries(result.errors))
         errors[name][status] = (errors[name][status] ?? 0) + count;
       log(
-        `round ${roundNo} ${name}: ${result.latencies.length} logouts, p50 ${round(distribution(result.latencies).p50)} ms`,
+        `round ${roundNo} ${name}: ${result.latencies.length} logouts, p50 ${distribution(result.latencies).p50} ms`,
       );
       await sleep(200);
     }
   }
 
-  const setups = Object.fromEntries(
-    Object.entries(SETUPS).map(([name, setup]) => {
-      const dist = distribution(samples[name]);
-      return [
-        name,
-        {
-          ...setup,
-          logouts: samples[name].length,
-          p50_ms: dist.p50,
-          p95_ms: dist.p95,
-          p99_ms: dist.p99,
-          max_ms: dist.max,
-          logouts_per_s_per_round: rates[name].map((r) => round(r)),
-          errors: errors[name],
-        },
-      ];
-    }),
-  );
-  const ratio = (a, b, key) => round(setups[a][key] / setups[b][key]);
+  const setups = perSetup((name) => {
+    const dist = distribution(samples[name]);
+    return {
+      ...SETUPS[name],
+      logouts: samples[name].length,
+      p50_ms: dist.p50,
+      p95_ms: dist.p95,
+      p99_ms: dist.p99,
+      max_ms: dist.max,
+      logouts_per_s_per_round: rates[name].map((r) => round(r)),
+      errors: errors[name],
+    };
+  });
+  const ratio = (a: SetupName, b: SetupName) =>
+    round((setups[a].p50_ms ?? NaN) / (setups[b].p50_ms ?? NaN));
   const results = {
     benchmark: 'durability',
     description:
       'POST /auth/logout latency per REDIS_DURABILITY setup, measured in turns in one run (Redis 7.0: no WAITAOF)',
-    durability_logout_p50_ms: Object.fromEntries(
-      Object.entries(setups).map(([name, r]) => [name, r.p50_ms]),
-    ),
-    durability_logout_p99_ms: Object.fromEntries(
-      Object.entries(setups).map(([name, r]) => [name, r.p99_ms]),
-    ),
-    replicas_vs_local_always_p50_ratio: ratio('replicas', 'local_always', 'p50_ms'),
-    local_always_vs_everysec_p50_ratio: ratio('local_always', 'local_everysec', 'p50_ms'),
+    durability_logout_p50_ms: perSetup((name) => setups[name].p50_ms),
+    durability_logout_p99_ms: perSetup((name) => setups[name].p99_ms),
+    replicas_vs_local_always_p50_ratio: ratio('replicas', 'local_always'),
+    local_always_vs_everysec_p50_ratio: ratio('local_always', 'local_everysec'),
     setups,
     parameters,
     machine: machine(),
     command: command(),
     date: new Date().toISOString(),
   };
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  const file = writeResults('durability.json', results);
   process.stdout.write(
     [
       '',
       `Logout latency by REDIS_DURABILITY (${parameters.rounds} rounds × ${parameters.logouts_per_round}, ${parameters.concurrency} in flight)`,
-      ...Object.entries(setups).map(
-        ([name, r]) =>
-          `  ${name.padEnd(16)} p50 ${r.p50_ms} ms  p99 ${r.p99_ms} ms  (${r.logouts} logouts)`,
+      ...NAMES.map(
+        (name) =>
+          `  ${name.padEnd(16)} p50 ${setups[name].p50_ms} ms  p99 ${setups[name].p99_ms} ms  (${setups[name].logouts} logouts)`,
       ),
       `  replicas / local_always p50: ${results.replicas_vs_local_always_p50_ratio}`,
-      `Results: ${relative(root, resultsFile)}`,
+      `Results: ${file}`,
       '',
     ].join('\n'),
   );
 }
 
-run.main(main);
+await run.main(main);

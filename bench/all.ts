@@ -1,0 +1,198 @@
+// `npm run bench`: every benchmark, one after the other (each starts and stops what it
+// measures), then bench/results/latest.json, the figures of all of them in one place.
+//
+//   node --disable-warning=TimeoutNegativeWarning bench/all.ts [--only propagation,request_overhead]
+//
+// With --only, the other benchmarks are not run; latest.json takes their figures from their
+// last results file, and says so (`sources.*.ran_in_this_command: false`, with its date).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { command, machine, writeResults } from './lib/report.ts';
+import { log, root } from './lib/run.ts';
+
+const RUN_COMMAND = command();
+
+const quiet = '--disable-warning=TimeoutNegativeWarning';
+const gc = '--expose-gc';
+/**
+ * Every benchmark, quickest first; each stops by itself (its own watchdog) within `boundS`,
+ * and writes bench/results/<key with dashes>.json.
+ */
+const ALL = [
+  { key: 'revocation_store', file: 'revocation-store', flags: [gc], boundS: 120 },
+  { key: 'session_service', file: 'session-service', flags: [quiet], boundS: 240 },
+  { key: 'durability', file: 'durability', flags: [quiet], boundS: 280 },
+  { key: 'publisher', file: 'publisher-outbox-to-topic', flags: [quiet], boundS: 300 },
+  { key: 'guard_replay', file: 'guard-replay', flags: [gc, quiet], boundS: 390 },
+  { key: 'guard_request_cost', file: 'guard-request-cost', flags: [gc, quiet], boundS: 390 },
+  { key: 'propagation', file: 'propagation', flags: [quiet], boundS: 330 },
+  { key: 'request_overhead', file: 'request-overhead', flags: [quiet], boundS: 600 },
+].map((b) => ({ ...b, file: `${b.file}.ts`, results: `${b.key.replaceAll('_', '-')}.json` }));
+type Benchmark = (typeof ALL)[number];
+const BENCHMARKS = ALL.filter((benchmark) => existsSync(join(root, 'bench', benchmark.file)));
+const resultsDir = join(root, 'bench', 'results');
+
+const onlyAt = process.argv.indexOf('--only');
+const only = onlyAt === -1 ? undefined : (process.argv[onlyAt + 1] ?? '').split(',');
+for (const key of only ?? [])
+  if (!BENCHMARKS.some((b) => b.key === key))
+    throw new Error(`--only: no benchmark "${key}" (${BENCHMARKS.map((b) => b.key).join(', ')})`);
+
+// ---------------------------------------------------------------------------------------
+// One child at a time; a signal to this process goes to it, and it stops what it started.
+
+let current: ChildProcess | undefined;
+let interrupted: NodeJS.Signals | undefined;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    interrupted = signal;
+    if (current) current.kill(signal);
+    else process.exit(signal === 'SIGINT' ? 130 : 143);
+  });
+}
+
+process.once('exit', () => current?.kill('SIGTERM'));
+
+function runBenchmark({ file, flags, boundS }: Benchmark): Promise<string> {
+  return new Promise((resolve) => {
+    const env: NodeJS.ProcessEnv = { ...process.env, BENCH_INVOKED_BY: RUN_COMMAND };
+    delete env.npm_lifecycle_event;
+    // A process group of its own: Ctrl-C reaches the child once, from here, so it stops what
+    // it started in order instead of taking a second signal as "stop waiting".
+    const child = spawn(process.execPath, [...flags, join('bench', file)], {
+      cwd: root,
+      env,
+      stdio: 'inherit',
+      detached: true,
+    });
+    current = child;
+    // The child's own watchdog fires first; this one only if the child itself hangs.
+    const watchdog = setTimeout(
+      () => {
+        log(`${file} still running after ${boundS + 60} s; stopping it`);
+        child.kill('SIGTERM');
+        setTimeout(() => child.kill('SIGKILL'), 30_000).unref();
+      },
+      (boundS + 60) * 1000,
+    );
+    child.once('exit', (code, signal) => {
+      clearTimeout(watchdog);
+      current = undefined;
+      resolve(code === 0 ? 'ok' : `failed (exit ${code ?? signal})`);
+    });
+  });
+}
+
+// ---------------------------------------------------------------------------------------
+
+type Json = Record<string, unknown>;
+const isObject = (value: unknown): value is Json => typeof value === 'object' && value !== null;
+
+/** The value at a dotted `path` inside `value`, or undefined. */
+const get = (value: unknown, path: string): unknown =>
+  path.split('.').reduce<unknown>((at, key) => (isObject(at) ? at[key] : undefined), value);
+
+/** The fields of `object` named in `keys` (space-separated) that it has. */
+function pick(object: unknown, keys: string): Json | undefined {
+  if (!isObject(object)) return undefined;
+  return Object.fromEntries(keys.split(' ').flatMap((k) => (k in object ? [[k, object[k]]] : [])));
+}
+
+function latest(outcomes: Record<string, string>, startedAt: number) {
+  const r: Record<string, unknown> = {};
+  const sources: Record<string, Json> = {};
+  for (const { key, results } of ALL) {
+    const file = join(resultsDir, results);
+    r[key] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as unknown) : undefined;
+    sources[key] = {
+      file: `bench/results/${results}`,
+      ran_in_this_command: outcomes[key] !== undefined,
+      ...(outcomes[key] !== undefined && { outcome: outcomes[key] }),
+      date: get(r[key], 'date') ?? null,
+      command: get(r[key], 'command') ?? null,
+    };
+  }
+  const { propagation: p, request_overhead: o, guard_replay: g, guard_request_cost: c } = r;
+  const goals = get(o, 'goals');
+  return {
+    // Issue 6: revocation propagation and request overhead.
+    ...pick(p, 'propagation_p50_ms propagation_p95_ms propagation_p99_ms propagation_max_ms'),
+    ...pick(p, 'propagation_samples'),
+    ...pick(o, 'noauth_rps guard_rps naive_rps noauth_p99_ms guard_p99_ms naive_p99_ms'),
+    ...pick(o, 'guard_vs_noauth_rps_ratio guard_vs_naive_rps_ratio'),
+    // Issue 10: what REDIS_DURABILITY costs a logout.
+    ...pick(r.durability, 'durability_logout_p50_ms durability_logout_p99_ms'),
+    ...pick(r.durability, 'replicas_vs_local_always_p50_ratio local_always_vs_everysec_p50_ratio'),
+    goals: { propagation: get(p, 'goal'), ...(isObject(goals) && goals) },
+    charts: { propagation: 'bench/results/propagation.svg' },
+    // The earlier benchmarks' headline figures, for docs/BENCHMARKS.md; details in their files.
+    earlier: {
+      session_service: pick(
+        r.session_service,
+        'login_oidc_rps login_oidc_p99_ms refresh_rps refresh_p50_ms refresh_p99_ms ' +
+          'bare_jose_sign_ops_per_s refresh_vs_bare_signing_ratio login_password_rps',
+      ),
+      publisher: pick(
+        r.publisher,
+        'outbox_to_topic_p50_ms outbox_to_topic_p95_ms outbox_to_topic_p99_ms ' +
+          'outbox_to_topic_max_ms throughput_events_per_s',
+      ),
+      revocation_store: pick(
+        r.revocation_store,
+        'bytes_per_revoked_session check_ns_per_op entries',
+      ),
+      guard: (g ?? c) && {
+        replay_events: get(g, 'replay.events'),
+        replay_ready_ms: get(g, 'replay.ready_ms'),
+        replay_events_per_s: get(g, 'replay.events_per_s'),
+        replay_bytes_per_revoked_session: get(g, 'replay.bytes_per_revoked_session'),
+        authenticate_cache_hit_ns: get(c, 'request.cases.hit_pool.ns_per_op'),
+        authenticate_cache_miss_ns: get(c, 'request.cases.miss_new_tokens.ns_per_op'),
+      },
+    },
+    informational: {
+      propagation_per_instance_ms: get(p, 'per_instance_ms'),
+      propagation_breakdown: get(p, 'breakdown'),
+      request_overhead: get(o, 'informational'),
+    },
+    machine: machine(),
+    command: RUN_COMMAND,
+    date: new Date().toISOString(),
+    duration_s: Math.round((Date.now() - startedAt) / 1000),
+    sources,
+  };
+}
+
+const startedAt = Date.now();
+const outcomes: Record<string, string> = {};
+for (const benchmark of BENCHMARKS) {
+  if (only && !only.includes(benchmark.key)) continue;
+  if (interrupted) break;
+  log(`── ${benchmark.file} ──`);
+  const began = Date.now();
+  const outcome = await runBenchmark(benchmark);
+  outcomes[benchmark.key] = outcome;
+  log(`${benchmark.file}: ${outcome} in ${Math.round((Date.now() - began) / 1000)} s`);
+}
+if (interrupted) process.exit(interrupted === 'SIGINT' ? 130 : 143);
+
+const summary = latest(outcomes, startedAt);
+const latestFile = writeResults('latest.json', summary);
+const failed = Object.entries(outcomes).filter(([, outcome]) => outcome !== 'ok');
+const show = (...keys: string[]) =>
+  keys.map((k) => (k in summary ? String((summary as Json)[k]) : '-')).join(' / ');
+process.stdout.write(
+  [
+    '',
+    `All benchmarks (${RUN_COMMAND}), ${summary.duration_s} s`,
+    `  propagation p50/p95/p99/max   ${show('propagation_p50_ms', 'propagation_p95_ms', 'propagation_p99_ms', 'propagation_max_ms')} ms`,
+    `  GET /me req/s noauth/guard/naive  ${show('noauth_rps', 'guard_rps', 'naive_rps')}   p99 ${show('noauth_p99_ms', 'guard_p99_ms', 'naive_p99_ms')} ms`,
+    `  guard/noauth ${show('guard_vs_noauth_rps_ratio')}, guard/naive ${show('guard_vs_naive_rps_ratio')}`,
+    `  logout p50 by durability ${JSON.stringify((summary as Json).durability_logout_p50_ms ?? {})} ms`,
+    ...failed.map(([key, outcome]) => `  ${key}: ${outcome}`),
+    `Results: ${latestFile}; chart: ${summary.charts.propagation}`,
+    '',
+  ].join('\n'),
+);
+process.exit(failed.length > 0 ? 1 : 0);

@@ -23,6 +23,7 @@ import { envInt, freePort } from '../scripts/lib/process.ts';
 import { startRedis, type AppendFsync } from '../scripts/redis/redis.ts';
 import { startApp, type AppHandle } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
+import { fetchPost } from './lib/http.ts';
 import { command, distribution, machine, round, writeResults } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 import { benchSessionEnv } from './lib/stack.ts';
@@ -74,40 +75,20 @@ async function startSetup(name: SetupName, setup: Setup, dataDir: string, issuer
   return run.track(Stage.app, `session-${name}`, service);
 }
 
-async function call(
-  service: AppHandle,
-  path: string,
-  { body, token }: { body?: unknown; token?: string } = {},
-): Promise<{ status: number; body: { access_token?: string } }> {
-  const response = await fetch(`${service.url}${path}`, {
-    method: 'POST',
-    headers: {
-      ...(body ? { 'content-type': 'application/json' } : {}),
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: body ? JSON.stringify(body) : null,
-    signal: AbortSignal.timeout(30_000),
-  });
-  const text = await response.text();
-  return {
-    status: response.status,
-    body: text ? (JSON.parse(text) as { access_token?: string }) : {},
-  };
-}
-
 /** Opens `count` sessions (a user each), then logs them out; the logouts' latencies. */
 async function openThenLogOut(service: AppHandle, idTokens: string[]) {
   const tokens: string[] = [];
   for (let i = 0; i < idTokens.length; i += parameters.concurrency) {
     const answers = await Promise.all(
-      idTokens
-        .slice(i, i + parameters.concurrency)
-        .map((idToken) =>
-          call(service, '/auth/oidc', { body: { id_token: idToken, device: { name: 'bench' } } }),
-        ),
+      idTokens.slice(i, i + parameters.concurrency).map((idToken) =>
+        fetchPost(`${service.url}/auth/oidc`, {
+          body: { id_token: idToken, device: { name: 'bench' } },
+          json: true,
+        }),
+      ),
     );
     for (const answer of answers) {
-      if (answer.status !== 200 || !answer.body.access_token)
+      if (answer.status !== 200 || !answer.body)
         throw new Error(`sign-in answered ${answer.status}`);
       tokens.push(answer.body.access_token);
     }
@@ -121,7 +102,7 @@ async function openThenLogOut(service: AppHandle, idTokens: string[]) {
       while (next < tokens.length && run.aborted === undefined) {
         const token = tokens[next++];
         const t0 = performance.now();
-        const { status } = await call(service, '/auth/logout', { token });
+        const { status } = await fetchPost(`${service.url}/auth/logout`, { token });
         if (status === 204) latencies.push(performance.now() - t0);
         else errors[status] = (errors[status] ?? 0) + 1;
       }

@@ -26,6 +26,7 @@ import { startRedis, type RedisHandle } from '../scripts/redis/redis.ts';
 import { startApp, type AppHandle } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
 import { procCpuMs } from './lib/cpu.ts';
+import { fetchPost } from './lib/http.ts';
 import { command, distribution, machine, round, writeResults } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 import { benchSessionEnv } from './lib/stack.ts';
@@ -195,22 +196,12 @@ async function loadCase(
 class PoolExhausted extends Error {}
 
 /** POSTs JSON to the service; resolves with the status (and the parsed body when asked). */
-async function post(
-  path: string,
-  body: unknown,
-  { json = false } = {},
-): Promise<{ status: number; body?: { refresh_token: string } }> {
-  const response = await fetch(`${serviceUrl()}${path}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(limits.requestTimeoutMs),
+const post = (path: string, body: unknown, { json = false } = {}) =>
+  fetchPost(`${serviceUrl()}${path}`, {
+    body,
+    json,
+    timeoutMs: limits.requestTimeoutMs,
   });
-  if (json && response.ok)
-    return { status: response.status, body: (await response.json()) as { refresh_token: string } };
-  await response.arrayBuffer();
-  return { status: response.status };
-}
 
 // ---------------------------------------------------------------------------------------
 // Bare signing: the access token the service signs, in this process, nothing else.

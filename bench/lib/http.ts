@@ -62,3 +62,34 @@ export const post = (url: string, body?: unknown, options: RequestOptions = {}):
 export function keepAliveAgent(sockets = 1): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: sockets, scheduling: 'lifo' });
 }
+
+/** What the session service answers a sign-in or a refresh with. */
+export interface TokenReply {
+  access_token: string;
+  refresh_token: string;
+  session_id: string;
+}
+
+/**
+ * A POST with fetch, as the session benchmarks send theirs: a JSON body and a bearer token,
+ * each when given; resolves with the status and, when `json` and 2xx, the parsed reply.
+ */
+export async function fetchPost(
+  url: string,
+  options: { body?: unknown; token?: string; json?: boolean; timeoutMs?: number },
+): Promise<{ status: number; body?: TokenReply }> {
+  const { body, token, json = false, timeoutMs = 30_000 } = options;
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      ...(body !== undefined && { 'content-type': 'application/json' }),
+      ...(token !== undefined && { authorization: `Bearer ${token}` }),
+    },
+    body: body === undefined ? null : JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  if (json && response.ok)
+    return { status: response.status, body: (await response.json()) as TokenReply };
+  await response.arrayBuffer();
+  return { status: response.status };
+}

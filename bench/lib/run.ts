@@ -4,7 +4,7 @@
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { killAllNow, StopWaiting, waitFor } from '../../scripts/lib/process.ts';
+import { killAllNow, StopWaiting, waitFor, type ProcessHandle } from '../../scripts/lib/process.ts';
 
 export const root = resolve(import.meta.dirname, '../..');
 
@@ -12,16 +12,11 @@ export const root = resolve(import.meta.dirname, '../..');
 export const Stage = { client: 0, app: 1, infrastructure: 2 } as const;
 export type Stage = (typeof Stage)[keyof typeof Stage];
 
-export const log = (message: string): void => {
-  process.stderr.write(`[bench] ${message}\n`);
-};
+export const log = (message: string) => process.stderr.write(`[bench] ${message}\n`);
 
 const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
-interface Process {
-  pid: number | undefined;
-  isAlive(): boolean;
-}
+type Process = Pick<ProcessHandle, 'pid' | 'isAlive'>;
 
 interface Stopper {
   stage: Stage;

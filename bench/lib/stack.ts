@@ -14,7 +14,7 @@ import {
   type StartAppOptions,
 } from '../../scripts/system.ts';
 import { builtLib } from './built.ts';
-import { post } from './http.ts';
+import { post, type TokenReply } from './http.ts';
 import { log, Stage, type BenchRun } from './run.ts';
 
 /**
@@ -132,7 +132,7 @@ export async function openSessions(
       });
       if (reply.status !== 200)
         throw new Error(`OIDC sign-in answered ${reply.status}: ${reply.text.slice(0, 200)}`);
-      const body = JSON.parse(reply.text) as { access_token: string; session_id: string };
+      const body = JSON.parse(reply.text) as TokenReply;
       sessions[i] = { accessToken: body.access_token, sessionId: body.session_id };
     }
   };

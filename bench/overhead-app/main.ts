@@ -6,7 +6,7 @@ import { guardModule } from './guard.module';
 import { naiveModule } from './naive.module';
 import { noauthModule } from './noauth.module';
 
-// The request-overhead benchmark's app (bench/request-overhead.mjs): one NestJS app on Fastify,
+// The request-overhead benchmark's app (bench/request-overhead.ts): one NestJS app on Fastify,
 // built like the API services, whose GET /me is guarded according to BENCH_MODE.
 const modules: Record<Mode, () => Type> = {
   noauth: noauthModule,

@@ -10,34 +10,29 @@
 // last of the three 401s. Results go to bench/results/propagation.json and the chart to
 // bench/results/propagation.svg. See bench/README.md.
 //
-//   node --disable-warning=TimeoutNegativeWarning bench/propagation.mjs   (npm run bench:propagation)
+//   node --disable-warning=TimeoutNegativeWarning bench/propagation.ts   (npm run bench:propagation)
 //
 // BENCH_REVOCATIONS overrides the number of measured revocations (default 1,000).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { Agent } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
-import { build } from '../scripts/build.mjs';
-import { keepAliveAgent, post, request } from './lib/http.mjs';
-import { command, distribution, kafkaVersion, machine, round } from './lib/report.mjs';
-import { benchRun, log, root, Stage } from './lib/run.mjs';
-import { openSessions, startCore } from './lib/stack.mjs';
-import { latencyChart } from './lib/svg.mjs';
+import { build } from '../scripts/build.ts';
+import { envInt, StopWaiting, waitFor } from '../scripts/lib/process.ts';
+import { builtLib } from './lib/built.ts';
+import { keepAliveAgent, post, request } from './lib/http.ts';
+import { command, distribution, kafkaVersion, machine, round, writeResults } from './lib/report.ts';
+import { benchRun, log, root, Stage } from './lib/run.ts';
+import { openSessions, startCore, type Core, type Session } from './lib/stack.ts';
+import { latencyChart } from './lib/svg.ts';
 
-const require = createRequire(import.meta.url);
-const resultsFile = join(root, 'bench', 'results', 'propagation.json');
 const chartFile = join(root, 'bench', 'results', 'propagation.svg');
-
-const envCount = (name, fallback) => {
-  const value = Number(process.env[name]);
-  return Number.isInteger(value) && value > 0 ? value : fallback;
-};
 
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
-  revocations: envCount('BENCH_REVOCATIONS', 1_000),
+  revocations: envInt('BENCH_REVOCATIONS', 1_000, { min: 1 }),
   warmup_revocations: 50,
   api_service: 'content-api',
   api_instances: 3,
@@ -47,7 +42,7 @@ const parameters = {
   pause_ms: 5,
   /** A KafkaJS consumer in this process timestamps each event's arrival on the topic. */
   observer_consumer: true,
-};
+} as const;
 
 /** Every wait is bounded; the watchdog leaves room for the shutdown within ~5 minutes. */
 const limits = {
@@ -66,9 +61,10 @@ const clock = () => performance.timeOrigin + performance.now();
 // ---------------------------------------------------------------------------------------
 // An observer on the topic: when each session's event arrived (for the breakdown only).
 
-const arrivals = new Map();
+const arrivals = new Map<string, { receivedAt: number; sentAt: number }>();
 
-async function startObserver(contracts, core) {
+async function startObserver(core: Core) {
+  const contracts = builtLib('contracts');
   const kafka = new Kafka({
     clientId: 'bench-observer',
     brokers: [core.kafka.brokers],
@@ -78,24 +74,24 @@ async function startObserver(contracts, core) {
   run.track(Stage.client, 'observer consumer', consumer, () => consumer.disconnect());
   await consumer.connect();
   await consumer.subscribe({ topic: core.topic, fromBeginning: false });
-  const partitions = new Set();
+  const partitions = new Set<number>();
   await consumer.run({
     // No offset commits: they would delay the next fetch (see bench/README.md, publisher).
     autoCommit: false,
-    eachBatch: async ({ batch }) => {
+    eachBatch: ({ batch }) => {
       if (batch.messages.length > 0) partitions.add(batch.partition);
       for (const message of batch.messages) {
         const receivedAt = clock();
-        let decoded;
         try {
-          decoded = contracts.decodeMessage(message);
+          const decoded = contracts.decodeMessage(message);
+          if (decoded.kind === 'heartbeat') continue;
+          const sessionId = decoded.event.events[contracts.SESSION_REVOKED].subject.session?.id;
+          if (sessionId) arrivals.set(sessionId, { receivedAt, sentAt: Number(message.timestamp) });
         } catch {
-          continue;
+          // not a message of the contract: not one of ours
         }
-        if (decoded.kind === 'heartbeat') continue;
-        const sessionId = Object.values(decoded.event.events)[0]?.subject?.session?.id;
-        if (sessionId) arrivals.set(sessionId, { receivedAt, sentAt: Number(message.timestamp) });
       }
+      return Promise.resolve();
     },
   });
   // Heartbeats reach every partition within a couple of seconds once the consumer fetches.
@@ -115,48 +111,57 @@ async function startObserver(contracts, core) {
 // ---------------------------------------------------------------------------------------
 // One revocation.
 
-const bearer = (token) => ({ authorization: `Bearer ${token}` });
+/** An API instance, with a kept-alive connection of its own. */
+type Api = { label: string; url: string; agent: Agent };
+
+type Anomalies = { no_invalid_token_challenge: number; other_status: Record<number, number> };
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** GET /me at one instance, on its own connection. */
-const me = (api, token) => request(`${api.url}/me`, { headers: bearer(token), agent: api.agent });
+const me = (api: Api, token: string) =>
+  request(`${api.url}/me`, { headers: bearer(token), agent: api.agent });
 
-/** Until every instance answers 200 for `token`; a live session must be served everywhere. */
-async function acceptedEverywhere(apis, session) {
-  const deadline = performance.now() + limits.acceptedMs;
+/** Until every instance answers 200 for `session`; a live session must be served everywhere. */
+async function acceptedEverywhere(apis: Api[], session: Session) {
   await Promise.all(
-    apis.map(async (api) => {
-      for (;;) {
-        const reply = await me(api, session.accessToken);
-        if (reply.status === 200) {
-          const body = JSON.parse(reply.text);
-          if (body.session_id !== session.sessionId)
-            throw new Error(`${api.label} answered /me with another session: ${reply.text}`);
-          return;
-        }
-        // Only a stale view (503) may turn into a 200 by waiting; anything else is a fault.
-        if (reply.status !== 503 || performance.now() > deadline)
-          throw new Error(
-            `${api.label} did not accept a new session: ${reply.status} ${reply.text}`,
-          );
-        await sleep(5);
-      }
-    }),
+    apis.map((api) =>
+      waitFor(
+        `${api.label} to accept a new session`,
+        async () => {
+          const reply = await me(api, session.accessToken);
+          if (reply.status === 200) {
+            const body = JSON.parse(reply.text) as { session_id?: string };
+            if (body.session_id === session.sessionId) return true;
+            throw new StopWaiting(`${api.label} answered /me with another session: ${reply.text}`);
+          }
+          // Only a stale view (503) may turn into a 200 by waiting; anything else is a fault.
+          if (reply.status !== 503)
+            throw new StopWaiting(
+              `${api.label} did not accept a new session: ${reply.status} ${reply.text}`,
+            );
+          return false;
+        },
+        { timeoutMs: limits.acceptedMs, intervalMs: 5 },
+      ),
+    ),
   );
 }
 
 /**
  * Polls one instance back to back until it rejects `token` with 401; resolves with the time
- * the 401 arrived, the last 200 before it and how many polls it took.
+ * the 401 arrived, the last 200 before it and how many polls it took. What is measured: no
+ * pause between polls (as `waitFor` makes), so each poll is one round trip.
  */
-async function rejectedBy(api, token, deadline, anomalies) {
+async function rejectedBy(api: Api, token: string, deadline: number, anomalies: Anomalies) {
   let polls = 0;
-  let lastAcceptedAt;
+  let lastAcceptedAt: number | undefined;
   for (;;) {
     const reply = await me(api, token);
     const at = clock();
     polls += 1;
     if (reply.status === 401) {
-      if (!/error="invalid_token"/.test(String(reply.headers['www-authenticate'] ?? '')))
+      if (!/error="invalid_token"/.test(reply.headers['www-authenticate'] ?? ''))
         anomalies.no_invalid_token_challenge += 1;
       return { rejectedAt: at, lastAcceptedAt, polls };
     }
@@ -169,7 +174,7 @@ async function rejectedBy(api, token, deadline, anomalies) {
   }
 }
 
-async function revokeOnce(core, apis, session, anomalies) {
+async function revokeOnce(core: Core, apis: Api[], session: Session, anomalies: Anomalies) {
   await acceptedEverywhere(apis, session);
   const sentAt = clock();
   const reply = await post(`${core.sessionService.url}/auth/logout`, undefined, {
@@ -197,25 +202,27 @@ async function revokeOnce(core, apis, session, anomalies) {
 
 // ---------------------------------------------------------------------------------------
 
-async function main() {
+await run.main(async () => {
   await build();
-  const contracts = require(join(root, 'dist', 'libs', 'contracts', 'src', 'index.js'));
   run.makeDataDir();
   const topic = `bench-revocations-${Date.now().toString(36)}`;
   const core = await startCore(run, { topic });
 
   const bootAt = Date.now();
-  const apis = await Promise.all(
-    Array.from({ length: parameters.api_instances }, (_, i) =>
-      core.startApi(parameters.api_service, `${parameters.api_service}-${i + 1}`),
-    ),
+  const apis: Api[] = await Promise.all(
+    Array.from({ length: parameters.api_instances }, async (_, i) => {
+      const { label, url } = await core.startApi(
+        parameters.api_service,
+        `${parameters.api_service}-${i + 1}`,
+      );
+      return { label, url, agent: keepAliveAgent(1) };
+    }),
   );
-  for (const api of apis) api.agent = keepAliveAgent(1);
   log(`${apis.map((api) => api.url).join(', ')} ready in ${Date.now() - bootAt} ms`);
-  if (parameters.observer_consumer) await startObserver(contracts, core);
+  await startObserver(core);
 
-  const anomalies = { no_invalid_token_challenge: 0, other_status: {} };
-  const samples = [];
+  const anomalies: Anomalies = { no_invalid_token_challenge: 0, other_status: {} };
+  const samples: Awaited<ReturnType<typeof revokeOnce>>[] = [];
   const total = parameters.warmup_revocations + parameters.revocations;
   log(
     `${parameters.warmup_revocations} warm-up revocations, then ${parameters.revocations} measured, one at a time`,
@@ -224,6 +231,7 @@ async function main() {
   for (let i = 0; i < total; i += 1) {
     run.checkRunning('the revocations');
     const [session] = await openSessions(core, 1, { tag: `${topic}-${i}` });
+    if (!session) throw new Error('no session opened');
     const sample = await revokeOnce(core, apis, session, anomalies);
     if (i >= parameters.warmup_revocations) samples.push(sample);
     if ((i + 1) % 250 === 0) log(`${i + 1} of ${total}`);
@@ -236,9 +244,10 @@ async function main() {
   const totals = samples.map((s) => s.total);
   const dist = distribution(totals);
   // Breakdown from the observer: logout answer → on the topic → the last instance rejects.
-  const observed = samples
-    .map((s) => ({ s, arrival: arrivals.get(s.sessionId) }))
-    .filter(({ arrival }) => arrival !== undefined);
+  const observed = samples.flatMap((s) => {
+    const arrival = arrivals.get(s.sessionId);
+    return arrival ? [{ s, arrival }] : [];
+  });
   const results = {
     propagation_p50_ms: dist.p50,
     propagation_p95_ms: dist.p95,
@@ -248,7 +257,7 @@ async function main() {
     goal: {
       statement:
         'p50 <= 15 ms and p99 <= 50 ms from the logout answer to the last instance rejecting',
-      met: dist.p50 <= 15 && dist.p99 <= 50,
+      met: (dist.p50 ?? Infinity) <= 15 && (dist.p99 ?? Infinity) <= 50,
     },
     per_instance_ms: distribution(samples.flatMap((s) => s.perApi)),
     logout_request_ms: distribution(samples.map((s) => s.logoutMs)),
@@ -257,20 +266,18 @@ async function main() {
     // Where the time goes, from the observer on the topic (same clock; the message timestamp is
     // the publisher's, in whole ms). Relative to the logout answer, so a step that happens
     // before the answer reaches this process is negative.
-    breakdown: parameters.observer_consumer
-      ? {
-          samples: observed.length,
-          logout_answer_to_publisher_send_ms: distribution(
-            observed.map(({ s, arrival }) => arrival.sentAt - s.t0),
-          ),
-          logout_answer_to_observer_receipt_ms: distribution(
-            observed.map(({ s, arrival }) => arrival.receivedAt - s.t0),
-          ),
-          observer_receipt_to_last_rejection_ms: distribution(
-            observed.map(({ s, arrival }) => s.t1 - arrival.receivedAt),
-          ),
-        }
-      : undefined,
+    breakdown: {
+      samples: observed.length,
+      logout_answer_to_publisher_send_ms: distribution(
+        observed.map(({ s, arrival }) => arrival.sentAt - s.t0),
+      ),
+      logout_answer_to_observer_receipt_ms: distribution(
+        observed.map(({ s, arrival }) => arrival.receivedAt - s.t0),
+      ),
+      observer_receipt_to_last_rejection_ms: distribution(
+        observed.map(({ s, arrival }) => s.t1 - arrival.receivedAt),
+      ),
+    },
     duration_s: round(elapsedS, 1),
     machine: machine(),
     kafka_version: kafkaVersion(),
@@ -279,8 +286,7 @@ async function main() {
     parameters,
     anomalies,
   };
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+  const file = writeResults('propagation.json', results);
   writeFileSync(
     chartFile,
     latencyChart({
@@ -290,23 +296,18 @@ async function main() {
       markers: { p50: dist.p50, p95: dist.p95, p99: dist.p99 },
     }),
   );
-  printSummary(results);
-}
 
-function printSummary(r) {
-  const d = ({ p50, p95, p99, max }) =>
+  const d = ({ p50, p95, p99, max }: typeof dist) =>
     `p50 ${p50} ms   p95 ${p95} ms   p99 ${p99} ms   max ${max} ms`;
   process.stdout.write(
     [
       '',
-      `Revocation propagation, ${r.propagation_samples} revocations one at a time, ${r.parameters.api_instances} × ${r.parameters.api_service} (load ${r.machine.load_average_1_5_15m.join(' ')})`,
-      `  logout answered → last instance rejects:  ${d({ p50: r.propagation_p50_ms, p95: r.propagation_p95_ms, p99: r.propagation_p99_ms, max: r.propagation_max_ms })}`,
-      `  each instance:                            ${d(r.per_instance_ms)}`,
-      `  goal p50 <= 15 ms, p99 <= 50 ms: ${r.goal.met ? 'met' : 'NOT met'}`,
-      `Results: ${relative(root, resultsFile)}, chart: ${relative(root, chartFile)}`,
+      `Revocation propagation, ${samples.length} revocations one at a time, ${parameters.api_instances} × ${parameters.api_service} (load ${results.machine.load_average_1_5_15m.join(' ')})`,
+      `  logout answered → last instance rejects:  ${d(dist)}`,
+      `  each instance:                            ${d(results.per_instance_ms)}`,
+      `  goal p50 <= 15 ms, p99 <= 50 ms: ${results.goal.met ? 'met' : 'NOT met'}`,
+      `Results: ${file}, chart: ${relative(root, chartFile)}`,
       '',
     ].join('\n'),
   );
-}
-
-await run.main(main);
+});

@@ -1,10 +1,7 @@
-// Benchmark: what the revocation guard costs per request, against no authentication at all
-// and against the design most NestJS tutorials teach (passport-jwt + a Redis deny-list GET).
-//
-// Starts, on free loopback ports with data under .data/bench-*: Kafka, Redis, a local OpenID
-// Connect issuer, the session service (signing ES256, which jsonwebtoken can verify) and the
-// publisher (the guard needs its heartbeats), then one process per variant of one NestJS app
-// on Fastify (bench/overhead-app, mode chosen by BENCH_MODE), all serving GET /me:
+// Benchmark: what the revocation guard costs a request, against no authentication and against
+// the usual design. Starts the system as `npm run stack` does (Kafka, Redis, the session
+// service and the publisher) plus, each its own process, one NestJS app on Fastify
+// (bench/overhead-app, mode chosen by BENCH_MODE), all serving GET /me:
 //   noauth  a fixed {sub, session_id}, no authentication
 //   guard   RevocationGuardModule (libs/revocation-guard): JWKS-verified token, in-memory
 //           revocation store fed from Kafka
@@ -16,38 +13,38 @@
 // order, and the medians over the rounds are reported. Results go to
 // bench/results/request-overhead.json. See bench/README.md.
 //
-//   node --disable-warning=TimeoutNegativeWarning bench/request-overhead.mjs   (npm run bench:overhead)
+//   node --disable-warning=TimeoutNegativeWarning bench/request-overhead.ts   (npm run bench:overhead)
 //
 // BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS and BENCH_TOKENS override
 // the defaults (3, 10, 3, 16, 1,000).
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { build } from '../scripts/build.mjs';
-import { procCpuMs } from './lib/cpu.mjs';
-import { post, request } from './lib/http.mjs';
-import { startLoadGenerator } from './lib/load-generator.mjs';
-import { command, kafkaVersion, machine, median, round } from './lib/report.mjs';
-import { benchRun, log, root, Stage } from './lib/run.mjs';
-import { es256SigningKeys, openSessions, startCore, startEntry } from './lib/stack.mjs';
-
-const resultsFile = join(root, 'bench', 'results', 'request-overhead.json');
-
-const envCount = (name, fallback) => {
-  const value = Number(process.env[name]);
-  return Number.isInteger(value) && value > 0 ? value : fallback;
-};
+import { build } from '../scripts/build.ts';
+import { envInt } from '../scripts/lib/process.ts';
+import { procCpuMs } from './lib/cpu.ts';
+import { post, request } from './lib/http.ts';
+import { startLoadGenerator, type LoadGenerator } from './lib/load-generator.ts';
+import { command, kafkaVersion, machine, median, round, writeResults } from './lib/report.ts';
+import { benchRun, log, Stage } from './lib/run.ts';
+import {
+  es256SigningKeys,
+  openSessions,
+  startCore,
+  startEntry,
+  type Core,
+  type Session,
+} from './lib/stack.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
   route: 'GET /me',
-  rounds: envCount('BENCH_ROUNDS', 3),
-  duration_s: envCount('BENCH_DURATION_S', 10),
-  warmup_s: envCount('BENCH_WARMUP_S', 3),
-  connections: envCount('BENCH_CONNECTIONS', 16),
+  rounds: envInt('BENCH_ROUNDS', 3, { min: 1 }),
+  duration_s: envInt('BENCH_DURATION_S', 10, { min: 1 }),
+  warmup_s: envInt('BENCH_WARMUP_S', 3, { min: 1 }),
+  connections: envInt('BENCH_CONNECTIONS', 16, { min: 1 }),
   /** Distinct access tokens, one per session, rotated per request; the same for every variant. */
-  tokens: envCount('BENCH_TOKENS', 1_000),
+  tokens: envInt('BENCH_TOKENS', 1_000, { min: 1 }),
   pause_between_runs_ms: 1_000,
   token_signing: 'ES256 (P-256), from the session service',
   /** Longer than the default 300 s, so no token expires while the rounds run. */
@@ -68,7 +65,12 @@ const VARIANTS = [
     env: { VERIFIED_TOKEN_CACHE_SIZE: '0' },
     informational: true,
   },
-  { key: 'content_api', label: 'content-api GET /me', app: 'content-api', informational: true },
+  {
+    key: 'content_api',
+    label: 'content-api GET /me',
+    app: 'content-api' as const,
+    informational: true,
+  },
 ];
 
 const runsPerVariant = parameters.rounds + 1; // + the warm-up
@@ -82,18 +84,26 @@ const limits = {
 
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
 
-const bearer = (token) => ({ authorization: `Bearer ${token}` });
+type Running = (typeof VARIANTS)[number] & { url: string; pid: number | undefined };
+type Result = Awaited<ReturnType<typeof measure>>;
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** Each variant answers 200 with the token's own session (noauth: its fixed body). */
-async function checkServes(variant, session) {
+async function checkServes(variant: Running, session: Session) {
   const reply = await request(`${variant.url}/me`, { headers: bearer(session.accessToken) });
-  const body = reply.status === 200 ? JSON.parse(reply.text) : undefined;
+  const body =
+    reply.status === 200 ? (JSON.parse(reply.text) as { session_id?: string }) : undefined;
   if (!body || (variant.mode !== 'noauth' && body.session_id !== session.sessionId))
     throw new Error(`${variant.key} answered ${reply.status} ${reply.text} for a live session`);
 }
 
 /** Each authenticating variant refuses a revoked session, each the way its design works. */
-async function checkRejectsRevoked(core, redis, variants, revoked) {
+async function checkRejectsRevoked(core: Core, variants: Running[], revoked: Session) {
+  const redis = new Redis(core.redis.url, { maxRetriesPerRequest: 1 });
+  run.track(Stage.client, 'redis client', redis, () => {
+    redis.disconnect();
+  });
   await redis.set(`denylist:${revoked.sessionId}`, '1', 'EX', 900);
   const logout = await post(`${core.sessionService.url}/auth/logout`, undefined, {
     headers: bearer(revoked.accessToken),
@@ -111,7 +121,12 @@ async function checkRejectsRevoked(core, redis, variants, revoked) {
 }
 
 /** One measured autocannon run against one variant, with the CPU each process used. */
-async function measure(loadGenerator, variant, durationS, core) {
+async function measure(
+  loadGenerator: LoadGenerator,
+  variant: Running,
+  durationS: number,
+  core: Core,
+) {
   const pids = {
     app: variant.pid,
     load_generator: loadGenerator.pid,
@@ -126,9 +141,9 @@ async function measure(loadGenerator, variant, durationS, core) {
     durationS,
   });
   run.checkRunning(`the run against ${variant.key}`);
-  const cpu = {};
+  const cpu: Record<string, { cores_busy: number; cpu_ms_per_request: number }> = {};
   for (const [name, pid] of Object.entries(pids)) {
-    const used = procCpuMs(pid) - before[name];
+    const used = (procCpuMs(pid) ?? NaN) - (before[name] ?? NaN);
     if (!Number.isFinite(used)) continue;
     cpu[name] = {
       cores_busy: round(used / (result.duration_s * 1000)),
@@ -145,21 +160,20 @@ async function measure(loadGenerator, variant, durationS, core) {
   };
 }
 
-function summarize(rounds) {
+function summarize(rounds: (Result & { round: number })[]) {
+  const med = (figure: (r: Result) => number | null | undefined, digits = 2) =>
+    round(median(rounds.map((r) => figure(r) ?? NaN)), digits);
   return {
-    rps: round(median(rounds.map((r) => r.rps))),
-    p50_ms: round(median(rounds.map((r) => r.p50_ms))),
-    p99_ms: round(median(rounds.map((r) => r.p99_ms))),
-    app_cpu_ms_per_request: round(
-      median(rounds.map((r) => r.cpu.app?.cpu_ms_per_request ?? NaN)),
-      4,
-    ),
+    rps: med((r) => r.rps),
+    p50_ms: med((r) => r.p50_ms),
+    p99_ms: med((r) => r.p99_ms),
+    app_cpu_ms_per_request: med((r) => r.cpu.app?.cpu_ms_per_request, 4),
     non_2xx: rounds.reduce((sum, r) => sum + r.non_2xx + r.errors, 0),
     rounds,
   };
 }
 
-async function main() {
+await run.main(async () => {
   await build();
   run.makeDataDir();
   const topic = `bench-overhead-${Date.now().toString(36)}`;
@@ -169,13 +183,11 @@ async function main() {
     sessionEnv: { SIGNING_KEYS: await es256SigningKeys(), ACCESS_TOKEN_TTL_SECONDS: ttl },
     publisherEnv: { ACCESS_TOKEN_MAX_TTL_SECONDS: ttl },
   });
-  const redis = new Redis(core.redis.url, { maxRetriesPerRequest: 1 });
-  run.track(Stage.client, 'redis client', redis, () => redis.disconnect());
 
   // Every variant is its own process, all started now and idle but for the one measured.
   const bootAt = Date.now();
   const guardEnv = { ACCESS_TOKEN_MAX_TTL_SECONDS: ttl };
-  await Promise.all(
+  const variants: Running[] = await Promise.all(
     VARIANTS.map(async (variant) => {
       const label = `overhead-${variant.key}`;
       const app = variant.app
@@ -193,83 +205,86 @@ async function main() {
               ...variant.env,
             },
           });
-      Object.assign(variant, { url: app.url, pid: app.pid });
+      return { ...variant, url: app.url, pid: app.pid };
     }),
   );
-  log(`${VARIANTS.length} variants ready in ${Date.now() - bootAt} ms`);
+  log(`${variants.length} variants ready in ${Date.now() - bootAt} ms`);
 
   const sessions = await openSessions(core, parameters.tokens + 1, { tag: topic });
   const revoked = sessions.pop();
+  const [first] = sessions;
+  if (!revoked || !first) throw new Error('no sessions opened');
   log(`${sessions.length} sessions opened; checking every variant`);
-  for (const variant of VARIANTS) await checkServes(variant, sessions[0]);
-  await checkRejectsRevoked(core, redis, VARIANTS, revoked);
+  for (const variant of variants) await checkServes(variant, first);
+  await checkRejectsRevoked(core, variants, revoked);
 
   const loadGenerator = startLoadGenerator(run);
   await loadGenerator.setTokens(sessions.map((s) => s.accessToken));
 
-  for (const variant of VARIANTS) {
+  const warmups = new Map<string, Result>();
+  for (const variant of variants) {
     log(`warm-up: ${variant.key}, ${parameters.warmup_s} s`);
-    variant.warmup = await measure(loadGenerator, variant, parameters.warmup_s, core);
+    warmups.set(variant.key, await measure(loadGenerator, variant, parameters.warmup_s, core));
     await sleep(parameters.pause_between_runs_ms);
   }
-  const rounds = Object.fromEntries(VARIANTS.map((v) => [v.key, []]));
+  const rounds = new Map(variants.map((v) => [v.key, [] as (Result & { round: number })[]]));
   for (let r = 0; r < parameters.rounds; r += 1) {
     // A rotating order: no variant always goes first, or always follows the same one.
-    const order = VARIANTS.map((_, i) => VARIANTS[(i + r) % VARIANTS.length]);
+    const order = variants.map((_, i) => variants[(i + r) % variants.length] as Running);
     for (const variant of order) {
       const result = await measure(loadGenerator, variant, parameters.duration_s, core);
-      rounds[variant.key].push({ round: r + 1, ...result });
+      rounds.get(variant.key)?.push({ round: r + 1, ...result });
       log(
-        `round ${r + 1}/${parameters.rounds} ${variant.key.padEnd(20)} ${String(result.rps).padStart(9)} req/s   p99 ${result.p99_ms} ms${result.non_2xx ? `   non-2xx ${result.non_2xx}` : ''}`,
+        `round ${r + 1}/${parameters.rounds} ${variant.key.padEnd(20)} ${String(result.rps).padStart(9)} req/s   p99 ${String(result.p99_ms)} ms${result.non_2xx ? `   non-2xx ${result.non_2xx}` : ''}`,
       );
       await sleep(parameters.pause_between_runs_ms);
     }
   }
 
-  const v = Object.fromEntries(
-    VARIANTS.map((variant) => [variant.key, summarize(rounds[variant.key])]),
-  );
-  const ratio = (a, b) => round(a / b, 3);
+  const of = (key: string) => summarize(rounds.get(key) ?? []);
+  const [noauth, guard, naive] = [of('noauth'), of('guard'), of('naive')];
+  const ratio = (a: number, b: number) => round(a / b, 3);
+  const rps = (key: string, r: number) => rounds.get(key)?.[r]?.rps ?? NaN;
   const results = {
-    noauth_rps: v.noauth.rps,
-    guard_rps: v.guard.rps,
-    naive_rps: v.naive.rps,
-    noauth_p99_ms: v.noauth.p99_ms,
-    guard_p99_ms: v.guard.p99_ms,
-    naive_p99_ms: v.naive.p99_ms,
-    guard_vs_noauth_rps_ratio: ratio(v.guard.rps, v.noauth.rps),
-    guard_vs_naive_rps_ratio: ratio(v.guard.rps, v.naive.rps),
+    noauth_rps: noauth.rps,
+    guard_rps: guard.rps,
+    naive_rps: naive.rps,
+    noauth_p99_ms: noauth.p99_ms,
+    guard_p99_ms: guard.p99_ms,
+    naive_p99_ms: naive.p99_ms,
+    guard_vs_noauth_rps_ratio: ratio(guard.rps, noauth.rps),
+    guard_vs_naive_rps_ratio: ratio(guard.rps, naive.rps),
     goals: {
       guard_vs_noauth: {
         statement: 'guard rps >= 0.85 x no auth',
-        met: v.guard.rps >= 0.85 * v.noauth.rps,
+        met: guard.rps >= 0.85 * noauth.rps,
       },
-      guard_vs_naive: { statement: 'guard rps >= 2 x naive', met: v.guard.rps >= 2 * v.naive.rps },
+      guard_vs_naive: { statement: 'guard rps >= 2 x naive', met: guard.rps >= 2 * naive.rps },
       guard_p99: {
         statement: 'guard p99 no worse than naive p99',
-        met: v.guard.p99_ms <= v.naive.p99_ms,
+        met: guard.p99_ms <= naive.p99_ms,
       },
     },
     // The same ratios within each round (the variants measured minutes apart, not seconds).
     per_round_ratios: Array.from({ length: parameters.rounds }, (_, r) => ({
-      guard_vs_noauth: ratio(rounds.guard[r].rps, rounds.noauth[r].rps),
-      guard_vs_naive: ratio(rounds.guard[r].rps, rounds.naive[r].rps),
+      guard_vs_noauth: ratio(rps('guard', r), rps('noauth', r)),
+      guard_vs_naive: ratio(rps('guard', r), rps('naive', r)),
     })),
     informational: {
-      guard_no_token_cache_rps: v.guard_no_token_cache.rps,
-      guard_no_token_cache_p99_ms: v.guard_no_token_cache.p99_ms,
-      content_api_rps: v.content_api.rps,
-      content_api_p99_ms: v.content_api.p99_ms,
+      guard_no_token_cache_rps: of('guard_no_token_cache').rps,
+      guard_no_token_cache_p99_ms: of('guard_no_token_cache').p99_ms,
+      content_api_rps: of('content_api').rps,
+      content_api_p99_ms: of('content_api').p99_ms,
     },
     variants: Object.fromEntries(
-      VARIANTS.map((variant) => [
+      variants.map((variant) => [
         variant.key,
         {
           what: variant.label,
           ...(variant.informational && { informational: true }),
           ...(variant.env && { env: variant.env }),
-          ...v[variant.key],
-          warmup: variant.warmup,
+          ...of(variant.key),
+          warmup: warmups.get(variant.key),
         },
       ]),
     ),
@@ -279,30 +294,25 @@ async function main() {
     command: command(),
     parameters,
   };
-  mkdirSync(join(root, 'bench', 'results'), { recursive: true });
-  writeFileSync(resultsFile, `${JSON.stringify(results, null, 2)}\n`);
-  printSummary(results);
-}
+  const file = writeResults('request-overhead.json', results);
 
-function printSummary(r) {
-  const n = (value) => value.toLocaleString('en-US');
-  const row = (key) => {
-    const x = r.variants[key];
-    return `  ${x.what.padEnd(26)} ${n(x.rps).padStart(9)} req/s   p50 ${x.p50_ms} ms   p99 ${x.p99_ms} ms   app CPU ${x.app_cpu_ms_per_request} ms/request${x.non_2xx ? `   NON-2XX ${x.non_2xx}` : ''}${x.informational ? '   (informational)' : ''}`;
+  const n = (value: number) => value.toLocaleString('en-US');
+  const row = (variant: Running) => {
+    const x = of(variant.key);
+    return `  ${variant.label.padEnd(26)} ${n(x.rps).padStart(9)} req/s   p50 ${x.p50_ms} ms   p99 ${x.p99_ms} ms   app CPU ${x.app_cpu_ms_per_request} ms/request${x.non_2xx ? `   NON-2XX ${x.non_2xx}` : ''}${variant.informational ? '   (informational)' : ''}`;
   };
-  const p = r.parameters;
+  const p = parameters;
+  const met = (goal: { met: boolean }) => (goal.met ? 'met' : 'NOT met');
   process.stdout.write(
     [
       '',
-      `Request overhead, ${p.route}, ${p.connections} connections, ${p.duration_s} s × ${p.rounds} rounds (medians), ${p.tokens} distinct tokens (load ${r.machine.load_average_1_5_15m.join(' ')})`,
-      ...Object.keys(r.variants).map(row),
-      `  guard / no auth = ${r.guard_vs_noauth_rps_ratio} (goal >= 0.85: ${r.goals.guard_vs_noauth.met ? 'met' : 'NOT met'})`,
-      `  guard / naive   = ${r.guard_vs_naive_rps_ratio} (goal >= 2: ${r.goals.guard_vs_naive.met ? 'met' : 'NOT met'})`,
-      `  guard p99 ${r.guard_p99_ms} ms vs naive p99 ${r.naive_p99_ms} ms (goal: no worse: ${r.goals.guard_p99.met ? 'met' : 'NOT met'})`,
-      `Results: ${relative(root, resultsFile)}`,
+      `Request overhead, ${p.route}, ${p.connections} connections, ${p.duration_s} s × ${p.rounds} rounds (medians), ${p.tokens} distinct tokens (load ${results.machine.load_average_1_5_15m.join(' ')})`,
+      ...variants.map(row),
+      `  guard / no auth = ${results.guard_vs_noauth_rps_ratio} (goal >= 0.85: ${met(results.goals.guard_vs_noauth)})`,
+      `  guard / naive   = ${results.guard_vs_naive_rps_ratio} (goal >= 2: ${met(results.goals.guard_vs_naive)})`,
+      `  guard p99 ${guard.p99_ms} ms vs naive p99 ${naive.p99_ms} ms (goal: no worse: ${met(results.goals.guard_p99)})`,
+      `Results: ${file}`,
       '',
     ].join('\n'),
   );
-}
-
-await run.main(main);
+});

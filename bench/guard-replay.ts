@@ -1,0 +1,302 @@
+// Benchmark: the API guard's replay on start (libs/revocation-guard), issue 5. How long a new
+// API instance takes to become ready when the revocation window holds 1,000,000 events, and
+// the memory it then holds. The events are produced once to a 12-partition topic of a Kafka
+// broker of its own; each replay is a fresh guard in a process of its own
+// (bench/guard-replay-child.ts), so its memory is measured alone.
+//
+// Starts what it needs on free loopback ports, with data under .data/bench-*; results go to
+// bench/results/guard-replay.json. See bench/README.md.
+//
+//   npm run bench:guard-replay   (or: node --expose-gc bench/guard-replay.ts)
+//
+// BENCH_REPLAY_EVENTS overrides the number of events replayed (default 1,000,000).
+import { fork } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { CompressionTypes, type Message } from 'kafkajs';
+import { envInt } from '../scripts/lib/process.ts';
+import type { ReplayReport, ReplaySettings } from './guard-replay-child.ts';
+import { builtLib } from './lib/built.ts';
+import { procCpuMs } from './lib/cpu.ts';
+import {
+  AUDIENCE,
+  HEARTBEAT_INTERVAL_MS,
+  n,
+  startGuardBench,
+  TOPIC_PARTITIONS,
+  withTimeout,
+} from './lib/guard-bench.ts';
+import { command, kafkaVersion, machine, median, writeResults } from './lib/report.ts';
+import { benchRun, log, Stage } from './lib/run.ts';
+
+/** What is measured; recorded with the results so runs can be compared. */
+const parameters = {
+  replay_events: envInt('BENCH_REPLAY_EVENTS', 1_000_000, { min: 1 }),
+  /** Events are keyed by user id (the partition key), spread over this many users. */
+  replay_users: 100_000,
+  /** Every 50th event has no session id: it ends every session of its user (log out everywhere). */
+  user_wide_every: 50,
+  topic_partitions: TOPIC_PARTITIONS,
+  produce_batch_messages: 5_000,
+  produce_sends_in_flight: 4,
+  replay_runs: 3,
+  /**
+   * The replaying guards' longest token lifetime (their window is this + 5 s tolerance + 1 s).
+   * Longer than the 300 s default only so that the events produced at the start are still in
+   * the window at the last replay, minutes later; what a replay reads and holds is the same.
+   */
+  replay_access_token_max_ttl_s: 900,
+  heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
+};
+
+/** Every wait is bounded; the watchdog leaves room for the shutdown within 6 minutes. */
+const limits = {
+  wholeRunMs: 330_000,
+  produceMs: 150_000,
+  replayRunMs: 90_000,
+  childExitMs: 15_000,
+};
+
+const run = benchRun({ wholeRunMs: limits.wholeRunMs });
+type Bench = Awaited<ReturnType<typeof startGuardBench>>;
+
+// ---------------------------------------------------------------------------------------
+// Producing the window: 1,000,000 valid revocation events, then a heartbeat per partition.
+
+/** Realistic ids: what the session service hands out (`s<shard>_` + 22 base64url characters). */
+const sessionId = (i: number) => `s${i % 16}_${i.toString(36).padStart(22, '0')}`;
+
+async function produceWindow({ producer, admin, issuer, topic, sendHeartbeats }: Bench) {
+  const contracts = builtLib('contracts');
+  const { replay_events: total, user_wide_every: every } = parameters;
+  let next = 0;
+  let sent = 0;
+  let bytes = 0;
+  /** Events that name a session: the revoked sessions every replay must end up holding. */
+  let sessions = 0;
+  let nextReport = 200_000;
+  // The contract's encoder validates every event with its schema, which takes as long as
+  // building it: done for every 1,000th event, whose message must come out the same; the others
+  // are built by the same steps without the check (and every replay decodes and validates all).
+  const event = (userId: string, session: string | undefined, at: number) =>
+    contracts.buildRevocationEvent({
+      issuer: issuer.issuer,
+      userId,
+      sessionId: session,
+      initiatingEntity: 'user',
+      reason: 'user_logout',
+      at,
+    });
+  const { headers } = contracts.encodeRevocation(event('u', undefined, Date.now()));
+  const batch = () => {
+    const from = next;
+    next = Math.min(total, from + parameters.produce_batch_messages);
+    // One instant per batch: all of them recent, inside any replay window that follows.
+    const at = Date.now();
+    const messages: Message[] = [];
+    for (let i = from; i < next; i += 1) {
+      const userId = `bench-user-${i % parameters.replay_users}`;
+      const userWide = i % every === every - 1;
+      if (!userWide) sessions += 1;
+      const revocation = event(userId, userWide ? undefined : sessionId(i), at);
+      const value = JSON.stringify(revocation);
+      if (i % 1_000 === 0) {
+        const checked = contracts.encodeRevocation(revocation);
+        if (checked.key !== userId || checked.value !== value)
+          throw new Error(`event ${i} does not encode as the contract encodes it`);
+      }
+      bytes += value.length;
+      messages.push({ key: userId, value, headers });
+    }
+    return messages;
+  };
+  const sender = async () => {
+    while (next < total) {
+      run.checkRunning('producing');
+      const messages = batch();
+      await producer.send({ topic, acks: 1, compression: CompressionTypes.None, messages });
+      sent += messages.length;
+      if (sent >= nextReport) {
+        log(`produced ${n(sent)} of ${n(total)}`);
+        nextReport += 200_000;
+      }
+    }
+  };
+  // First a heartbeat per partition, alone: right after a topic is created the broker may still
+  // refuse writes to some partitions (not the leader yet), and KafkaJS then sends the whole
+  // request again, writing twice what the other partitions had taken. Only heartbeats may be
+  // written twice that way, never the events counted.
+  await sendHeartbeats();
+  const started = performance.now();
+  await withTimeout(
+    Promise.all(Array.from({ length: parameters.produce_sends_in_flight }, sender)),
+    limits.produceMs,
+    `producing ${n(total)} events`,
+  );
+  const durationMs = performance.now() - started;
+  await sendHeartbeats();
+  const offsets = await admin.fetchTopicOffsets(topic);
+  const onTopic = offsets.reduce((sum, { high }) => sum + Number(high), 0);
+  return {
+    events: sent,
+    duration_ms: Math.round(durationMs),
+    events_per_s: Math.round(sent / (durationMs / 1000)),
+    sessions_revoked: sessions,
+    mean_value_bytes: Math.round(bytes / sent),
+    messages_on_topic: onTopic,
+    // The events, and a heartbeat per partition before and after them; more means retried sends.
+    messages_written_twice: onTopic - sent - 2 * TOPIC_PARTITIONS,
+    topic_bytes_on_disk: topicBytesOnDisk(join(run.dataDir, 'kafka'), topic),
+  };
+}
+
+/** Bytes of the topic's log segments on disk (all partitions). */
+function topicBytesOnDisk(kafkaDataDir: string, topic: string) {
+  const logDir = join(kafkaDataDir, 'kraft');
+  let bytes = 0;
+  for (const dir of readdirSync(logDir).filter((name) => name.startsWith(`${topic}-`)))
+    for (const file of readdirSync(join(logDir, dir)))
+      if (file.endsWith('.log')) bytes += statSync(join(logDir, dir, file)).size;
+  return bytes;
+}
+
+// ---------------------------------------------------------------------------------------
+// One replay: a child process starts a fresh guard on the full topic and reports.
+
+async function replayRun(
+  settings: ReplaySettings,
+  kafkaPid: number | undefined,
+  produced: { messages_on_topic: number; sessions_revoked: number },
+) {
+  const name = `replay ${settings.run}`;
+  const child = fork(
+    new URL('./guard-replay-child.ts', import.meta.url),
+    [JSON.stringify(settings)],
+    {
+      execArgv: ['--expose-gc', '--disable-warning=TimeoutNegativeWarning'],
+      // All it says are lines of its own, `[replay n] …`: progress, the guard's warnings.
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    },
+  );
+  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  // A client of this run: stopped first at the end, killed outright if this process exits.
+  run.track(Stage.client, name, { pid: child.pid, isAlive: () => !exited() }, async () => {
+    if (exited()) return;
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exit;
+    clearTimeout(timer);
+  });
+
+  const brokerCpuBefore = procCpuMs(kafkaPid);
+  const report = await withTimeout(
+    Promise.race([
+      once(child, 'message').then(([message]) => message as ReplayReport),
+      exit.then(([code, signal]) => {
+        throw new Error(`${name} exited (${signal ?? code}) before it was ready`);
+      }),
+    ]),
+    limits.replayRunMs,
+    `${name} to be ready`,
+  );
+  const brokerCpuMs = (procCpuMs(kafkaPid) ?? NaN) - (brokerCpuBefore ?? NaN);
+  // The next run starts only once this one is gone: they must not compete for the CPUs.
+  await withTimeout(exit, limits.childExitMs, `${name} to exit`);
+  const { invalid_messages: invalid, ...summary } = report;
+  // A replay that did not read and apply everything has no figure worth reporting.
+  if (invalid > 0 || summary.messages_read !== produced.messages_on_topic)
+    throw new Error(
+      `${name} read ${summary.messages_read} of ${produced.messages_on_topic} messages, ${invalid} invalid`,
+    );
+  if (summary.revoked_sessions_held !== produced.sessions_revoked)
+    throw new Error(
+      `${name} holds ${summary.revoked_sessions_held} revoked sessions, not ${produced.sessions_revoked}`,
+    );
+  return {
+    ...summary,
+    broker_cpu_ms: Number.isNaN(brokerCpuMs) ? undefined : Math.round(brokerCpuMs),
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+
+await run.main(async () => {
+  const wallStart = performance.now();
+  const bench = await startGuardBench(run, 'replay');
+  const { kafka, issuer, topic } = bench;
+  log(`producing ${n(parameters.replay_events)} revocation events to ${topic}`);
+  const produced = await produceWindow(bench);
+  log(
+    `produced ${n(produced.events)} events in ${n(produced.duration_ms)} ms ` +
+      `(${n(produced.events_per_s)}/s, ${n(produced.messages_on_topic)} messages on the topic, ` +
+      `${n(produced.messages_written_twice)} written twice)`,
+  );
+
+  const guard = {
+    brokers: [kafka.brokers],
+    topic,
+    jwksUrl: issuer.jwksUrl,
+    issuer: issuer.issuer,
+    audience: AUDIENCE,
+    accessTokenMaxTtlSeconds: parameters.replay_access_token_max_ttl_s,
+  };
+  const runs: Awaited<ReturnType<typeof replayRun>>[] = [];
+  for (let index = 1; index <= parameters.replay_runs; index += 1) {
+    log(`replay ${index} of ${parameters.replay_runs}`);
+    const summary = await replayRun({ run: index, guard }, kafka.pid, produced);
+    log(
+      `replay ${index}: ready in ${n(summary.ready_ms)} ms (${n(summary.events_per_s)} events/s), ` +
+        `heap +${(summary.heap_growth_bytes / 1024 ** 2).toFixed(1)} MiB`,
+    );
+    runs.push(summary);
+  }
+
+  const pick = (field: (summary: (typeof runs)[number]) => number | undefined) =>
+    median(runs.map((summary) => field(summary) ?? NaN));
+  const [first] = runs;
+  const results = {
+    replay: {
+      events: produced.events,
+      messages_in_window: first?.messages_in_window,
+      ready_ms: pick((x) => x.ready_ms),
+      events_per_s: pick((x) => x.events_per_s),
+      first_message_after_ms: pick((x) => x.first_message_after_ms),
+      revoked_sessions_held: first?.revoked_sessions_held,
+      users_revoked_held: first?.users_revoked_held,
+      heap_growth_bytes: pick((x) => x.heap_growth_bytes),
+      rss_growth_bytes: pick((x) => x.rss_growth_bytes),
+      peak_rss_bytes: pick((x) => x.peak_rss_bytes),
+      bytes_per_revoked_session: pick((x) => x.bytes_per_revoked_session),
+      guard_cpu_share: pick((x) => x.guard_cpu_share),
+      runs,
+      produced,
+    },
+    machine: machine(),
+    kafka_version: kafkaVersion(),
+    date: new Date().toISOString(),
+    command: command(),
+    parameters,
+    wall_time_s: Math.round((performance.now() - wallStart) / 1000),
+  };
+  const file = writeResults('guard-replay.json', results);
+
+  const r = results.replay;
+  const m = results.machine;
+  const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  process.stdout.write(
+    [
+      '',
+      `API guard, replay on start (Kafka ${results.kafka_version}, ${m.cpus} × ${m.cpu_model}, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+      `  ${n(r.messages_in_window)} messages in the window (median of ${runs.length} runs, each a fresh process):`,
+      `    ready after ${n(r.ready_ms)} ms: ${n(r.events_per_s)} events/s (runs: ${runs.map((x) => n(x.ready_ms)).join(' · ')} ms)`,
+      `    first message after ${n(r.first_message_after_ms)} ms; guard CPU ${Math.round(r.guard_cpu_share * 100)}% of the wall time`,
+      `    held: ${n(r.revoked_sessions_held)} revoked sessions, ${n(r.users_revoked_held)} users; heap +${mib(r.heap_growth_bytes)} (${r.bytes_per_revoked_session} B per session), RSS +${mib(r.rss_growth_bytes)}, peak RSS ${mib(r.peak_rss_bytes)}`,
+      `    (produced once: ${n(produced.events)} events in ${n(produced.duration_ms)} ms, ${mib(produced.topic_bytes_on_disk)} on disk)`,
+      `Results: ${file} (${results.wall_time_s} s)`,
+      '',
+    ].join('\n'),
+  );
+});

@@ -12,6 +12,8 @@ import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import {
   envInt,
   freePort,
+  restartable,
+  runInForeground,
   startProcess,
   waitFor,
   type ProcessHandle,
@@ -74,19 +76,10 @@ export function ensureKafkaJars({ log = console.error }: { log?: Log } = {}): st
   log('[kafka] copying Apache Kafka jars with Maven (downloaded once, then taken from ~/.m2)');
   rmSync(libDir, { recursive: true, force: true });
   try {
-    execFileSync(
-      'mvn',
-      [
-        '-q',
-        '-B',
-        '-f',
-        join(here, 'pom.xml'),
-        'dependency:copy-dependencies',
-        `-DoutputDirectory=${libDir}`,
-        '-DincludeScope=runtime',
-      ],
-      { stdio: ['ignore', 'inherit', 'inherit'] },
-    );
+    const copy = '-q -B dependency:copy-dependencies -DincludeScope=runtime'.split(' ');
+    execFileSync('mvn', [...copy, `-DoutputDirectory=${libDir}`, '-f', join(here, 'pom.xml')], {
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
   } catch (error) {
     throw new Error(
       `Maven could not resolve the Kafka jars (is mvn on PATH, Java 17+ installed?): ${String(error)}`,
@@ -123,40 +116,16 @@ function tlsMaterial(dir: string): { ca: string; keystore: string } {
   const files = { ca: join(dir, 'ca.crt'), keystore: join(dir, 'server-keystore.pem') };
   if (existsSync(files.keystore)) return files;
   mkdirSync(dir, { recursive: true });
-  const openssl = (...args: string[]) =>
-    execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  // Each command as one line of words (none holds a space).
+  const openssl = (command: string) =>
+    execFileSync('openssl', command.split(' '), { cwd: dir, stdio: 'ignore' });
   openssl(
-    'req',
-    '-x509',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-sha256',
-    '-days',
-    '3650',
-    '-keyout',
-    'ca.key',
-    '-out',
-    'ca.crt',
-    '-subj',
-    '/CN=local-kafka-ca',
-    '-addext',
-    'basicConstraints=critical,CA:TRUE',
-    '-addext',
-    'keyUsage=critical,keyCertSign,cRLSign',
+    'req -x509 -newkey rsa:2048 -nodes -sha256 -days 3650 -keyout ca.key -out ca.crt ' +
+      '-subj /CN=local-kafka-ca -addext basicConstraints=critical,CA:TRUE ' +
+      '-addext keyUsage=critical,keyCertSign,cRLSign',
   );
   openssl(
-    'req',
-    '-newkey',
-    'rsa:2048',
-    '-nodes',
-    '-sha256',
-    '-keyout',
-    'server.key',
-    '-out',
-    'server.csr',
-    '-subj',
-    '/CN=127.0.0.1',
+    'req -newkey rsa:2048 -nodes -sha256 -keyout server.key -out server.csr -subj /CN=127.0.0.1',
   );
   writeFileSync(
     join(dir, 'server.ext'),
@@ -164,22 +133,8 @@ function tlsMaterial(dir: string): { ca: string; keystore: string } {
       'extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n',
   );
   openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    'ca.crt',
-    '-CAkey',
-    'ca.key',
-    '-CAcreateserial',
-    '-sha256',
-    '-days',
-    '825',
-    '-extfile',
-    'server.ext',
-    '-out',
-    'server.crt',
+    'x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 825 ' +
+      '-extfile server.ext -out server.crt',
   );
   writeFileSync(
     files.keystore,
@@ -361,28 +316,14 @@ export async function startKafka({
     return proc;
   };
 
-  let proc = await launch();
-  return {
+  const server = await restartable(launch, { port, dataDir, graceMs: 30_000 });
+  // Stop: controlled shutdown, SIGKILL after 30 s; kill: a crash; restart: same port and data.
+  return Object.assign(server, {
     brokers,
-    port,
-    dataDir,
     ...(security?.tls ? { caFile: join(dataDir, 'tls', 'ca.crt') } : {}),
     /** KafkaJS `ssl` and `sasl` for one of `security.users` (empty on a plain broker). */
     clientSecurity: (user: string) => clientSecurity(security, dataDir, user),
-    get pid() {
-      return proc.pid;
-    },
-    isAlive: () => proc.isAlive(),
-    /** Controlled shutdown (SIGTERM), SIGKILL after 30 s. */
-    stop: () => proc.stop(30_000),
-    /** Crash: SIGKILL, no controlled shutdown. */
-    kill: () => proc.kill(),
-    /** Starts the broker again on the same port and data (after `stop` or `kill`). */
-    async restart() {
-      if (proc.isAlive()) await proc.stop(30_000);
-      proc = await launch();
-    },
-  };
+  });
 }
 
 /** True once the broker answers a metadata request and has a controller. */
@@ -408,21 +349,13 @@ export async function adminAnswers(
   }
 }
 
-async function main(): Promise<void> {
-  const kafka = await startKafka({
-    port: envInt('KAFKA_PORT', 9092),
-    controllerPort: envInt('KAFKA_CONTROLLER_PORT', 0) || undefined,
-    dataDir: process.env.KAFKA_DATA_DIR ? resolve(process.env.KAFKA_DATA_DIR) : undefined,
-  });
-  console.log(`Kafka ready on ${kafka.brokers} (data in ${kafka.dataDir}); Ctrl-C stops it`);
-  const shutdown = () => void kafka.stop().then(() => process.exit(0));
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) {
-  main().catch((error: unknown) => {
-    console.error(`[kafka] ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
+  runInForeground('kafka', async () => {
+    const kafka = await startKafka({
+      port: envInt('KAFKA_PORT', 9092),
+      controllerPort: envInt('KAFKA_CONTROLLER_PORT', 0) || undefined,
+      dataDir: process.env.KAFKA_DATA_DIR ? resolve(process.env.KAFKA_DATA_DIR) : undefined,
+    });
+    return Object.assign(kafka, { url: kafka.brokers });
   });
 }

@@ -100,6 +100,52 @@ export interface ServiceHandle {
   restart(): Promise<void>;
 }
 
+/**
+ * A server process that can be stopped (SIGTERM, SIGKILL after `graceMs`), killed, and
+ * started again by `launch` on the same port and data.
+ */
+export async function restartable(
+  launch: () => Promise<ProcessHandle>,
+  { port, dataDir, graceMs }: { port: number; dataDir: string; graceMs: number },
+): Promise<ServiceHandle> {
+  let proc = await launch();
+  return {
+    port,
+    dataDir,
+    get pid() {
+      return proc.pid;
+    },
+    isAlive: () => proc.isAlive(),
+    stop: () => proc.stop(graceMs),
+    kill: () => proc.kill(),
+    async restart() {
+      if (proc.isAlive()) await proc.stop(graceMs);
+      proc = await launch();
+    },
+  };
+}
+
+/**
+ * A launcher's command-line use: starts the server, says where it is, stops it on SIGINT or
+ * SIGTERM; an error that prevents the start exits 1 with its message.
+ */
+export function runInForeground(
+  name: string,
+  start: () => Promise<ServiceHandle & { url: string }>,
+) {
+  start()
+    .then((server) => {
+      console.log(`${name} ready on ${server.url} (data in ${server.dataDir}); Ctrl-C stops it`);
+      const shutdown = () => void server.stop().then(() => process.exit(0));
+      process.once('SIGINT', shutdown);
+      process.once('SIGTERM', shutdown);
+    })
+    .catch((error: unknown) => {
+      console.error(`[${name}] ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    });
+}
+
 export interface StartProcessOptions {
   /** Output appended to this file; otherwise to this process's stdout as `[prefix] line`. */
   logFile?: string | undefined;

@@ -11,6 +11,8 @@ import { Redis } from 'ioredis';
 import {
   envInt,
   freePort,
+  restartable,
+  runInForeground,
   startProcess,
   waitFor,
   type ProcessHandle,
@@ -71,26 +73,13 @@ export async function startRedis({
   const binary = ensureRedisServer({ log });
   port ??= await freePort();
   mkdirSync(dataDir, { recursive: true });
+  // Loopback only, AOF on, no RDB snapshots (`--save ''`), in the foreground.
   const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--protected-mode',
-    'yes',
-    '--dir',
-    dataDir,
-    '--appendonly',
-    'yes',
-    '--appendfsync',
-    appendfsync,
-    '--save',
-    '',
-    '--daemonize',
-    'no',
-    '--logfile',
-    join(dataDir, 'redis.log'),
-    ...extraArgs,
+    ...`--port ${port} --bind 127.0.0.1 --protected-mode yes --appendonly yes --daemonize no`.split(
+      ' ',
+    ),
+    ...['--appendfsync', appendfsync, '--save', '', '--dir', dataDir],
+    ...['--logfile', join(dataDir, 'redis.log'), ...extraArgs],
   ];
   const url = `redis://127.0.0.1:${port}`;
   const launch = async (): Promise<ProcessHandle> => {
@@ -102,22 +91,7 @@ export async function startRedis({
     });
     return proc;
   };
-  let proc = await launch();
-  return {
-    url,
-    port,
-    dataDir,
-    get pid() {
-      return proc.pid;
-    },
-    isAlive: () => proc.isAlive(),
-    stop: () => proc.stop(10_000),
-    kill: () => proc.kill(),
-    async restart() {
-      if (proc.isAlive()) await proc.stop(10_000);
-      proc = await launch();
-    },
-  };
+  return Object.assign(await restartable(launch, { port, dataDir, graceMs: 10_000 }), { url });
 }
 
 async function pingOnce(url: string): Promise<boolean> {
@@ -137,24 +111,15 @@ async function pingOnce(url: string): Promise<boolean> {
   }
 }
 
-async function main(): Promise<void> {
-  const appendfsync = process.env.REDIS_APPENDFSYNC;
-  if (appendfsync && !['always', 'everysec', 'no'].includes(appendfsync))
-    throw new Error(`REDIS_APPENDFSYNC must be always, everysec or no, got "${appendfsync}"`);
-  const redis = await startRedis({
-    port: envInt('REDIS_PORT', 0) || undefined,
-    dataDir: process.env.REDIS_DATA_DIR ? resolve(process.env.REDIS_DATA_DIR) : undefined,
-    appendfsync: (appendfsync || undefined) as AppendFsync | undefined,
-  });
-  console.log(`Redis ready on ${redis.url} (data in ${redis.dataDir}); Ctrl-C stops it`);
-  const shutdown = () => void redis.stop().then(() => process.exit(0));
-  process.once('SIGINT', shutdown);
-  process.once('SIGTERM', shutdown);
-}
-
 if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) {
-  main().catch((error: unknown) => {
-    console.error(`[redis] ${error instanceof Error ? error.message : String(error)}`);
-    process.exit(1);
+  runInForeground('redis', async () => {
+    const appendfsync = process.env.REDIS_APPENDFSYNC;
+    if (appendfsync && !['always', 'everysec', 'no'].includes(appendfsync))
+      throw new Error(`REDIS_APPENDFSYNC must be always, everysec or no, got "${appendfsync}"`);
+    return startRedis({
+      port: envInt('REDIS_PORT', 0) || undefined,
+      dataDir: process.env.REDIS_DATA_DIR ? resolve(process.env.REDIS_DATA_DIR) : undefined,
+      appendfsync: (appendfsync || undefined) as AppendFsync | undefined,
+    });
   });
 }

@@ -1,4 +1,4 @@
-import { httpEnv, kafkaEnv, kafkaEnvRules, positiveInt, redisEnv } from '@app/config';
+import { httpEnv, instanceId, kafkaEnv, kafkaEnvRules, positiveInt, redisEnv } from '@app/config';
 import { DEFAULT_OUTBOX_SHARDS, REVOCATION_TOPIC } from '@app/contracts';
 import { z } from 'zod';
 
@@ -7,14 +7,9 @@ export const revocationPublisherEnv = httpEnv(3001)
   .extend(redisEnv.shape)
   .extend(kafkaEnv.shape)
   .extend({
-    INSTANCE_ID: z
-      .string()
-      .min(1)
-      .max(100)
-      .optional()
-      .describe(
-        'names this instance in the outbox group, leases and heartbeats; default: host name and a random suffix, new at every start',
-      ),
+    INSTANCE_ID: instanceId(
+      'names this instance in the outbox group, leases and heartbeats; default: host name and a random suffix, new at every start',
+    ),
     REDIS_KEY_PREFIX: z
       .string()
       .default('sr:')

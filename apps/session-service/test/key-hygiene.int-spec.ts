@@ -1,34 +1,24 @@
-import { client, startSessionApp, type SessionApp } from './session-app';
+import { sessionAppPerFile } from './session-app';
 
 // Every key the session service writes expires or is deleted once it can no longer matter:
 // refreshing a session does not pile up keys, and an ended session leaves none behind.
 // What stays is configuration (a user's plan) and the outbox, which the publisher drains.
 
 describe('Redis keys of a session (real Redis)', () => {
-  let app: SessionApp;
-  let call: ReturnType<typeof client>;
-
-  beforeAll(async () => {
-    app = await startSessionApp();
-    call = client(app);
-  });
-
-  afterAll(async () => {
-    await app.close();
-  });
+  const file = sessionAppPerFile();
 
   /** Every key under the app's prefix with its time to live (-1: none). */
   async function keysWithTtl(): Promise<Map<string, number>> {
-    const keys = await app.redis.keys(`${app.prefix}*`);
-    const ttls = await Promise.all(keys.map((key) => app.redis.pttl(key)));
-    return new Map(keys.map((key, i) => [key.slice(app.prefix.length), ttls[i] ?? -2]));
+    const keys = await file.app.redis.keys(`${file.app.prefix}*`);
+    const ttls = await Promise.all(keys.map((key) => file.app.redis.pttl(key)));
+    return new Map(keys.map((key, i) => [key.slice(file.app.prefix.length), ttls[i] ?? -2]));
   }
   const isOutbox = (key: string) => /^\{o\d+\}:outbox$/.test(key);
   const isPlan = (key: string) => /:plan$/.test(key);
   const isShardIndex = (key: string) => /^\{o\d+\}:expiries$/.test(key);
 
   it('1,000 refreshes leave as many keys as one; ending the session leaves none of its keys', async () => {
-    const login = await call('POST', '/auth/login', {
+    const login = await file.call('POST', '/auth/login', {
       body: { username: 'alice', password: 'alice-pass', device: { name: 'phone' } },
     });
     const sessionId = String(login.body.session_id);
@@ -36,7 +26,7 @@ describe('Redis keys of a session (real Redis)', () => {
     let refreshToken = String(login.body.refresh_token);
     let accessToken = String(login.body.access_token);
     for (let i = 0; i < 1_000; i += 1) {
-      const refreshed = await call('POST', '/auth/refresh', {
+      const refreshed = await file.call('POST', '/auth/refresh', {
         body: { refresh_token: refreshToken },
       });
       expect(refreshed.status).toBe(200);
@@ -54,7 +44,7 @@ describe('Redis keys of a session (real Redis)', () => {
       expect({ key, expires: ttl > 0 }).toEqual({ key, expires: true });
     }
 
-    expect((await call('POST', '/auth/logout', { token: accessToken })).status).toBe(204);
+    expect((await file.call('POST', '/auth/logout', { token: accessToken })).status).toBe(204);
     const afterEnd = await keysWithTtl();
     for (const [key, ttl] of afterEnd) {
       expect(key).not.toContain(sessionId);
@@ -67,14 +57,17 @@ describe('Redis keys of a session (real Redis)', () => {
   it('"log out everywhere" leaves no key of the ended sessions, and its instant expires', async () => {
     const devices = [];
     for (const name of ['phone', 'laptop', 'tv']) {
-      const login = await call('POST', '/auth/login', {
+      const login = await file.call('POST', '/auth/login', {
         body: { username: 'bob', password: 'bob-pass', device: { name } },
       });
       devices.push(login.body);
     }
-    await call('POST', '/auth/refresh', { body: { refresh_token: devices[0]!.refresh_token } });
+    await file.call('POST', '/auth/refresh', {
+      body: { refresh_token: devices[0]!.refresh_token },
+    });
     expect(
-      (await call('POST', '/auth/logout-all', { token: String(devices[1]!.access_token) })).status,
+      (await file.call('POST', '/auth/logout-all', { token: String(devices[1]!.access_token) }))
+        .status,
     ).toBe(204);
     const after = await keysWithTtl();
     for (const [key, ttl] of after) {

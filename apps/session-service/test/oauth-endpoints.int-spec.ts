@@ -1,4 +1,4 @@
-import { client, startSessionApp, type SessionApp } from './session-app';
+import { sessionAppPerFile } from './session-app';
 
 // RFC 7009 (revocation) and RFC 7662 (introspection) as the RFCs define them: form-encoded
 // bodies, client_secret_basic and client_secret_post, 401 invalid_client for any bad client
@@ -7,17 +7,7 @@ import { client, startSessionApp, type SessionApp } from './session-app';
 const CLIENT = { client_id: 'gateway', client_secret: 'gateway-secret-0123456789' };
 
 describe('OAuth token endpoints (RFC 7009, RFC 7662)', () => {
-  let app: SessionApp;
-  let call: ReturnType<typeof client>;
-
-  beforeAll(async () => {
-    app = await startSessionApp({ OAUTH_CLIENTS: JSON.stringify([CLIENT]) });
-    call = client(app);
-  });
-
-  afterAll(async () => {
-    await app.close();
-  });
+  const file = sessionAppPerFile({ OAUTH_CLIENTS: JSON.stringify([CLIENT]) });
 
   const form = (fields: Record<string, string>, headers: Record<string, string> = {}) => ({
     method: 'POST',
@@ -27,12 +17,12 @@ describe('OAuth token endpoints (RFC 7009, RFC 7662)', () => {
   const basic = (id: string, secret: string) =>
     `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
   const post = async (path: string, init: RequestInit) => {
-    const response = await fetch(`${app.url}${path}`, init);
+    const response = await fetch(`${file.app.url}${path}`, init);
     return { status: response.status, body: (await response.json()) as Record<string, unknown> };
   };
   const signIn = async () =>
     (
-      await call('POST', '/auth/login', {
+      await file.call('POST', '/auth/login', {
         body: { username: 'alice', password: 'alice-pass', device: { name: 'phone' } },
       })
     ).body;
@@ -85,7 +75,7 @@ describe('OAuth token endpoints (RFC 7009, RFC 7662)', () => {
     ],
   ])('%s: 401 invalid_client with a Basic challenge', async (_, headers, fields) => {
     const answer = await fetch(
-      `${app.url}/oauth/introspect`,
+      `${file.app.url}/oauth/introspect`,
       form({ token: 'x', ...fields }, headers),
     );
     expect(answer.status).toBe(401);
@@ -99,7 +89,7 @@ describe('OAuth token endpoints (RFC 7009, RFC 7662)', () => {
   });
 
   it('the issuer metadata lists the endpoints and how clients authenticate there', async () => {
-    const { body } = await call('GET', '/.well-known/openid-configuration');
+    const { body } = await file.call('GET', '/.well-known/openid-configuration');
     expect(body).toMatchObject({
       revocation_endpoint: expect.stringMatching(/\/oauth\/revoke$/),
       introspection_endpoint: expect.stringMatching(/\/oauth\/introspect$/),

@@ -131,6 +131,25 @@ export async function outbox(app: SessionApp): Promise<OutboxRecord[]> {
   return records;
 }
 
+/**
+ * The file's app: started before its tests (with `env`), closed after them. Read `app` and
+ * `call` (a client of it) inside the tests.
+ */
+export function sessionAppPerFile(env: Record<string, string> = {}): {
+  app: SessionApp;
+  call: ReturnType<typeof client>;
+} {
+  const file = {} as { app: SessionApp; call: ReturnType<typeof client> };
+  beforeAll(async () => {
+    file.app = await startSessionApp(env);
+    file.call = client(file.app);
+  });
+  afterAll(async () => {
+    await (file.app as SessionApp | undefined)?.close();
+  });
+  return file;
+}
+
 /** A small JSON client for the service. */
 export function client(app: SessionApp) {
   return async function call(

@@ -33,6 +33,10 @@ export const port = z.coerce.number().int().min(1).max(65_535);
 /** Positive integer given as text (`"250"`), e.g. milliseconds or counts. */
 export const positiveInt = z.coerce.number().int().positive();
 
+/** INSTANCE_ID: names one instance of an app; `describe` says where the name shows. */
+export const instanceId = (describe: string) =>
+  z.string().min(1).max(100).optional().describe(describe);
+
 /** `true`/`false`/`1`/`0`/`yes`/`no`, case-insensitive. */
 export const flag = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', 'TRUE', 'FALSE', 'YES', 'NO'])

@@ -5,10 +5,9 @@ import {
   Logger,
   Module,
   type OnApplicationShutdown,
-  type InjectionToken,
-  type OptionalFactoryDependency,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import type { AsyncOptions } from '@app/config/nest';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { RedisEnv } from '@app/config';
 import { backoffDelay, type BackoffOptions } from '@app/contracts';
@@ -103,10 +102,7 @@ class RedisCloser implements OnApplicationShutdown {
 
 @Module({})
 export class RedisModule {
-  static forRootAsync(options: {
-    useFactory: (...args: never[]) => RedisModuleOptions | Promise<RedisModuleOptions>;
-    inject?: (InjectionToken | OptionalFactoryDependency)[];
-  }): DynamicModule {
+  static forRootAsync(options: AsyncOptions<RedisModuleOptions>): DynamicModule {
     return {
       module: RedisModule,
       global: true,

@@ -2,6 +2,7 @@ import {
   allowInsecureHttpEnv,
   csv,
   flag,
+  instanceId,
   kafkaEnv,
   kafkaEnvRules,
   positiveInt,
@@ -16,14 +17,9 @@ import { CLOCK_TOLERANCE_SECONDS } from '@app/contracts';
  * (`.extend(revocationGuardEnv.shape)`); see README.md for each variable.
  */
 export const revocationGuardEnv = kafkaEnv.extend(allowInsecureHttpEnv.shape).extend({
-  INSTANCE_ID: z
-    .string()
-    .min(1)
-    .max(100)
-    .optional()
-    .describe(
-      'names this instance in logs, its consumer group and dead letters; default: host-pid',
-    ),
+  INSTANCE_ID: instanceId(
+    'names this instance in logs, its consumer group and dead letters; default: host-pid',
+  ),
   REVOCATION_TOPIC: z
     .string()
     .min(1)

@@ -1,1 +1,2 @@
 export * from './feature-settings';
+export * from './async-options';

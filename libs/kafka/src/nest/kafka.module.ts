@@ -5,10 +5,9 @@ import {
   Logger,
   Module,
   type OnApplicationShutdown,
-  type InjectionToken,
-  type OptionalFactoryDependency,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import type { AsyncOptions } from '@app/config/nest';
 import type { Admin, Kafka } from 'kafkajs';
 import { optional, type KafkaEnv } from '@app/config';
 import type { ReadinessCheck } from '@app/observability';
@@ -46,10 +45,7 @@ export class KafkaReadiness implements ReadinessCheck, OnApplicationShutdown {
 
 @Module({})
 export class KafkaModule {
-  static forRootAsync(options: {
-    useFactory: (...args: never[]) => KafkaClientOptions | Promise<KafkaClientOptions>;
-    inject?: (InjectionToken | OptionalFactoryDependency)[];
-  }): DynamicModule {
+  static forRootAsync(options: AsyncOptions<KafkaClientOptions>): DynamicModule {
     return {
       module: KafkaModule,
       global: true,

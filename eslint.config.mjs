@@ -30,7 +30,17 @@ const crossPackageImport = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'dist', '.tools', '.data', 'scripts/kafka/target', 'bench/results'] },
+  {
+    ignores: [
+      'node_modules',
+      'dist',
+      'dist.*',
+      '.tools',
+      '.data',
+      'scripts/kafka/target',
+      'bench/results',
+    ],
+  },
   js.configs.recommended,
   {
     files: ['**/*.ts'],

@@ -1,7 +1,15 @@
 // Compiles apps/, libs/ and the apps the benchmarks run (bench/overhead-app) to dist/ with SWC (path aliases
 // rewritten to relative paths), and copies the files the code reads at run time (Lua commands).
 // Type checking is `tsc --noEmit`, run separately by `npm test`.
-import { copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { transformFile, type JscConfig, type Options } from '@swc/core';
@@ -22,10 +30,15 @@ function* files(dir: string, wanted: (name: string) => boolean): Generator<strin
   }
 }
 
-/** `clean: false` (watch mode) writes over dist/ without emptying it first. */
+/**
+ * A clean build is written beside dist/ and swapped in at the end, so apps, tests or
+ * benchmarks running from dist/ meanwhile never see it half-empty. `clean: false` (watch
+ * mode) writes over dist/ in place.
+ */
 export async function build({ clean = true }: { clean?: boolean } = {}): Promise<void> {
   const started = Date.now();
-  if (clean) rmSync(outDir, { recursive: true, force: true });
+  const into = clean ? `${outDir}.build-${process.pid}` : outDir;
+  if (clean) rmSync(into, { recursive: true, force: true });
   // Of bench/ and scripts/, only what the built code runs: the benchmarks' overhead app and
   // the process helpers libs/testing uses; the rest runs as .ts under Node.
   const dirs = ['apps', 'libs', 'bench/overhead-app', 'scripts/lib']
@@ -34,13 +47,13 @@ export async function build({ clean = true }: { clean?: boolean } = {}): Promise
   const sources = dirs.flatMap((dir) => [...files(dir, isSource)]);
   const assets = dirs.flatMap((dir) => [...files(dir, isAsset)]);
   for (const asset of assets) {
-    const target = join(outDir, relative(root, asset));
+    const target = join(into, relative(root, asset));
     mkdirSync(dirname(target), { recursive: true });
     copyFileSync(asset, target);
   }
   await Promise.all(
     sources.map(async (file) => {
-      const target = join(outDir, relative(root, file)).replace(/\.ts$/, '.js');
+      const target = join(into, relative(root, file)).replace(/\.ts$/, '.js');
       const { code, map } = await transformFile(file, {
         ...swcOptions,
         // Scripts name the files they import (`./process.ts`, as Node runs them); compiled
@@ -60,9 +73,22 @@ export async function build({ clean = true }: { clean?: boolean } = {}): Promise
       if (map) writeFileSync(`${target}.map`, map);
     }),
   );
+  if (clean) swapIn(into);
   console.error(
     `[build] ${sources.length} files compiled and ${assets.length} copied to dist/ in ${Date.now() - started} ms`,
   );
+}
+
+/** Replaces dist/ by `staging`. Another build that swapped its own in first wins; same sources. */
+function swapIn(staging: string): void {
+  const old = `${outDir}.old-${process.pid}`;
+  if (existsSync(outDir)) renameSync(outDir, old);
+  try {
+    renameSync(staging, outDir);
+  } catch {
+    rmSync(staging, { recursive: true, force: true });
+  }
+  rmSync(old, { recursive: true, force: true });
 }
 
 if (process.argv[1] === import.meta.filename) {

@@ -1,6 +1,5 @@
+import { configFromEnv } from '@app/config/nest';
 import { Controller, Get, Module, type Type } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { validateEnv } from '@app/config';
 import { METRICS_REGISTRY, ObservabilityModule } from '@app/observability';
 import { revocationGuardEnv, type VerifiedSession } from '@app/revocation-guard';
 import {
@@ -26,11 +25,7 @@ class MeController {
 export function guardModule(): Type {
   @Module({
     imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        validate: validateEnv(commonEnv.extend(revocationGuardEnv.shape)),
-      }),
+      configFromEnv(commonEnv.extend(revocationGuardEnv.shape)),
       ObservabilityModule.forRoot({
         serviceName: 'bench-overhead',
         readiness: [RevocationReadiness],

@@ -1,3 +1,4 @@
+import { configFromEnv } from '@app/config/nest';
 import {
   Controller,
   Get,
@@ -9,9 +10,8 @@ import {
   UnauthorizedException,
   UseGuards,
 } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
+import { ConfigService } from '@nestjs/config';
 import { AuthGuard, PassportModule, PassportStrategy } from '@nestjs/passport';
-import { validateEnv } from '@app/config';
 import { ObservabilityModule } from '@app/observability';
 import { REDIS, RedisModule, RedisReadiness } from '@app/redis';
 import type { Redis } from 'ioredis';
@@ -83,11 +83,7 @@ class MeController {
 export function naiveModule(): Type {
   @Module({
     imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        validate: validateEnv(naiveEnv),
-      }),
+      configFromEnv(naiveEnv),
       ObservabilityModule.forRoot({ serviceName: 'bench-overhead', readiness: [RedisReadiness] }),
       RedisModule.fromEnv(),
       PassportModule.register({ session: false }),

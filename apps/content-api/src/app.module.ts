@@ -1,6 +1,5 @@
+import { configFromEnv } from '@app/config/nest';
 import { Module } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { validateEnv } from '@app/config';
 import { METRICS_REGISTRY, ObservabilityModule } from '@app/observability';
 import {
   MeController,
@@ -16,11 +15,7 @@ import { contentApiEnv } from './config';
  */
 @Module({
   imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      ignoreEnvFile: true,
-      validate: validateEnv(contentApiEnv),
-    }),
+    configFromEnv(contentApiEnv),
     ObservabilityModule.forRoot({ serviceName: 'content-api', readiness: [RevocationReadiness] }),
     RevocationGuardModule.fromEnv('content-api', { metricsRegistry: METRICS_REGISTRY }),
   ],

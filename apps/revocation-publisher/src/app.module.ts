@@ -1,7 +1,7 @@
+import { configFromEnv } from '@app/config/nest';
 import { Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { ClientsModule, Transport } from '@nestjs/microservices';
-import { validateEnv } from '@app/config';
 import { Partitioners } from 'kafkajs';
 import { kafkaSecurity, readKafkaEnv } from '@app/kafka';
 import { KafkaModule, KafkaReadiness } from '@app/kafka/nest';
@@ -21,11 +21,7 @@ import { REVOCATION_SINK } from './relay/revocation-sink';
 /** Relays revocations from the Redis outbox to Kafka, and heartbeats every partition. */
 @Module({
   imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      ignoreEnvFile: true,
-      validate: validateEnv(revocationPublisherEnv),
-    }),
+    configFromEnv(revocationPublisherEnv),
     ConfigModule.forFeature(outboxSettings),
     ConfigModule.forFeature(topicSettings),
     RedisModule.fromEnv(),

@@ -1,7 +1,7 @@
+import { configFromEnv } from '@app/config/nest';
 import { Module } from '@nestjs/common';
 import { ConfigModule } from '@nestjs/config';
 import { APP_FILTER, APP_GUARD, APP_PIPE } from '@nestjs/core';
-import { validateEnv } from '@app/config';
 import { ObservabilityModule } from '@app/observability';
 import { RedisModule, RedisReadiness } from '@app/redis';
 import { AdminController } from './admin/admin.controller';
@@ -20,11 +20,7 @@ import { TokensModule } from './tokens/tokens.module';
 /** Signs users in, keeps sessions in Redis, issues tokens; writes every session end to the revocation outbox. */
 @Module({
   imports: [
-    ConfigModule.forRoot({
-      isGlobal: true,
-      ignoreEnvFile: true,
-      validate: validateEnv(sessionServiceEnv),
-    }),
+    configFromEnv(sessionServiceEnv),
     RedisModule.fromEnv(),
     ObservabilityModule.forRoot({ serviceName: 'session-service', readiness: [RedisReadiness] }),
     ConfigModule.forFeature(throttleSettings),

@@ -1,2 +1,3 @@
 export * from './feature-settings';
 export * from './async-options';
+export * from './config-from-env';

@@ -24,7 +24,14 @@ import { startRedis, type AppendFsync } from '../scripts/redis/redis.ts';
 import { startApp, type AppHandle } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
 import { fetchPost } from './lib/http.ts';
-import { command, distribution, machine, round, writeResults } from './lib/report.ts';
+import {
+  distribution,
+  envelope,
+  msFields,
+  printSummary,
+  round,
+  writeResults,
+} from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 import { benchSessionEnv } from './lib/stack.ts';
 
@@ -145,14 +152,10 @@ async function main(): Promise<void> {
   }
 
   const setups = perSetup((name) => {
-    const dist = distribution(samples[name]);
     return {
       ...SETUPS[name],
       logouts: samples[name].length,
-      p50_ms: dist.p50,
-      p95_ms: dist.p95,
-      p99_ms: dist.p99,
-      max_ms: dist.max,
+      ...msFields(distribution(samples[name])),
       logouts_per_s_per_round: rates[name].map((r) => round(r)),
       errors: errors[name],
     };
@@ -169,24 +172,18 @@ async function main(): Promise<void> {
     local_always_vs_everysec_p50_ratio: ratio('local_always', 'local_everysec'),
     setups,
     parameters,
-    machine: machine(),
-    command: command(),
-    date: new Date().toISOString(),
+    ...envelope(),
   };
   const file = writeResults('durability.json', results);
-  process.stdout.write(
-    [
-      '',
-      `Logout latency by REDIS_DURABILITY (${parameters.rounds} rounds × ${parameters.logouts_per_round}, ${parameters.concurrency} in flight)`,
-      ...NAMES.map(
-        (name) =>
-          `  ${name.padEnd(16)} p50 ${setups[name].p50_ms} ms  p99 ${setups[name].p99_ms} ms  (${setups[name].logouts} logouts)`,
-      ),
-      `  replicas / local_always p50: ${results.replicas_vs_local_always_p50_ratio}`,
-      `Results: ${file}`,
-      '',
-    ].join('\n'),
-  );
+  printSummary([
+    `Logout latency by REDIS_DURABILITY (${parameters.rounds} rounds × ${parameters.logouts_per_round}, ${parameters.concurrency} in flight)`,
+    ...NAMES.map(
+      (name) =>
+        `  ${name.padEnd(16)} p50 ${setups[name].p50_ms} ms  p99 ${setups[name].p99_ms} ms  (${setups[name].logouts} logouts)`,
+    ),
+    `  replicas / local_always p50: ${results.replicas_vs_local_always_p50_ratio}`,
+    `Results: ${file}`,
+  ]);
 }
 
 await run.main(main);

@@ -28,8 +28,8 @@ import {
   TOPIC_PARTITIONS,
   withTimeout,
 } from './lib/guard-bench.ts';
-import { command, kafkaVersion, machine, median, writeResults } from './lib/report.ts';
-import { benchRun, log, Stage } from './lib/run.ts';
+import { envelope, median, printSummary, writeResults } from './lib/report.ts';
+import { benchRun, log } from './lib/run.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
@@ -180,16 +180,8 @@ async function replayRun(
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
   );
-  const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-  const exited = () => child.exitCode !== null || child.signalCode !== null;
   // A client of this run: stopped first at the end, killed outright if this process exits.
-  run.track(Stage.client, name, { pid: child.pid, isAlive: () => !exited() }, async () => {
-    if (exited()) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exit;
-    clearTimeout(timer);
-  });
+  const exit = run.trackChild(name, child);
 
   const brokerCpuBefore = procCpuMs(kafkaPid);
   const report = await withTimeout(
@@ -274,10 +266,7 @@ await run.main(async () => {
       runs,
       produced,
     },
-    machine: machine(),
-    kafka_version: kafkaVersion(),
-    date: new Date().toISOString(),
-    command: command(),
+    ...envelope({ kafka: true }),
     parameters,
     wall_time_s: Math.round((performance.now() - wallStart) / 1000),
   };
@@ -286,17 +275,13 @@ await run.main(async () => {
   const r = results.replay;
   const m = results.machine;
   const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-  process.stdout.write(
-    [
-      '',
-      `API guard, replay on start (Kafka ${results.kafka_version}, ${m.cpus} × ${m.cpu_model}, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
-      `  ${n(r.messages_in_window)} messages in the window (median of ${runs.length} runs, each a fresh process):`,
-      `    ready after ${n(r.ready_ms)} ms: ${n(r.events_per_s)} events/s (runs: ${runs.map((x) => n(x.ready_ms)).join(' · ')} ms)`,
-      `    first message after ${n(r.first_message_after_ms)} ms; guard CPU ${Math.round(r.guard_cpu_share * 100)}% of the wall time`,
-      `    held: ${n(r.revoked_sessions_held)} revoked sessions, ${n(r.users_revoked_held)} users; heap +${mib(r.heap_growth_bytes)} (${r.bytes_per_revoked_session} B per session), RSS +${mib(r.rss_growth_bytes)}, peak RSS ${mib(r.peak_rss_bytes)}`,
-      `    (produced once: ${n(produced.events)} events in ${n(produced.duration_ms)} ms, ${mib(produced.topic_bytes_on_disk)} on disk)`,
-      `Results: ${file} (${results.wall_time_s} s)`,
-      '',
-    ].join('\n'),
-  );
+  printSummary([
+    `API guard, replay on start (Kafka ${results.kafka_version}, ${m.cpus} × ${m.cpu_model}, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+    `  ${n(r.messages_in_window)} messages in the window (median of ${runs.length} runs, each a fresh process):`,
+    `    ready after ${n(r.ready_ms)} ms: ${n(r.events_per_s)} events/s (runs: ${runs.map((x) => n(x.ready_ms)).join(' · ')} ms)`,
+    `    first message after ${n(r.first_message_after_ms)} ms; guard CPU ${Math.round(r.guard_cpu_share * 100)}% of the wall time`,
+    `    held: ${n(r.revoked_sessions_held)} revoked sessions, ${n(r.users_revoked_held)} users; heap +${mib(r.heap_growth_bytes)} (${r.bytes_per_revoked_session} B per session), RSS +${mib(r.rss_growth_bytes)}, peak RSS ${mib(r.peak_rss_bytes)}`,
+    `    (produced once: ${n(produced.events)} events in ${n(produced.duration_ms)} ms, ${mib(produced.topic_bytes_on_disk)} on disk)`,
+    `Results: ${file} (${results.wall_time_s} s)`,
+  ]);
 });

@@ -21,7 +21,7 @@ import {
   TOPIC_PARTITIONS,
   withTimeout,
 } from './lib/guard-bench.ts';
-import { command, kafkaVersion, machine, median, round, writeResults } from './lib/report.ts';
+import { envelope, median, printSummary, round, writeResults } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */
@@ -257,10 +257,7 @@ await run.main(async () => {
       token_bytes: at(pool, 0).length,
       verified_token_cache_entries: { before: cacheEntriesBefore, after: await cacheEntries() },
     },
-    machine: machine(),
-    kafka_version: kafkaVersion(),
-    date: new Date().toISOString(),
-    command: command(),
+    ...envelope({ kafka: true }),
     parameters,
     wall_time_s: Math.round((performance.now() - wallStart) / 1000),
   };
@@ -273,19 +270,15 @@ await run.main(async () => {
     return `    ${label.padEnd(44)} ${us(c?.ns_per_op).padStart(10)}/op  ${n(c?.ops_per_s).padStart(9)} ops/s  (rounds ${us(c?.ns_per_op_min)}–${us(c?.ns_per_op_max)})`;
   };
   const { ratios } = results.request;
-  process.stdout.write(
-    [
-      '',
-      `API guard, cost per request (${m.cpus} × ${m.cpu_model}, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
-      `  authenticate(), one call after another, median of ${rounds} rounds:`,
-      line('cache hit, same token', 'hit_same_token'),
-      line(`cache hit, pool of ${n(parameters.token_pool)} tokens`, 'hit_pool'),
-      line('cache miss, never-seen token (EdDSA verify)', 'miss_new_tokens'),
-      line('cache size 0, pool tokens', 'no_cache_pool'),
-      line('bare jose jwtVerify (reference)', 'bare_jwt_verify'),
-      `    miss / hit ${ratios.miss_vs_hit} ×; no cache / hit ${ratios.no_cache_vs_hit} ×; miss / bare verify ${ratios.miss_vs_bare_jwt_verify} ×`,
-      `Results: ${file} (${results.wall_time_s} s)`,
-      '',
-    ].join('\n'),
-  );
+  printSummary([
+    `API guard, cost per request (${m.cpus} × ${m.cpu_model}, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+    `  authenticate(), one call after another, median of ${rounds} rounds:`,
+    line('cache hit, same token', 'hit_same_token'),
+    line(`cache hit, pool of ${n(parameters.token_pool)} tokens`, 'hit_pool'),
+    line('cache miss, never-seen token (EdDSA verify)', 'miss_new_tokens'),
+    line('cache size 0, pool tokens', 'no_cache_pool'),
+    line('bare jose jwtVerify (reference)', 'bare_jwt_verify'),
+    `    miss / hit ${ratios.miss_vs_hit} ×; no cache / hit ${ratios.no_cache_vs_hit} ×; miss / bare verify ${ratios.miss_vs_bare_jwt_verify} ×`,
+    `Results: ${file} (${results.wall_time_s} s)`,
+  ]);
 });

@@ -23,7 +23,15 @@ import { build } from '../scripts/build.ts';
 import { envInt, StopWaiting, waitFor } from '../scripts/lib/process.ts';
 import { builtLib } from './lib/built.ts';
 import { keepAliveAgent, post, request } from './lib/http.ts';
-import { command, distribution, kafkaVersion, machine, round, writeResults } from './lib/report.ts';
+import {
+  distribution,
+  envelope,
+  formatMs,
+  msFields,
+  printSummary,
+  round,
+  writeResults,
+} from './lib/report.ts';
 import { benchRun, log, root, Stage } from './lib/run.ts';
 import { openSessions, startCore, type Core, type Session } from './lib/stack.ts';
 import { latencyChart } from './lib/svg.ts';
@@ -249,10 +257,7 @@ await run.main(async () => {
     return arrival ? [{ s, arrival }] : [];
   });
   const results = {
-    propagation_p50_ms: dist.p50,
-    propagation_p95_ms: dist.p95,
-    propagation_p99_ms: dist.p99,
-    propagation_max_ms: dist.max,
+    ...msFields(dist, 'propagation_'),
     propagation_samples: samples.length,
     goal: {
       statement:
@@ -279,10 +284,7 @@ await run.main(async () => {
       ),
     },
     duration_s: round(elapsedS, 1),
-    machine: machine(),
-    kafka_version: kafkaVersion(),
-    date: new Date().toISOString(),
-    command: command(),
+    ...envelope({ kafka: true }),
     parameters,
     anomalies,
   };
@@ -297,17 +299,11 @@ await run.main(async () => {
     }),
   );
 
-  const d = ({ p50, p95, p99, max }: typeof dist) =>
-    `p50 ${p50} ms   p95 ${p95} ms   p99 ${p99} ms   max ${max} ms`;
-  process.stdout.write(
-    [
-      '',
-      `Revocation propagation, ${samples.length} revocations one at a time, ${parameters.api_instances} × ${parameters.api_service} (load ${results.machine.load_average_1_5_15m.join(' ')})`,
-      `  logout answered → last instance rejects:  ${d(dist)}`,
-      `  each instance:                            ${d(results.per_instance_ms)}`,
-      `  goal p50 <= 15 ms, p99 <= 50 ms: ${results.goal.met ? 'met' : 'NOT met'}`,
-      `Results: ${file}, chart: ${relative(root, chartFile)}`,
-      '',
-    ].join('\n'),
-  );
+  printSummary([
+    `Revocation propagation, ${samples.length} revocations one at a time, ${parameters.api_instances} × ${parameters.api_service} (load ${results.machine.load_average_1_5_15m.join(' ')})`,
+    `  logout answered → last instance rejects:  ${formatMs(dist)}`,
+    `  each instance:                            ${formatMs(results.per_instance_ms)}`,
+    `  goal p50 <= 15 ms, p99 <= 50 ms: ${results.goal.met ? 'met' : 'NOT met'}`,
+    `Results: ${file}, chart: ${relative(root, chartFile)}`,
+  ]);
 });

@@ -17,14 +17,14 @@ import { build } from '../scripts/build.ts';
 import { startSystem } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
 import {
-  command,
   distribution,
-  kafkaVersion,
-  machine,
+  envelope,
+  formatMs,
   median,
+  msFields,
+  printSummary,
   round,
   writeResults,
-  type Distribution,
 } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 
@@ -314,10 +314,7 @@ async function main() {
   const counters = await publisherCounters(publisher.url);
 
   const results = {
-    outbox_to_topic_p50_ms: latency.p50,
-    outbox_to_topic_p95_ms: latency.p95,
-    outbox_to_topic_p99_ms: latency.p99,
-    outbox_to_topic_max_ms: latency.max,
+    ...msFields(latency, 'outbox_to_topic_'),
     outbox_to_topic_samples: samples.length,
     // Where the time goes, split at the publisher's send (the message timestamp, whole ms).
     latency_breakdown: {
@@ -326,34 +323,25 @@ async function main() {
     },
     throughput_events_per_s: median(runs.map((run) => run.events_per_s)),
     throughput_runs: runs,
-    machine: machine(),
-    kafka_version: kafkaVersion(),
-    date: new Date().toISOString(),
-    command: command(),
+    ...envelope({ kafka: true }),
     parameters,
     anomalies: { ...anomalies, publisher: counters },
   };
   const file = writeResults('publisher.json', results);
   const r = results;
   const n = (value: number) => value.toLocaleString('en-US');
-  const d = ({ p50, p95, p99, max }: Distribution) =>
-    `p50 ${p50} ms   p95 ${p95} ms   p99 ${p99} ms   max ${max} ms`;
   const m = r.machine;
-  process.stdout.write(
-    [
-      '',
-      `Revocation publisher, outbox → topic (Kafka ${r.kafka_version}, ${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
-      `  latency, ${n(r.outbox_to_topic_samples)} events one at a time (after ${r.parameters.latency_warmup_events} warm-up):`,
-      `    ${d(latency)}`,
-      `    outbox → publisher send:  ${d(r.latency_breakdown.outbox_to_send_ms)}`,
-      `    send → consumer receipt:  ${d(r.latency_breakdown.send_to_receipt_ms)}`,
-      `  throughput, ${n(r.parameters.throughput_events)} events in pipelines of ${r.parameters.throughput_pipeline_size}, first write to last receipt:`,
-      `    ${n(r.throughput_events_per_s)} events/s (median of ${r.throughput_runs.map((run) => n(run.events_per_s)).join(', ')})`,
-      `  duplicates ${r.anomalies.duplicates}, invalid ${r.anomalies.invalid}, publisher retries ${r.anomalies.publisher?.retries ?? '?'}`,
-      `Results: ${file}`,
-      '',
-    ].join('\n'),
-  );
+  printSummary([
+    `Revocation publisher, outbox → topic (Kafka ${r.kafka_version}, ${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+    `  latency, ${n(r.outbox_to_topic_samples)} events one at a time (after ${r.parameters.latency_warmup_events} warm-up):`,
+    `    ${formatMs(latency)}`,
+    `    outbox → publisher send:  ${formatMs(r.latency_breakdown.outbox_to_send_ms)}`,
+    `    send → consumer receipt:  ${formatMs(r.latency_breakdown.send_to_receipt_ms)}`,
+    `  throughput, ${n(r.parameters.throughput_events)} events in pipelines of ${r.parameters.throughput_pipeline_size}, first write to last receipt:`,
+    `    ${n(r.throughput_events_per_s)} events/s (median of ${r.throughput_runs.map((run) => n(run.events_per_s)).join(', ')})`,
+    `  duplicates ${r.anomalies.duplicates}, invalid ${r.anomalies.invalid}, publisher retries ${r.anomalies.publisher?.retries ?? '?'}`,
+    `Results: ${file}`,
+  ]);
 }
 
 await run.main(main);

@@ -25,7 +25,7 @@ import { envInt } from '../scripts/lib/process.ts';
 import { procCpuMs } from './lib/cpu.ts';
 import { post, request } from './lib/http.ts';
 import { startLoadGenerator, type LoadGenerator } from './lib/load-generator.ts';
-import { command, kafkaVersion, machine, median, round, writeResults } from './lib/report.ts';
+import { envelope, median, printSummary, round, writeResults } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 import {
   es256SigningKeys,
@@ -288,10 +288,7 @@ await run.main(async () => {
         },
       ]),
     ),
-    machine: machine(),
-    kafka_version: kafkaVersion(),
-    date: new Date().toISOString(),
-    command: command(),
+    ...envelope({ kafka: true }),
     parameters,
   };
   const file = writeResults('request-overhead.json', results);
@@ -303,16 +300,12 @@ await run.main(async () => {
   };
   const p = parameters;
   const met = (goal: { met: boolean }) => (goal.met ? 'met' : 'NOT met');
-  process.stdout.write(
-    [
-      '',
-      `Request overhead, ${p.route}, ${p.connections} connections, ${p.duration_s} s × ${p.rounds} rounds (medians), ${p.tokens} distinct tokens (load ${results.machine.load_average_1_5_15m.join(' ')})`,
-      ...variants.map(row),
-      `  guard / no auth = ${results.guard_vs_noauth_rps_ratio} (goal >= 0.85: ${met(results.goals.guard_vs_noauth)})`,
-      `  guard / naive   = ${results.guard_vs_naive_rps_ratio} (goal >= 2: ${met(results.goals.guard_vs_naive)})`,
-      `  guard p99 ${guard.p99_ms} ms vs naive p99 ${naive.p99_ms} ms (goal: no worse: ${met(results.goals.guard_p99)})`,
-      `Results: ${file}`,
-      '',
-    ].join('\n'),
-  );
+  printSummary([
+    `Request overhead, ${p.route}, ${p.connections} connections, ${p.duration_s} s × ${p.rounds} rounds (medians), ${p.tokens} distinct tokens (load ${results.machine.load_average_1_5_15m.join(' ')})`,
+    ...variants.map(row),
+    `  guard / no auth = ${results.guard_vs_noauth_rps_ratio} (goal >= 0.85: ${met(results.goals.guard_vs_noauth)})`,
+    `  guard / naive   = ${results.guard_vs_naive_rps_ratio} (goal >= 2: ${met(results.goals.guard_vs_naive)})`,
+    `  guard p99 ${guard.p99_ms} ms vs naive p99 ${naive.p99_ms} ms (goal: no worse: ${met(results.goals.guard_p99)})`,
+    `Results: ${file}`,
+  ]);
 });

@@ -4,7 +4,7 @@
 import { performance } from 'node:perf_hooks';
 import { build } from '../scripts/build.ts';
 import { builtLib } from './lib/built.ts';
-import { command, machine, round, writeResults } from './lib/report.ts';
+import { envelope, round, writeResults } from './lib/report.ts';
 
 const ENTRIES = 1_000_000;
 const CHECKS = 2_000_000;
@@ -59,9 +59,7 @@ async function main(): Promise<void> {
     check_ns_per_op: round((elapsedMs * 1e6) / CHECKS, 1),
     checks: CHECKS,
     revoked_hits: revoked,
-    machine: machine(),
-    date: new Date().toISOString(),
-    command: command(),
+    ...envelope(),
   };
   writeResults('revocation-store.json', result);
   console.log(

@@ -27,7 +27,14 @@ import { startApp, type AppHandle } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
 import { procCpuMs } from './lib/cpu.ts';
 import { fetchPost } from './lib/http.ts';
-import { command, distribution, machine, round, writeResults } from './lib/report.ts';
+import {
+  distribution,
+  envelope,
+  msFields,
+  printSummary,
+  round,
+  writeResults,
+} from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 import { benchSessionEnv } from './lib/stack.ts';
 
@@ -176,13 +183,9 @@ async function loadCase(
   const measuredMs = Math.max(1, Math.min(endedAt, measureUntil) - measureFrom);
   cpuStart ??= cpuSnapshot();
   cpuEnd ??= cpuSnapshot();
-  const dist = distribution(latencies);
   return {
     rps: round(ok / (measuredMs / 1000)),
-    p50_ms: dist.p50,
-    p95_ms: dist.p95,
-    p99_ms: dist.p99,
-    max_ms: dist.max,
+    ...msFields(distribution(latencies)),
     count: ok,
     errors,
     concurrency,
@@ -406,9 +409,7 @@ async function main() {
     },
     concurrency: parameters.concurrency,
     duration_s: parameters.duration_s,
-    machine: machine(),
-    date: new Date().toISOString(),
-    command: command(),
+    ...envelope(),
     cases,
     bare_jose_sign: { one_in_flight: bare, concurrent: bareParallel },
     // Context for the ratio: signing with as many in flight as the HTTP cases, and the HTTP
@@ -437,29 +438,25 @@ async function main() {
     `CPU ms/request: service ${c.cpu.service?.cpu_ms_per_request ?? '?'}, redis ${c.cpu.redis?.cpu_ms_per_request ?? '?'}, load generator ${c.cpu.load_generator?.cpu_ms_per_request ?? '?'}`;
   const m = r.machine;
   const b = r.bare_jose_sign;
-  process.stdout.write(
-    [
-      '',
-      `Session service (${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
-      `${r.concurrency} requests in flight, ${r.duration_s} s measured after ${r.cases.refresh.warmup_s} s warm-up; latency and rate of 2xx answers`,
-      line('POST /auth/login', r.cases.login_password),
-      line('POST /auth/oidc', r.cases.login_oidc),
-      line('POST /auth/refresh', r.cases.refresh),
-      line('GET /health/live', r.cases.health_live_floor) +
-        `   (floor, ${r.cases.health_live_floor.duration_s} s)`,
-      `  bare jose EdDSA sign    ${n(b.one_in_flight.ops_per_s)} ops/s one at a time (${b.one_in_flight.cores_busy} cores busy), ${n(b.concurrent.ops_per_s)} ops/s with ${b.concurrent.in_flight} in flight (${b.concurrent.cores_busy} cores busy)`,
-      `Where the CPU went (measured windows):`,
-      cpu('login (password)', r.cases.login_password),
-      cpu('login (oidc)', r.cases.login_oidc),
-      cpu('refresh', r.cases.refresh),
-      cpu('health/live', r.cases.health_live_floor),
-      `refresh / bare signing = ${r.refresh_vs_bare_signing_ratio} (goal >= 0.5: ${r.goal.met ? 'met' : 'NOT met'}; the load generator shares the ${m.cpus} CPUs with the service and Redis)`,
-      `  side ratios: refresh / signing with ${b.concurrent.in_flight} in flight = ${r.side_ratios.refresh_vs_concurrent_signing}; ` +
-        `no-op GET floor / bare signing = ${r.side_ratios.health_live_floor_vs_bare_signing}; refresh / floor = ${r.side_ratios.refresh_vs_health_live_floor}`,
-      `Results: ${file}`,
-      '',
-    ].join('\n'),
-  );
+  printSummary([
+    `Session service (${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
+    `${r.concurrency} requests in flight, ${r.duration_s} s measured after ${r.cases.refresh.warmup_s} s warm-up; latency and rate of 2xx answers`,
+    line('POST /auth/login', r.cases.login_password),
+    line('POST /auth/oidc', r.cases.login_oidc),
+    line('POST /auth/refresh', r.cases.refresh),
+    line('GET /health/live', r.cases.health_live_floor) +
+      `   (floor, ${r.cases.health_live_floor.duration_s} s)`,
+    `  bare jose EdDSA sign    ${n(b.one_in_flight.ops_per_s)} ops/s one at a time (${b.one_in_flight.cores_busy} cores busy), ${n(b.concurrent.ops_per_s)} ops/s with ${b.concurrent.in_flight} in flight (${b.concurrent.cores_busy} cores busy)`,
+    `Where the CPU went (measured windows):`,
+    cpu('login (password)', r.cases.login_password),
+    cpu('login (oidc)', r.cases.login_oidc),
+    cpu('refresh', r.cases.refresh),
+    cpu('health/live', r.cases.health_live_floor),
+    `refresh / bare signing = ${r.refresh_vs_bare_signing_ratio} (goal >= 0.5: ${r.goal.met ? 'met' : 'NOT met'}; the load generator shares the ${m.cpus} CPUs with the service and Redis)`,
+    `  side ratios: refresh / signing with ${b.concurrent.in_flight} in flight = ${r.side_ratios.refresh_vs_concurrent_signing}; ` +
+      `no-op GET floor / bare signing = ${r.side_ratios.health_live_floor_vs_bare_signing}; refresh / floor = ${r.side_ratios.refresh_vs_health_live_floor}`,
+    `Results: ${file}`,
+  ]);
 }
 
 await run.main(main);

@@ -7,7 +7,7 @@ import type {
   MeasureRequest,
   Measurement,
 } from './load-generator-child.ts';
-import { Stage, type BenchRun } from './run.ts';
+import type { BenchRun } from './run.ts';
 
 const childFile = new URL('./load-generator-child.ts', import.meta.url);
 
@@ -15,13 +15,6 @@ export type LoadGenerator = ReturnType<typeof startLoadGenerator>;
 
 export function startLoadGenerator(run: BenchRun) {
   const child = fork(childFile, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  let exited = false;
-  const exit = new Promise<void>((resolve) =>
-    child.once('exit', () => {
-      exited = true;
-      resolve();
-    }),
-  );
   const pending = new Map<number, { resolve(value: unknown): void; reject(error: Error): void }>();
   let nextId = 0;
   child.on('message', (reply: ChildReply) => {
@@ -41,21 +34,13 @@ export function startLoadGenerator(run: BenchRun) {
       pending.set(id, { resolve, reject });
       child.send({ id, ...message });
     });
-  const handle = {
+  void run.trackChild('load generator', child);
+  return {
     pid: child.pid,
-    isAlive: () => !exited,
-    async stop() {
-      if (exited) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exit;
-      clearTimeout(timer);
-    },
     /** Requests to send, in order, one per token: GET with `Authorization: Bearer <token>`. */
     setTokens: (tokens: string[]) => ask({ type: 'tokens', tokens }),
     /** One autocannon run; resolves with its counts and latency percentiles (ms). */
     measure: async ({ url, path, connections, durationS }: MeasureRequest) =>
       (await ask({ type: 'measure', url, path, connections, durationS })) as Measurement,
   };
-  return run.track(Stage.client, 'load generator', handle);
 }

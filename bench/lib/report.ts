@@ -40,7 +40,8 @@ export function percentile(sorted: Float64Array, p: number): number {
   return sorted[Math.max(0, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 }
 
-export type Distribution = Record<'p50' | 'p95' | 'p99' | 'max', number | null>;
+type Percentile = 'p50' | 'p95' | 'p99' | 'max';
+export type Distribution = Record<Percentile, number | null>;
 
 /** Nearest-rank percentiles of `values`, in ms rounded to 0.01; nulls when there are none. */
 export function distribution(values: readonly number[]): Distribution {
@@ -49,6 +50,16 @@ export function distribution(values: readonly number[]): Distribution {
   const at = (p: number) => round(percentile(sorted, p));
   return { p50: at(50), p95: at(95), p99: at(99), max: at(100) };
 }
+
+/** `dist`'s figures as results fields: `<prefix>p50_ms`, … `<prefix>max_ms`. */
+export function msFields<P extends string = ''>(dist: Distribution, prefix = '' as P) {
+  const fields = Object.entries(dist).map(([p, value]) => [`${prefix}${p}_ms`, value]);
+  return Object.fromEntries(fields) as Record<`${P}${Percentile}_ms`, number | null>;
+}
+
+/** A distribution on one line: `p50 … ms   p95 … ms   p99 … ms   max … ms`. */
+export const formatMs = ({ p50, p95, p99, max }: Distribution): string =>
+  `p50 ${p50} ms   p95 ${p95} ms   p99 ${p99} ms   max ${max} ms`;
 
 export function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -61,6 +72,22 @@ export function median(values: readonly number[]): number {
 export function kafkaVersion(): string {
   const pom = readFileSync(join(root, 'scripts', 'kafka', 'pom.xml'), 'utf8');
   return /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1] ?? 'unknown';
+}
+
+/** What every results file records beside its figures (`kafka`: and the Kafka version). */
+export function envelope<K extends boolean = false>({ kafka }: { kafka?: K } = {}) {
+  const kafkaVersionField = kafka ? { kafka_version: kafkaVersion() } : {};
+  return {
+    machine: machine(),
+    ...(kafkaVersionField as K extends true ? { kafka_version: string } : object),
+    date: new Date().toISOString(),
+    command: command(),
+  };
+}
+
+/** Prints a benchmark's summary on stdout, between blank lines. */
+export function printSummary(lines: string[]): void {
+  process.stdout.write(['', ...lines, ''].join('\n'));
 }
 
 /** Writes `results` as bench/results/<file> (pretty JSON); returns its path from the repository. */

@@ -1,6 +1,8 @@
 // What every benchmark that starts processes does around its measurements: a fresh
 // .data/bench-* folder, a record of everything it started, a watchdog, and one way out
 // (success, error, Ctrl-C, SIGTERM, watchdog) that stops all of it, in order.
+import type { ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -92,6 +94,23 @@ export class BenchRun {
         (stage === Stage.app && handle && !handle.isAlive() ? `${name} exited` : undefined),
     });
     return thing;
+  }
+
+  /**
+   * Tracks a child process of this one as a client (stopped first: SIGTERM, SIGKILL after 5 s);
+   * resolves `exit` with its code and signal.
+   */
+  trackChild(name: string, child: ChildProcess) {
+    const exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    const exited = () => child.exitCode !== null || child.signalCode !== null;
+    this.track(Stage.client, name, { pid: child.pid, isAlive: () => !exited() }, async () => {
+      if (exited()) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exit;
+      clearTimeout(timer);
+    });
+    return exit;
   }
 
   /** Throws once the run is aborted or a tracked app has exited: no point going on. */

@@ -8,7 +8,7 @@ import { rmSync, watch, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from './build.ts';
 import { envInt } from './lib/process.ts';
-import { APPS, root, startSystem, type AppName, type RunningSystem } from './system.ts';
+import { APPS, portVar, root, startSystem, type AppName, type RunningSystem } from './system.ts';
 
 const env = process.env;
 const dataDir = resolve(env.STACK_DATA_DIR ?? join(root, '.data', 'stack'));
@@ -87,7 +87,7 @@ async function main(): Promise<void> {
   system = await startSystem({
     dataDir,
     instances,
-    ports: Object.fromEntries(APPS.map((app) => [app.name, envInt(app.portVar, app.port)])),
+    ports: Object.fromEntries(APPS.map((app) => [app.name, envInt(portVar(app.name), app.port)])),
     kafka: brokers ? { brokers } : { port: envInt('KAFKA_PORT', 9092) },
     redis: redisUrl ? { url: redisUrl } : { port: envInt('REDIS_PORT', 6380) },
     env: (app): Record<string, string> =>

@@ -19,27 +19,18 @@ export const root = resolve(import.meta.dirname, '..');
 
 export type AppName = 'session-service' | 'revocation-publisher' | 'content-api' | 'account-api';
 
-export interface AppSpec {
-  name: AppName;
-  /** The variable `npm run stack` takes the app's first port from, and its default. */
-  portVar: string;
-  port: number;
-  /** Runs `instances` times (the API services); the others run once. */
-  scalable: boolean;
-}
+/** Every app, in start order (the publisher provisions the topic the API services read), its
+ * default first port (`<NAME>_PORT` for `npm run stack`), and whether it runs `instances`
+ * times (the API services) or once. */
+export const APPS = [
+  { name: 'session-service', port: 3000, scalable: false },
+  { name: 'revocation-publisher', port: 3001, scalable: false },
+  { name: 'content-api', port: 3100, scalable: true },
+  { name: 'account-api', port: 3200, scalable: true },
+] as const satisfies readonly { name: AppName; port: number; scalable: boolean }[];
 
-/** Every app, in start order: the publisher provisions the topic the API services read. */
-export const APPS: readonly AppSpec[] = [
-  { name: 'session-service', portVar: 'SESSION_SERVICE_PORT', port: 3000, scalable: false },
-  {
-    name: 'revocation-publisher',
-    portVar: 'REVOCATION_PUBLISHER_PORT',
-    port: 3001,
-    scalable: false,
-  },
-  { name: 'content-api', portVar: 'CONTENT_API_PORT', port: 3100, scalable: true },
-  { name: 'account-api', portVar: 'ACCOUNT_API_PORT', port: 3200, scalable: true },
-];
+/** The variable `npm run stack` takes an app's first port from: SESSION_SERVICE_PORT… */
+export const portVar = (name: AppName) => `${name.toUpperCase().replaceAll('-', '_')}_PORT`;
 
 /**
  * How the apps find each other: the environment one instance of `name` gets, given where
@@ -79,13 +70,6 @@ export interface Wiring {
   sessionServiceUrl: string;
 }
 
-/** Node flags for every app: KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client. */
-export const NODE_FLAGS = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
-
-export function entryFile(name: string): string {
-  return join(root, 'dist', 'apps', name, 'src', 'main.js');
-}
-
 export interface AppHandle extends ProcessHandle {
   url: string;
   port: number;
@@ -120,8 +104,10 @@ export async function startApp({
   readyTimeoutMs = 60_000,
   wrapper = [],
 }: StartAppOptions): Promise<AppHandle> {
-  const file = entry ? join(root, entry) : entryFile(name);
-  const command = [...wrapper, process.execPath, ...NODE_FLAGS, file];
+  const file = join(root, entry ?? join('dist', 'apps', name, 'src', 'main.js'));
+  // KafkaJS 2.2.4 arms negative timers, which Node 24 reports on every client.
+  const flags = ['--enable-source-maps', '--disable-warning=TimeoutNegativeWarning'];
+  const command = [...wrapper, process.execPath, ...flags, file];
   const proc = startProcess(command[0] ?? process.execPath, command.slice(1), {
     name: label,
     logFile,

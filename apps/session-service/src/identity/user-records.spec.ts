@@ -15,6 +15,10 @@ function env(overrides: Partial<IdentityEnv>): IdentityEnv {
   return { NODE_ENV: 'development', SEED_DEMO_USERS: false, ...overrides };
 }
 
+// Hashing the demo users with scrypt at OWASP strength (~0.5 s of CPU each) takes several
+// seconds on a loaded 2-core machine, past Jest's 5 s default.
+const SCRYPT_TIMEOUT_MS = 30_000;
+
 describe('identity environment', () => {
   it('defaults to no users, no demo users and no issuers', () => {
     expect(validate({})).toMatchObject({ SEED_DEMO_USERS: false });
@@ -54,18 +58,22 @@ describe('loadUserRecords', () => {
     ).rejects.toThrow(/SEED_DEMO_USERS/);
   });
 
-  it('hashes the demo users, ids equal to usernames', async () => {
-    const users = (await loadUserRecords(env({ SEED_DEMO_USERS: true }), hasher)).filter(
-      isPasswordUser,
-    );
-    expect(users.map(({ id, username, roles }) => ({ id, username, roles }))).toEqual([
-      { id: 'alice', username: 'alice', roles: ['user'] },
-      { id: 'bob', username: 'bob', roles: ['user'] },
-      { id: 'admin', username: 'admin', roles: ['user', 'admin'] },
-    ]);
-    expect(users[0]!.password_hash).toMatch(/^scrypt\$131072\$/);
-    await expect(hasher.verify('alice-pass', users[0]!.password_hash)).resolves.toBe(true);
-  });
+  it(
+    'hashes the demo users, ids equal to usernames',
+    async () => {
+      const users = (await loadUserRecords(env({ SEED_DEMO_USERS: true }), hasher)).filter(
+        isPasswordUser,
+      );
+      expect(users.map(({ id, username, roles }) => ({ id, username, roles }))).toEqual([
+        { id: 'alice', username: 'alice', roles: ['user'] },
+        { id: 'bob', username: 'bob', roles: ['user'] },
+        { id: 'admin', username: 'admin', roles: ['user', 'admin'] },
+      ]);
+      expect(users[0]!.password_hash).toMatch(/^scrypt\$131072\$/);
+      await expect(hasher.verify('alice-pass', users[0]!.password_hash)).resolves.toBe(true);
+    },
+    SCRYPT_TIMEOUT_MS,
+  );
 
   it('reads USERS and USERS_FILE, and refuses bad entries without echoing hashes', async () => {
     const hash = await hasher.hash('erin-pass', FAST);

@@ -69,6 +69,22 @@ describe('session commands keep to one hash slot (real Redis, MONITOR)', () => {
       const idle = await login(user, 'desk');
       await call('DELETE', `/admin/sessions/${String(idle.session_id)}`, { token: admin });
     }
+    // Opaque access tokens: stored at sign-in and refresh, deleted with their session.
+    for (const user of ['alice', 'bob']) {
+      const opaque = await call('POST', '/auth/login', {
+        body: {
+          username: user,
+          password: `${user}-pass`,
+          device: { name: 'opaque' },
+          token_format: 'opaque',
+        },
+      });
+      const refreshed = await call('POST', '/auth/refresh', {
+        body: { refresh_token: opaque.body.refresh_token },
+      });
+      expect(refreshed.status).toBe(200);
+      await call('POST', '/auth/logout', { token: String(refreshed.body.access_token) });
+    }
     const idToken = await issuer.sign({ sub: 'ext-slots' });
     await call('POST', '/auth/oidc', { body: { id_token: idToken, device: { name: 'x' } } });
     await call('POST', '/auth/oidc', { body: { id_token: idToken, device: { name: 'x' } } }); // replay

@@ -1,13 +1,15 @@
 import { buildRevocationEvent, type RevocationEvent } from '@app/contracts';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { SessionRepository } from '../src/sessions/session.repository';
 import type {
   CreateResult,
   Initiator,
+  OpaqueTokenTarget,
   Plan,
   RotateResult,
   SessionView,
   SignIn,
+  TokenFormat,
 } from '../src/sessions/session.types';
 import type { SessionsSettings } from '../src/sessions/sessions.settings';
 
@@ -34,6 +36,9 @@ interface StoredSession {
   roles: string[];
   view: Omit<SessionView, 'created_at' | 'last_active_at' | 'session_id'>;
   family: string;
+  tokenFormat: TokenFormat;
+  /** Hashes of the session's opaque access tokens → their expiry (ms). */
+  opaqueTokens: Map<string, number>;
 }
 
 interface Family {
@@ -44,6 +49,7 @@ interface Family {
 
 const MAX_ROTATED = 8;
 const random = (bytes: number) => randomBytes(bytes).toString('base64url');
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
 
 /**
  * The session rules in this process's memory: a fake of {@link SessionRepository} for unit
@@ -58,6 +64,8 @@ export class InMemorySessionRepository implements SessionRepository {
   private readonly plans = new Map<string, Plan>();
   private readonly revokedBefore = new Map<string, { at: number; until: number }>();
   private readonly idTokenUses = new Map<string, number>();
+  /** Opaque access tokens by their hash, as the Redis store keeps them (no plain token). */
+  private readonly opaqueTokens = new Map<string, { jwt: string; sid: string; exp: number }>();
 
   constructor(private readonly rules: SessionRules) {}
 
@@ -98,6 +106,8 @@ export class InMemorySessionRepository implements SessionRepository {
         ip: signIn.ip ?? null,
       },
       family,
+      tokenFormat: signIn.tokenFormat ?? 'jwt',
+      opaqueTokens: new Map(),
     });
     this.families.set(family, { sid: sessionId, secrets: new Map([[secret, 'active']]) });
     if (signIn.idToken) this.idTokenUses.set(signIn.idToken.use, signIn.idToken.until);
@@ -109,6 +119,7 @@ export class InMemorySessionRepository implements SessionRepository {
       roles: signIn.roles,
       absoluteAt: now + lifetime,
       issuedAt,
+      tokenFormat: signIn.tokenFormat ?? 'jwt',
       evicted,
     });
   }
@@ -151,6 +162,7 @@ export class InMemorySessionRepository implements SessionRepository {
       roles: session.roles,
       absoluteAt: session.absoluteAt,
       issuedAt: session.iat,
+      tokenFormat: session.tokenFormat,
     });
   }
 
@@ -202,6 +214,37 @@ export class InMemorySessionRepository implements SessionRepository {
     return Promise.resolve(family === undefined ? undefined : this.families.get(family)?.sid);
   }
 
+  storeOpaqueToken(
+    sessionId: string,
+    accessToken: { jwt: string; expiresAt: number },
+    now: number,
+  ): Promise<string | undefined> {
+    const session = this.sessions.get(sessionId);
+    if (!session) return Promise.resolve(undefined);
+    for (const [hash, exp] of session.opaqueTokens) {
+      if (exp > now) continue;
+      session.opaqueTokens.delete(hash);
+      this.opaqueTokens.delete(hash);
+    }
+    const token = `at_${random(32)}.0`;
+    const hash = sha256(token);
+    session.opaqueTokens.set(hash, accessToken.expiresAt);
+    this.opaqueTokens.set(hash, {
+      jwt: accessToken.jwt,
+      sid: sessionId,
+      exp: accessToken.expiresAt,
+    });
+    return Promise.resolve(token);
+  }
+
+  async resolveOpaqueToken(token: string, now: number): Promise<OpaqueTokenTarget | undefined> {
+    if (!/^at_[A-Za-z0-9_-]{43}\.0$/.test(token)) return undefined;
+    const stored = this.opaqueTokens.get(sha256(token));
+    if (!stored || !(stored.exp > now)) return undefined;
+    const userId = await this.ownerOf(stored.sid, now);
+    return userId === undefined ? undefined : { jwt: stored.jwt, sessionId: stored.sid, userId };
+  }
+
   plan(userId: string): Promise<Plan> {
     return Promise.resolve(this.plans.get(userId) ?? this.rules.defaultPlan);
   }
@@ -251,6 +294,7 @@ export class InMemorySessionRepository implements SessionRepository {
   private forget(sid: string): void {
     const session = this.sessions.get(sid);
     if (session) this.families.delete(session.family);
+    for (const hash of session?.opaqueTokens.keys() ?? []) this.opaqueTokens.delete(hash);
     this.sessions.delete(sid);
   }
 

@@ -54,6 +54,49 @@ describe('Redis keys of a session (real Redis)', () => {
     }
   });
 
+  it("an opaque-token session: each opaque token's key expires with its JWT, and ending the session deletes them all", async () => {
+    const login = await file.call('POST', '/auth/login', {
+      body: {
+        username: 'alice',
+        password: 'alice-pass',
+        device: { name: 'kiosk' },
+        token_format: 'opaque',
+      },
+    });
+    expect(login.status).toBe(200);
+    const sessionId = String(login.body.session_id);
+    let refreshToken = String(login.body.refresh_token);
+    let accessToken = String(login.body.access_token);
+    for (let i = 0; i < 5; i += 1) {
+      const refreshed = await file.call('POST', '/auth/refresh', {
+        body: { refresh_token: refreshToken },
+      });
+      expect(refreshed.status).toBe(200);
+      refreshToken = String(refreshed.body.refresh_token);
+      accessToken = String(refreshed.body.access_token);
+    }
+    const isOpaqueKey = (key: string) => /^\{o\d+\}:at:[0-9a-f]{64}$/.test(key);
+    const during = await keysWithTtl();
+    const opaque = [...during].filter(([key]) => isOpaqueKey(key));
+    // One key per token issued (each lives until its own JWT expires, at most the access TTL).
+    expect(opaque).toHaveLength(6);
+    for (const [key, ttl] of during) {
+      if (isOutbox(key) || isShardIndex(key) || isPlan(key)) continue;
+      expect({ key, expires: ttl > 0 }).toEqual({ key, expires: true });
+    }
+    for (const [key, ttl] of opaque)
+      expect({ key, ttl: ttl <= 300_000 + 5_000 }).toEqual({ key, ttl: true });
+
+    expect((await file.call('POST', '/auth/logout', { token: accessToken })).status).toBe(204);
+    const afterEnd = await keysWithTtl();
+    for (const [key, ttl] of afterEnd) {
+      expect(key).not.toContain(sessionId);
+      expect(isOpaqueKey(key)).toBe(false);
+      if (isOutbox(key) || isPlan(key)) continue;
+      expect({ key, expires: ttl > 0 }).toEqual({ key, expires: true });
+    }
+  });
+
   it('"log out everywhere" leaves no key of the ended sessions, and its instant expires', async () => {
     const devices = [];
     for (const name of ['phone', 'laptop', 'tv']) {

@@ -74,6 +74,7 @@ describe('session commands run twice with the same argument (real Redis)', () =>
           device_platform: '',
           user_agent: '',
           ip: '',
+          format: 'jwt',
         },
       );
     expect(await run()).toMatchObject({ kind: 'created', evicted: 0 });

@@ -333,5 +333,90 @@ export function describeSessionRepository(
       expect(await repo.ownerOf(kept.sessionId, h.now())).toBe(user);
       expect(await repo.sweep(h.now())).toBe(0);
     });
+
+    describe('opaque access tokens (phantom tokens)', () => {
+      const JWT = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl';
+      const OPAQUE = /^at_[A-Za-z0-9_-]{43}\.\d{1,5}$/;
+      const opaqueSession = async (userId = user) =>
+        created(await repo.create(signIn(userId, { tokenFormat: 'opaque' }), h.now()));
+      const store = async (sessionId: string, jwt = JWT, ttlMs = 300_000) =>
+        repo.storeOpaqueToken(sessionId, { jwt, expiresAt: h.now() + ttlMs }, h.now());
+
+      it("the session remembers its format: rotation answers the sign-in's", async () => {
+        const opaque = await opaqueSession();
+        expect(opaque.tokenFormat).toBe('opaque');
+        expect(rotated(await repo.rotate(opaque.refreshToken, h.now())).tokenFormat).toBe('opaque');
+        const plain = created(await repo.create(signIn(user), h.now()));
+        expect(plain.tokenFormat).toBe('jwt');
+        expect(rotated(await repo.rotate(plain.refreshToken, h.now())).tokenFormat).toBe('jwt');
+        const explicit = created(await repo.create(signIn(user, { tokenFormat: 'jwt' }), h.now()));
+        expect(explicit.tokenFormat).toBe('jwt');
+      });
+
+      it('an opaque token stands for its JWT until the JWT expires; unknown ones for nothing', async () => {
+        const session = created(
+          await repo.create(signIn(user, { tokenFormat: 'opaque', remember: true }), h.now()),
+        );
+        const token = await store(session.sessionId, JWT, 60_000);
+        expect(token).toMatch(OPAQUE);
+        expect(token).not.toContain(JWT);
+        const target = { jwt: JWT, sessionId: session.sessionId, userId: user };
+        expect(await repo.resolveOpaqueToken(token!, h.now())).toEqual(target);
+        // A second token (a refresh) does not replace the first: each lives until its own expiry.
+        h.advance(30_000);
+        const next = await store(session.sessionId, `${JWT}2`, 60_000);
+        expect(next).not.toBe(token);
+        expect(await repo.resolveOpaqueToken(token!, h.now())).toEqual(target);
+        h.advance(30_000);
+        expect(await repo.resolveOpaqueToken(token!, h.now())).toBeUndefined();
+        expect(await repo.resolveOpaqueToken(next!, h.now())).toEqual({
+          ...target,
+          jwt: `${JWT}2`,
+        });
+        const forged = `at_${'A'.repeat(43)}.0`;
+        for (const garbage of ['', 'at_', forged, `${next!}x`, next!.replace(/^at_/, 'rt_'), JWT])
+          expect(await repo.resolveOpaqueToken(garbage, h.now())).toBeUndefined();
+      });
+
+      it('no opaque token for an ended session, and none outlives it, however it ends', async () => {
+        const how = { initiator: 'user', reason: 'user_logout' } as const;
+        // logout
+        const loggedOut = await opaqueSession();
+        const ofLoggedOut = await store(loggedOut.sessionId);
+        await repo.end(loggedOut.sessionId, how, h.now());
+        expect(await repo.resolveOpaqueToken(ofLoggedOut!, h.now())).toBeUndefined();
+        expect(await store(loggedOut.sessionId)).toBeUndefined();
+        expect(await store('s0_nosuchsessionatall')).toBeUndefined();
+        // log out everywhere
+        const everywhere = [await opaqueSession(), await opaqueSession()];
+        const ofEverywhere = await Promise.all(everywhere.map((s) => store(s.sessionId)));
+        await repo.endAll(user, { initiator: 'user', reason: 'logout_all' }, h.now());
+        for (const token of ofEverywhere)
+          expect(await repo.resolveOpaqueToken(token!, h.now())).toBeUndefined();
+        // device limit
+        await repo.setPlan(user, { max_devices: 1, policy: 'evict_oldest' });
+        const evicted = await opaqueSession();
+        const ofEvicted = await store(evicted.sessionId);
+        h.advance(1);
+        const newer = await opaqueSession();
+        expect(newer.evicted).toBe(1);
+        expect(await repo.resolveOpaqueToken(ofEvicted!, h.now())).toBeUndefined();
+        // refresh-token reuse
+        const reused = newer;
+        const ofReused = await store(reused.sessionId);
+        rotated(await repo.rotate(reused.refreshToken, h.now()));
+        expect(await repo.resolveOpaqueToken(ofReused!, h.now())).toMatchObject({
+          sessionId: reused.sessionId,
+        });
+        h.advance(CONFORMANCE_RULES.graceMs + 1);
+        expect((await repo.rotate(reused.refreshToken, h.now())).kind).toBe('reused');
+        expect(await repo.resolveOpaqueToken(ofReused!, h.now())).toBeUndefined();
+        // idle expiry, before anything ended the session
+        const idle = await opaqueSession(`${user}-idle`);
+        const ofIdle = await store(idle.sessionId, JWT, CONFORMANCE_RULES.idleMs * 2);
+        h.advance(CONFORMANCE_RULES.idleMs);
+        expect(await repo.resolveOpaqueToken(ofIdle!, h.now())).toBeUndefined();
+      });
+    });
   });
 }

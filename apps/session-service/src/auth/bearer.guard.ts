@@ -8,6 +8,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import { SessionService } from '../sessions/session.service';
 import { bearerToken, InvalidAccessTokenError } from '@app/contracts';
+import { isOpaqueAccessToken } from '../tokens/opaque-token';
 import { TokenService } from '../tokens/token.service';
 import { IS_PUBLIC, REQUIRED_ROLES, type Caller } from './auth.decorators';
 
@@ -17,8 +18,9 @@ interface BearerRequest {
 }
 
 /**
- * The session service's own guard (global): a valid access token of a session that is still
- * live in Redis. Unlike the APIs, this service holds the sessions, so it checks them exactly.
+ * The session service's own guard (global): a valid access token (the JWT, or an opaque `at_`
+ * token standing for it) of a session that is still live in Redis. Unlike the APIs, this
+ * service holds the sessions, so it checks them exactly.
  */
 @Injectable()
 export class BearerGuard implements CanActivate {
@@ -36,9 +38,14 @@ export class BearerGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<BearerRequest>();
     const token = bearerToken(request.headers.authorization);
     if (!token) throw invalidToken('missing bearer token');
+    // An opaque access token (phantom token) stands for its JWT while its session is live.
+    const jwt = isOpaqueAccessToken(token)
+      ? (await this.sessions.resolveOpaqueToken(token))?.jwt
+      : token;
+    if (jwt === undefined) throw invalidToken('unknown, expired or ended opaque token');
     let caller: Caller;
     try {
-      const claims = await this.tokens.verifyAccessToken(token);
+      const claims = await this.tokens.verifyAccessToken(jwt);
       caller = { userId: claims.sub, sessionId: claims.sid, roles: claims.roles ?? [] };
     } catch (error) {
       if (error instanceof InvalidAccessTokenError) throw invalidToken(error.message);

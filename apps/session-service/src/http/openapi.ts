@@ -45,7 +45,47 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       };
     }
   }
+  documentIntrospection(document);
   return document;
+}
+
+/**
+ * `POST /oauth/introspect` answers RFC 7662 JSON, or, for an active opaque access token asked
+ * with `Accept: application/jwt`, the access JWT it stands for (phantom tokens).
+ */
+function documentIntrospection(document: OpenAPIObject): void {
+  const operation = document.paths['/oauth/introspect']?.post;
+  if (!operation) return;
+  operation.parameters = [
+    ...(operation.parameters ?? []),
+    {
+      name: 'accept',
+      in: 'header',
+      required: false,
+      description:
+        'application/jwt: for an active opaque (at_) access token, answer the access JWT it ' +
+        'stands for instead of the JSON',
+      schema: { type: 'string' },
+    },
+  ];
+  operation.responses['200'] = {
+    description:
+      'RFC 7662: { active: false } for anything but an access token of a live session; ' +
+      '{ active: true, token_type, client_id, iss, sub, aud, exp, iat, jti, sid, roles? } ' +
+      'otherwise; for an active opaque access token asked with Accept: application/jwt, the ' +
+      'access JWT itself',
+    content: {
+      'application/json': {
+        schema: {
+          type: 'object',
+          required: ['active'],
+          properties: { active: { type: 'boolean' } },
+          additionalProperties: true,
+        },
+      },
+      'application/jwt': { schema: { type: 'string' } },
+    },
+  };
 }
 
 /** Serves the document at /docs (UI) and /docs-json. */

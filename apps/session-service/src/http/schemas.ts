@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { userId } from '../identity/user-records';
+import { TOKEN_FORMATS } from '../tokens/opaque-token';
 
 /** Request bodies, validated by NestJS's Standard Schema pipe; a 400 names each bad field. */
 export const device = z.strictObject({
@@ -7,11 +8,26 @@ export const device = z.strictObject({
   platform: z.string().trim().min(1).max(50).optional(),
 });
 
+/**
+ * `opaque`: the reply's `access_token` is an opaque `at_` token standing for the access JWT
+ * (phantom token; a gateway exchanges it at `POST /oauth/introspect`), for this sign-in and
+ * every refresh of the session.
+ */
+export const tokenFormat = z
+  .enum(TOKEN_FORMATS)
+  .optional()
+  .default('jwt')
+  .describe(
+    'access_token format: "jwt" (default) or "opaque" (an at_ token standing for the JWT, ' +
+      'exchanged at POST /oauth/introspect with Accept: application/jwt), also for its refreshes',
+  );
+
 export const loginBody = z.strictObject({
   username: z.string().min(1).max(200),
   password: z.string().min(1).max(1_000),
   device,
   remember: z.boolean().optional().default(false),
+  token_format: tokenFormat,
 });
 export type LoginBody = z.output<typeof loginBody>;
 
@@ -20,6 +36,7 @@ export const oidcBody = z.strictObject({
   nonce: z.string().min(1).max(500).optional(),
   device,
   remember: z.boolean().optional().default(false),
+  token_format: tokenFormat,
 });
 export type OidcBody = z.output<typeof oidcBody>;
 

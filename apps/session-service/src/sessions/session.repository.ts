@@ -1,6 +1,7 @@
 import type {
   CreateResult,
   Initiator,
+  OpaqueTokenTarget,
   Plan,
   RotateResult,
   SessionView,
@@ -39,6 +40,18 @@ export interface SessionRepository {
   ownerOf(sessionId: string, now: number): Promise<string | undefined>;
   /** The session a refresh token (of any link of its family) belongs to, if any. */
   sessionOfRefreshToken(refreshToken: string): Promise<string | undefined>;
+  /**
+   * Issues an opaque access token standing for `accessToken.jwt` (phantom token): only its
+   * hash is kept, with the JWT, until `accessToken.expiresAt` (ms) or until the session ends,
+   * whichever comes first. Undefined, and nothing stored, when the session has ended.
+   */
+  storeOpaqueToken(
+    sessionId: string,
+    accessToken: { jwt: string; expiresAt: number },
+    now: number,
+  ): Promise<string | undefined>;
+  /** The JWT an opaque token stands for, while it is unexpired and its session live. */
+  resolveOpaqueToken(token: string, now: number): Promise<OpaqueTokenTarget | undefined>;
   plan(userId: string): Promise<Plan>;
   setPlan(userId: string, plan: Plan): Promise<void>;
   /** Ends every session past its idle or absolute deadline; how many users had some. */

@@ -115,6 +115,29 @@ describe('SessionService', () => {
     expect(await counted('session_sign_ins_total', { method: 'password' })).toBe(1);
   });
 
+  it('opaque format: an at_ token standing for the JWT, at sign-in and at every refresh', async () => {
+    const { clock, service, signIn } = await setup();
+    const response = await signIn('alice', { tokenFormat: 'opaque' });
+    expect(response).toMatchObject({ token_type: 'Bearer', expires_in: TTL_SECONDS });
+    expect(response.access_token).toMatch(/^at_[A-Za-z0-9_-]{43}\.\d+$/);
+    const first = await service.resolveOpaqueToken(response.access_token);
+    expect(first).toMatchObject({ sessionId: response.session_id, userId: 'alice' });
+    expect(decodeJwt(first!.jwt)).toMatchObject({
+      sub: 'alice',
+      sid: response.session_id,
+      exp: Math.floor(clock.ms / 1000) + TTL_SECONDS,
+    });
+    clock.ms += 30_000;
+    const refreshed = await service.refresh(response.refresh_token);
+    expect(refreshed.access_token).toMatch(/^at_/);
+    expect(refreshed.access_token).not.toBe(response.access_token);
+    const next = await service.resolveOpaqueToken(refreshed.access_token);
+    expect(decodeJwt(next!.jwt).iat).toBe(Math.floor(clock.ms / 1000));
+    await service.logout(response.session_id);
+    expect(await service.resolveOpaqueToken(response.access_token)).toBeUndefined();
+    expect(await service.resolveOpaqueToken(refreshed.access_token)).toBeUndefined();
+  });
+
   it('a token never outlives its session: exp is capped at the absolute deadline', async () => {
     const { clock, service, signIn } = await setup();
     const deadline = Math.floor((clock.ms + CONFORMANCE_RULES.absoluteMs) / 1000);

@@ -10,7 +10,14 @@ import { CLOCK, type Clock } from '../tokens/clock';
 import { TokenService } from '../tokens/token.service';
 import { SessionMetrics } from './session.metrics';
 import { SESSION_REPOSITORY, type SessionRepository } from './session.repository';
-import type { Initiator, Plan, SessionView, SignIn, TokenSubject } from './session.types';
+import type {
+  Initiator,
+  OpaqueTokenTarget,
+  Plan,
+  SessionView,
+  SignIn,
+  TokenSubject,
+} from './session.types';
 
 export interface TokenResponse {
   access_token: string;
@@ -126,6 +133,14 @@ export class SessionService {
     return this.store.ownerOf(sessionId, this.clock.now());
   }
 
+  /**
+   * The access JWT an opaque token stands for, while the token is unexpired and its session
+   * live (phantom tokens: introspection, and this service's own bearer checks).
+   */
+  resolveOpaqueToken(token: string): Promise<OpaqueTokenTarget | undefined> {
+    return this.store.resolveOpaqueToken(token, this.clock.now());
+  }
+
   /** Ends the session of a refresh token (RFC 7009); unknown tokens are not an error. */
   async revokeRefreshToken(refreshToken: string): Promise<void> {
     const sessionId = await this.store.sessionOfRefreshToken(refreshToken);
@@ -143,19 +158,43 @@ export class SessionService {
   }
 
   private async respond(subject: TokenSubject, refreshToken: string): Promise<TokenResponse> {
-    const { token, expiresIn } = await this.tokens.issueAccessToken({
+    const { token, expiresIn, expiresAt } = await this.tokens.issueAccessToken({
       sub: subject.userId,
       sid: subject.sessionId,
       roles: subject.roles,
       notAfter: Math.floor(subject.absoluteAt / 1000),
       issuedAt: subject.issuedAt,
     });
+    const accessToken =
+      subject.tokenFormat === 'opaque'
+        ? await this.opaqueToken(subject.sessionId, token, expiresAt)
+        : token;
     return {
-      access_token: token,
+      access_token: accessToken,
       token_type: 'Bearer',
       expires_in: expiresIn,
       refresh_token: refreshToken,
       session_id: subject.sessionId,
     };
+  }
+
+  /**
+   * An opaque token standing for `jwt` (phantom token), stored until the JWT expires. A session
+   * that ended between its Redis step and this one gets none: 401 `invalid_grant`, as a refresh
+   * of an ended session does.
+   */
+  private async opaqueToken(sessionId: string, jwt: string, expiresAt: number): Promise<string> {
+    const token = await this.store.storeOpaqueToken(
+      sessionId,
+      { jwt, expiresAt: expiresAt * 1000 },
+      this.clock.now(),
+    );
+    if (token === undefined) {
+      throw new UnauthorizedException({
+        error: 'invalid_grant',
+        error_description: 'the session ended while its token was issued',
+      });
+    }
+    return token;
   }
 }

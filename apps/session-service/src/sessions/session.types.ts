@@ -1,5 +1,8 @@
 export type DevicePolicy = 'evict_oldest' | 'reject';
 
+/** What a session's access tokens are: the JWT itself, or an opaque `at_` token standing for it. */
+export type TokenFormat = 'jwt' | 'opaque';
+
 export interface Plan {
   max_devices: number;
   policy: DevicePolicy;
@@ -18,6 +21,8 @@ export interface SignIn {
   remember: boolean;
   userAgent?: string | undefined;
   ip?: string | undefined;
+  /** The access-token format of the session, for its sign-in and every refresh ('jwt' if absent). */
+  tokenFormat?: TokenFormat | undefined;
   /** An OIDC sign-in's ID token, which opens at most one session (see OidcVerifier). */
   idToken?: { use: string; until: number } | undefined;
 }
@@ -44,6 +49,15 @@ export interface TokenSubject {
    * refreshed the session (strictly after the user's last "log out everywhere").
    */
   issuedAt: number;
+  /** The format the session's sign-in asked for; its refreshes answer the same. */
+  tokenFormat: TokenFormat;
+}
+
+/** The access JWT an opaque token of a live session stands for. */
+export interface OpaqueTokenTarget {
+  jwt: string;
+  sessionId: string;
+  userId: string;
 }
 
 export type Initiator = 'user' | 'admin' | 'policy' | 'system';

@@ -30,6 +30,8 @@ export interface IssuedAccessToken {
   token: string;
   /** Seconds from now until `exp`, for the `expires_in` of a token response. */
   expiresIn: number;
+  /** Epoch seconds: the token's `exp`. */
+  expiresAt: number;
   jti: string;
 }
 
@@ -78,7 +80,7 @@ export class TokenService {
       .setExpirationTime(exp)
       .setJti(jti)
       .sign(privateKey);
-    return { token, expiresIn: exp - now, jti };
+    return { token, expiresIn: exp - now, expiresAt: exp, jti };
   }
 
   /**

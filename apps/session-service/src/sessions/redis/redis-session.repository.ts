@@ -3,7 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { REDIS } from '@app/redis';
 import type { Redis } from 'ioredis';
 import { Durability } from './durability';
-import { refreshToken, SessionKeys } from './session-keys';
+import { opaqueToken, refreshToken, SessionKeys } from './session-keys';
 import {
   createSession,
   endAllSessions,
@@ -11,12 +11,14 @@ import {
   endSession,
   expiredUsers,
   rotateRefresh,
+  storeAccessToken,
   type EventContext,
 } from './session-commands';
 import type { SessionRepository } from '../session.repository';
 import type {
   CreateResult,
   Initiator,
+  OpaqueTokenTarget,
   Plan,
   RotateResult,
   SessionView,
@@ -24,7 +26,7 @@ import type {
 } from '../session.types';
 import { sessionsSettings, type SessionsSettings } from '../sessions.settings';
 
-/** Refresh tokens are stored only as SHA-256: a leaked Redis does not leak usable tokens. */
+/** Refresh and opaque access tokens are stored only as SHA-256: a leaked Redis does not leak usable tokens. */
 export const hashToken = (token: string): string =>
   createHash('sha256').update(token).digest('hex');
 
@@ -89,6 +91,7 @@ export class RedisSessionRepository implements SessionRepository {
         device_platform: signIn.device.platform ?? '',
         user_agent: signIn.userAgent ?? '',
         ip: signIn.ip ?? '',
+        format: signIn.tokenFormat ?? 'jwt',
       },
     );
     if (reply.kind === 'replayed') return { kind: 'replayed' };
@@ -106,6 +109,7 @@ export class RedisSessionRepository implements SessionRepository {
       roles: signIn.roles,
       absoluteAt,
       issuedAt: reply.iat,
+      tokenFormat: signIn.tokenFormat ?? 'jwt',
       evicted: reply.evicted,
     };
   }
@@ -139,6 +143,7 @@ export class RedisSessionRepository implements SessionRepository {
           roles: JSON.parse(reply.roles) as string[],
           absoluteAt: reply.absolute_at,
           issuedAt: reply.iat,
+          tokenFormat: reply.format,
         };
       case 'reused':
         return { kind: 'reused', sessionId: reply.sid };
@@ -224,6 +229,42 @@ export class RedisSessionRepository implements SessionRepository {
     if (token === undefined) return undefined;
     const family = this.keys.refreshFamily(token.shard, hashToken(token.family));
     return (await this.redis.hget(family, 'sid')) ?? undefined;
+  }
+
+  /**
+   * Opaque access tokens are `at_<secret>.<shard>` (session-keys.ts): the key of one is in its
+   * session's hash slot, written by a command that checks the session is there, and deleted by
+   * every command that ends the session.
+   */
+  async storeOpaqueToken(
+    sessionId: string,
+    accessToken: { jwt: string; expiresAt: number },
+    now: number,
+  ): Promise<string | undefined> {
+    const shard = this.keys.sessionShard(sessionId);
+    if (shard === undefined) return undefined;
+    const token = opaqueToken(shard, random(32));
+    const hash = hashToken(token);
+    const { stored } = await storeAccessToken.run(
+      this.redis,
+      [this.keys.session(shard, sessionId), this.keys.opaqueToken(shard, hash)],
+      { now, sid: sessionId, hash, jwt: accessToken.jwt, exp: accessToken.expiresAt },
+    );
+    return stored ? token : undefined;
+  }
+
+  async resolveOpaqueToken(token: string, now: number): Promise<OpaqueTokenTarget | undefined> {
+    const parsed = this.keys.parseOpaqueToken(token);
+    if (parsed === undefined) return undefined;
+    const [jwt, sessionId, exp] = await this.redis.hmget(
+      this.keys.opaqueToken(parsed.shard, hashToken(token)),
+      'jwt',
+      'sid',
+      'exp',
+    );
+    if (!jwt || !sessionId || !(Number(exp) > now)) return undefined;
+    const userId = await this.ownerOf(sessionId, now);
+    return userId === undefined ? undefined : { jwt, sessionId, userId };
   }
 
   async plan(userId: string): Promise<Plan> {

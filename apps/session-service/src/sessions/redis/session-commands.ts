@@ -1,6 +1,8 @@
 import { join } from 'node:path';
 import { loadLuaCommands, luaArray, luaCommand } from '@app/redis';
 import { z } from 'zod';
+import { TOKEN_FORMATS } from '../../tokens/opaque-token';
+import type { TokenFormat } from '../session.types';
 
 // The session service's atomic steps, one Lua file each in ./lua (header comments there give
 // each one's keys, argument and reply). Each runs on the keys of one user, all in the hash slot
@@ -18,6 +20,8 @@ export interface EventContext {
   nonce: string;
   now: number;
 }
+
+const tokenFormat = z.enum(TOKEN_FORMATS);
 
 /** How many events a command appended: it is durable only once those are (REDIS_DURABILITY). */
 const events = { events: z.int().nonnegative() };
@@ -52,6 +56,8 @@ export const createSession = luaCommand(
     device_platform: string;
     user_agent: string;
     ip: string;
+    /** The access-token format of the session (its refreshes answer the same). */
+    format: TokenFormat;
     /** OIDC sign-in: when the ID token expires (ms); until then it opens no other session. */
     id_token_until?: number;
   }
@@ -68,6 +74,7 @@ export const rotateRefresh = luaCommand(
       roles: z.string(),
       absolute_at: z.number(),
       iat: z.int().positive(),
+      format: tokenFormat,
       ...events,
     }),
     z.object({ kind: z.literal('invalid'), ...events }),
@@ -98,3 +105,18 @@ export const expiredUsers = luaCommand(
   'expiredUsers',
   z.object({ users: luaArray(z.string()) }),
 ).takes<{ base: string; now: number; limit: number }>();
+
+/** Stores an opaque access token of a live session (phantom token); appends no event. */
+export const storeAccessToken = luaCommand(
+  commands,
+  'storeAccessToken',
+  z.object({ stored: z.boolean() }),
+).takes<{
+  now: number;
+  sid: string;
+  /** SHA-256 of the opaque token. */
+  hash: string;
+  jwt: string;
+  /** The JWT's `exp`, in ms: the key expires then. */
+  exp: number;
+}>();

@@ -1,4 +1,5 @@
 import { outboxShard, outboxStream, shardTag, type OutboxLayout } from '@app/contracts';
+import { OPAQUE_TOKEN_PREFIX } from '../../tokens/opaque-token';
 
 /**
  * Redis key names. Every key of one user carries the hash tag of the user's outbox shard, so
@@ -32,6 +33,11 @@ export class SessionKeys {
   /** A session's refresh-token family, by the SHA-256 of the family part of its tokens. */
   refreshFamily(shard: number, familyHash: string): string {
     return `${this.base(shard)}refresh:${familyHash}`;
+  }
+
+  /** An opaque access token (phantom token), by the SHA-256 of the whole token. */
+  opaqueToken(shard: number, tokenHash: string): string {
+    return `${this.base(shard)}at:${tokenHash}`;
   }
 
   /** That an ID token (by the hash of its issuer and `jti`, or of itself) opened a session. */
@@ -71,6 +77,24 @@ export class SessionKeys {
       return undefined;
     return { shard, family: match[2], secret: match[3] };
   }
+
+  /**
+   * Opaque access tokens carry their shard after the secret: `at_<secret>.<shard>`, the secret
+   * 256 random bits (base64url, 43 characters), the shard the session's, so the token's key is
+   * in the session's hash slot and the commands that end the session delete it. The shard comes
+   * last, after a `.` (not in the base64url alphabet), so the token keeps the `at_` prefix
+   * followed by its random part.
+   */
+  parseOpaqueToken(token: string): { shard: number } | undefined {
+    const match = /^at_[A-Za-z0-9_-]{43}\.(\d{1,5})$/.exec(token);
+    const shard = match ? Number(match[1]) : NaN;
+    return Number.isInteger(shard) && shard < this.layout.shards ? { shard } : undefined;
+  }
+}
+
+/** A new opaque access token of `shard` with `secret` (256 random bits, base64url). */
+export function opaqueToken(shard: number, secret: string): string {
+  return `${OPAQUE_TOKEN_PREFIX}${secret}.${shard}`;
 }
 
 export interface RefreshToken {

@@ -8,15 +8,19 @@
   KEYS[3] user's revoked_before   ms of the last "log out everywhere"
   KEYS[4] shard expiries          zset sid -> deadline
   KEYS[5] shard outbox            stream
-  KEYS[6] the new session         hash; expires at its absolute deadline
+  KEYS[6] the new session         hash; expires at its absolute deadline. `format`: 'jwt' | 'opaque',
+                                  the access-token format its sign-in asked for (its refreshes answer
+                                  the same); an opaque session's hash later holds at:<token hash> -> exp
+                                  (ms) for each of its opaque tokens (see storeAccessToken)
   KEYS[7] its refresh-token family  hash sid, user, t:<secret hash> -> 'a' (active) | rotated_at;
                                     expires with the session
   KEYS[8] the ID token's use       string, kept until the ID token expires (OIDC sign-in only)
   ARGV[1] JSON { base, issuer, nonce, now, user, sid, family, secret, default_max, default_policy,
                  idle_ms, absolute_at, remember, roles, device_name, device_platform, user_agent, ip,
-                 id_token_until? }
+                 format, id_token_until? }
           id_token_until: for an OIDC sign-in, when its ID token expires (ms); it opens one session
           family, secret: SHA-256 of the refresh token's two parts
+          format: 'jwt' | 'opaque', the access-token format, stored with the session
 
   Reply (JSON, with "events": how many it appended): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
               | { "kind": "rejected", "sessions": [sid, ...] }
@@ -60,7 +64,7 @@ local iat = token_iat(a.now, redis.call('GET', KEYS[3]))
 redis.call('HSET', KEYS[6], 'user', a.user, 'created_at', a.now, 'last_active_at', a.now, 'iat', iat,
   'idle_ms', a.idle_ms, 'absolute_at', a.absolute_at, 'remember', a.remember, 'roles', a.roles,
   'device_name', a.device_name, 'device_platform', a.device_platform,
-  'user_agent', a.user_agent, 'ip', a.ip, 'family', a.family)
+  'user_agent', a.user_agent, 'ip', a.ip, 'family', a.family, 'format', a.format)
 redis.call('PEXPIREAT', KEYS[6], a.absolute_at)
 redis.call('ZADD', index, a.now, a.sid)
 expire_not_before(index, a.absolute_at)

@@ -14,10 +14,12 @@
           secret, next: SHA-256 of the presented secret and of the one to issue
   The session and the user's keys are found from the family (same shard, same hash slot).
 
-  Reply (JSON, with "events": how many it appended): { "kind": "rotated", "sid", "user", "roles", "absolute_at", "iat" }
+  Reply (JSON, with "events": how many it appended): { "kind": "rotated", "sid", "user", "roles", "absolute_at", "iat", "format" }
               | { "kind": "invalid" } | { "kind": "reused", "sid" }
     iat: the new token's, fixed here at the instant of this step and recorded with the session,
     so a "log out everywhere" that runs after this step (before the token is signed) sees it.
+    format: the session's access-token format ('jwt' | 'opaque', stored at sign-in; 'jwt' for a
+    session that has none), so the refresh answers the format the sign-in asked for.
 ]]
 --- @include "includes/revocation"
 
@@ -32,7 +34,8 @@ local family = redis.call('HMGET', KEYS[1], 'sid', 'user')
 local sid, user = family[1], family[2]
 if not sid then return reply(ctx, { kind = 'invalid' }) end
 local key = a.base .. 'session:' .. sid
-local s = redis.call('HMGET', key, 'last_active_at', 'idle_ms', 'absolute_at', 'roles', 'iat')
+local s = redis.call('HMGET', key, 'last_active_at', 'idle_ms', 'absolute_at', 'roles', 'iat',
+  'format')
 if not s[1] then
   redis.call('DEL', KEYS[1])
   return reply(ctx, { kind = 'invalid' })
@@ -77,4 +80,4 @@ if redis.call('HEXISTS', KEYS[1], 't:' .. a.next) == 0 then
   redis.call('ZADD', KEYS[2], deadline(idle_ms, a.now, absolute_at), sid)
 end
 return reply(ctx, { kind = 'rotated', sid = sid, user = user, roles = s[4],
-  absolute_at = absolute_at, iat = tonumber(s[5]) })
+  absolute_at = absolute_at, iat = tonumber(s[5]), format = s[6] or 'jwt' })

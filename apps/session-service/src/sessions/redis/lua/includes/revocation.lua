@@ -5,6 +5,9 @@
 --   expiries      the shard's zset: sid -> the earlier of its idle and absolute deadline
 --   issuer, nonce the events' `iss`, and a fresh random prefix for their `jti`
 --   now           milliseconds since the epoch
+-- Ending a session deletes its hash, its refresh-token family and its opaque access tokens'
+-- keys (delete_session); those keys are named from `base` and the session's hash, so they are
+-- in the command's hash slot without being declared, as the session's own key is.
 
 local SESSION_REVOKED = 'https://schemas.openid.net/secevent/caep/event-type/session-revoked'
 
@@ -59,10 +62,17 @@ local function user_index(ctx, user)
   return ctx.base .. 'user:' .. user .. ':sessions'
 end
 
--- Deletes a session and its refresh-token family (the session's hash must exist).
+-- Deletes a session, its refresh-token family and, for an opaque-token session, the keys of
+-- its opaque access tokens (the session's hash names each as a field `at:<hash>`, and the key is
+-- `base .. 'at:' .. <hash>`: same shard, same hash slot). The session's hash must exist.
 local function delete_session(ctx, key)
-  local family = redis.call('HGET', key, 'family')
-  if family then redis.call('DEL', ctx.base .. 'refresh:' .. family) end
+  local s = redis.call('HMGET', key, 'family', 'format')
+  if s[1] then redis.call('DEL', ctx.base .. 'refresh:' .. s[1]) end
+  if s[2] == 'opaque' then
+    for _, field in ipairs(redis.call('HKEYS', key)) do
+      if string.sub(field, 1, 3) == 'at:' then redis.call('DEL', ctx.base .. field) end
+    end
+  end
   redis.call('DEL', key)
 end
 

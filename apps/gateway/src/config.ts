@@ -1,0 +1,61 @@
+import { httpEnv, jsonEnv, positiveInt, redisEnv } from '@app/config';
+import { revocationGuardEnv, revocationGuardEnvRules } from '@app/revocation-guard';
+import { z } from 'zod';
+
+const upstreams = z.record(
+  z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a service name: lowercase letters, digits, -'),
+  z.array(z.url({ protocol: /^https?$/ })).min(1, 'needs at least one instance URL'),
+);
+
+const origins = z
+  .string()
+  .transform((value) =>
+    value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.url({ protocol: /^https?$/ })));
+
+/** Environment of the gateway; see README.md for every variable. */
+export const gatewayEnv = httpEnv(8080)
+  .extend(redisEnv.shape)
+  .extend(revocationGuardEnv.shape)
+  .extend({
+    GATEWAY_SESSION_SERVICE_URL: z
+      .url({ protocol: /^https?$/ })
+      .default('http://127.0.0.1:3000')
+      .describe('the session service the token handler signs in, refreshes and logs out at'),
+    GATEWAY_UPSTREAMS: jsonEnv(upstreams)
+      .default({ content: ['http://127.0.0.1:3100'], account: ['http://127.0.0.1:3200'] })
+      .describe(
+        'JSON `{"<service>": ["<instance URL>", …]}`: `/api/<service>/…` goes to one of them (round-robin); nothing else is reachable',
+      ),
+    GATEWAY_ALLOWED_ORIGINS: origins
+      .default(['http://localhost:8080', 'http://127.0.0.1:8080'])
+      .describe(
+        'origins (comma-separated) allowed on state-changing and `/api/*` requests that carry `Origin`; others get 403',
+      ),
+    GATEWAY_KEY_PREFIX: z
+      .string()
+      .min(1)
+      .default('gateway:')
+      .describe("prefix of the gateway's own Redis keys (cookie sessions: `<prefix>bff:<sha256>`)"),
+    GATEWAY_SESSION_TTL_SECONDS: positiveInt
+      .default(12 * 3600)
+      .describe(
+        "how long a cookie session's tokens are kept: the session service's SESSION_ABSOLUTE_TIMEOUT_SECONDS",
+      ),
+    GATEWAY_REMEMBER_TTL_SECONDS: positiveInt
+      .default(30 * 24 * 3600)
+      .describe(
+        'the same with `remember` (also the cookie Max-Age): the session service’s SESSION_REMEMBER_ME_SECONDS',
+      ),
+    GATEWAY_REFRESH_AHEAD_SECONDS: positiveInt
+      .max(60)
+      .default(5)
+      .describe('the access token is refreshed when it expires within this many seconds'),
+  })
+  .superRefine(revocationGuardEnvRules);
+
+export type GatewayEnv = z.output<typeof gatewayEnv>;

@@ -1,0 +1,397 @@
+// The gateway as a process in front of a real session service, publisher and content-api on
+// the run's Kafka and Redis: the token handler's cookie, CSRF and Origin rules, the proxy
+// (an upstream recorder sees what the gateway forwards), and a revocation from another device
+// refusing the cookie session at the gateway (invariants 8 and 9 of DESIGN.md).
+import { closeServer, eventually, testInfra, uniqueName } from '@app/testing';
+import { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import {
+  createServer,
+  request as httpRequest,
+  type IncomingHttpHeaders,
+  type Server,
+} from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { freePort } from '../../../scripts/lib/process.ts';
+import {
+  startApp,
+  startSystem,
+  type AppHandle,
+  type RunningSystem,
+} from '../../../scripts/system.ts';
+
+const infra = testInfra();
+const topic = uniqueName('revocations');
+const keyPrefix = `${uniqueName('gateway')}:`;
+const gatewayPrefix = `${keyPrefix}gw:`;
+const ORIGIN = 'https://app.example';
+const ACCESS_TOKEN_TTL_SECONDS = 8;
+const REFRESH_AHEAD_SECONDS = 5;
+
+let system: RunningSystem;
+let gateway: AppHandle;
+let sessionUrl: string;
+let redis: Redis;
+let recorder: Server;
+const received: { url: string; headers: IncomingHttpHeaders }[] = [];
+
+interface Answer {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+async function call(
+  method: string,
+  path: string,
+  {
+    cookie,
+    csrf = true,
+    origin,
+    body,
+  }: { cookie?: string; csrf?: boolean; origin?: string; body?: unknown } = {},
+): Promise<Answer> {
+  const headers: Record<string, string> = {};
+  if (cookie !== undefined) headers.cookie = `__Host-session=${cookie}`;
+  if (csrf) headers['x-csrf'] = '1';
+  if (origin !== undefined) headers.origin = origin;
+  if (body !== undefined) headers['content-type'] = 'application/json';
+  const response = await fetch(`${gateway.url}${path}`, {
+    method,
+    headers,
+    ...(body !== undefined && { body: JSON.stringify(body) }),
+  });
+  return { status: response.status, headers: response.headers, text: await response.text() };
+}
+
+/** A request whose path goes out exactly as written (fetch would resolve `..` first). */
+function rawGet(path: string, cookie: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${gateway.url}/`,
+      { path, headers: { cookie: `__Host-session=${cookie}`, 'x-csrf': '1' } },
+      (response) => {
+        response.resume();
+        response.on('end', () => {
+          resolve(response.statusCode ?? 0);
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** The attributes of the session cookie the answer sets, or undefined when it sets none. */
+function sessionCookie(answer: Answer): { value: string; attributes: string[] } | undefined {
+  const line = answer.headers.getSetCookie().find((entry) => entry.startsWith('__Host-session='));
+  if (line === undefined) return undefined;
+  const [pair = '', ...attributes] = line.split(';').map((part) => part.trim());
+  return { value: pair.slice('__Host-session='.length), attributes: attributes.sort() };
+}
+
+const INVARIANT_9 = ['HttpOnly', 'Path=/', 'SameSite=Strict', 'Secure'];
+
+const entryKey = (handle: string) =>
+  `${gatewayPrefix}bff:${createHash('sha256').update(handle).digest('hex')}`;
+
+async function browserLogin(
+  device: string,
+  remember = false,
+): Promise<{ handle: string; answer: Answer }> {
+  const answer = await call('POST', '/bff/login', {
+    origin: ORIGIN,
+    body: {
+      username: 'alice',
+      password: 'alice-pass',
+      device: { name: device },
+      ...(remember && { remember }),
+    },
+  });
+  expect(answer.status).toBe(200);
+  const cookie = sessionCookie(answer);
+  if (cookie === undefined) throw new Error('no session cookie');
+  return { handle: cookie.value, answer };
+}
+
+async function refreshesSoFar(): Promise<number> {
+  const text = await (await fetch(`${sessionUrl}/metrics`)).text();
+  const line = text.split('\n').find((entry) => entry.startsWith('session_refreshes_total'));
+  return line === undefined ? 0 : Number(line.slice(line.lastIndexOf(' ') + 1));
+}
+
+/** Every header and the body of an answer, as one text to search for tokens. */
+const everything = (answer: Answer) => `${JSON.stringify([...answer.headers])}\n${answer.text}`;
+
+beforeAll(async () => {
+  recorder = createServer((req, res) => {
+    received.push({ url: req.url ?? '', headers: req.headers });
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"recorded":true}');
+  });
+  await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
+  const recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
+  system = await startSystem({
+    dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
+    apps: ['session-service', 'revocation-publisher', 'content-api'],
+    kafka: { brokers: infra.kafkaBrokers.join(',') },
+    redis: { url: infra.redisUrl },
+    env: (app): Record<string, string> => {
+      switch (app) {
+        case 'session-service':
+          return {
+            REDIS_KEY_PREFIX: keyPrefix,
+            // Short-lived access tokens, so that a test can cross an expiry.
+            ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS),
+            SEED_DEMO_USERS: 'true',
+            DEFAULT_MAX_DEVICES: '50',
+            RATE_LIMIT_FAILS_PER_USERNAME: '1000',
+            RATE_LIMIT_PER_IP: '1000',
+          };
+        case 'revocation-publisher':
+          return {
+            REDIS_KEY_PREFIX: keyPrefix,
+            REVOCATION_TOPIC: topic,
+            HEARTBEAT_INTERVAL_MS: '200',
+          };
+        case 'content-api':
+        case 'account-api':
+          return { REVOCATION_TOPIC: topic };
+      }
+    },
+  });
+  sessionUrl = system.sessionServiceUrl;
+  gateway = await startApp({
+    name: 'gateway',
+    port: await freePort(),
+    logFile: join(system.logDir, 'gateway.log'),
+    env: {
+      INSTANCE_ID: 'gateway',
+      REDIS_URL: infra.redisUrl,
+      KAFKA_BROKERS: system.brokers,
+      REVOCATION_TOPIC: topic,
+      JWKS_URL: `${sessionUrl}/.well-known/jwks.json`,
+      TOKEN_ISSUER: sessionUrl,
+      GATEWAY_SESSION_SERVICE_URL: sessionUrl,
+      GATEWAY_UPSTREAMS: JSON.stringify({
+        content: [system.app('content-api').url],
+        recorder: [recorderUrl],
+      }),
+      GATEWAY_ALLOWED_ORIGINS: ORIGIN,
+      GATEWAY_KEY_PREFIX: gatewayPrefix,
+      GATEWAY_REFRESH_AHEAD_SECONDS: String(REFRESH_AHEAD_SECONDS),
+    },
+  });
+  redis = new Redis(infra.redisUrl);
+});
+
+afterAll(async () => {
+  await Promise.allSettled([(async () => gateway.stop(10_000))(), closeServer(recorder)]);
+  await system.stop();
+  const keys = await redis.keys(`${keyPrefix}*`);
+  if (keys.length > 0) await redis.del(...keys);
+  await redis.quit();
+});
+
+describe('gateway (token handler, CSRF, proxy, revocation)', () => {
+  it('sets the session cookie exactly as invariant 9 and never lets a token reach the browser', async () => {
+    const { handle, answer } = await browserLogin('browser');
+    expect(sessionCookie(answer)?.attributes).toEqual(INVARIANT_9);
+    expect(handle).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    const body = JSON.parse(answer.text) as Record<string, unknown>;
+    expect(Object.keys(body).sort()).toEqual(['csrf_token', 'session_id', 'user']);
+    expect(body.user).toEqual({ sub: 'alice', roles: expect.any(Array) as unknown });
+
+    // The tokens are in Redis under the handle's hash only, never in what the browser sees.
+    const stored = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as Record<
+      string,
+      string
+    >;
+    expect(stored.access_token).toMatch(/^ey/);
+    expect(stored.refresh_token).toBeTruthy();
+    expect(await redis.exists(`${gatewayPrefix}bff:${handle}`)).toBe(0);
+    const session = await call('GET', '/bff/session', { cookie: handle });
+    expect(session.status).toBe(200);
+    expect(JSON.parse(session.text)).toEqual({
+      user: body.user,
+      session_id: body.session_id,
+      expires_at: expect.any(String) as unknown,
+      csrf_token: body.csrf_token,
+    });
+    for (const seen of [answer, session]) {
+      expect(everything(seen)).not.toContain(stored.access_token);
+      expect(everything(seen)).not.toContain(stored.refresh_token);
+    }
+    // The entry lives as long as the session may (12 h by default), no longer.
+    const ttl = await redis.pttl(entryKey(handle));
+    expect(ttl).toBeGreaterThan(11 * 3600_000);
+    expect(ttl).toBeLessThanOrEqual(12 * 3600_000);
+
+    // `remember` makes it a persistent cookie; otherwise it has neither Max-Age nor Expires.
+    const remembered = await browserLogin('browser-remember', true);
+    expect(sessionCookie(remembered.answer)?.attributes).toEqual(
+      [...INVARIANT_9, `Max-Age=${30 * 24 * 3600}`].sort(),
+    );
+  });
+
+  it('refuses /api without x-csrf, and a foreign Origin, with 403', async () => {
+    const { handle } = await browserLogin('browser-csrf');
+    const before = received.length;
+    expect((await call('GET', '/api/recorder/x', { cookie: handle, csrf: false })).status).toBe(
+      403,
+    );
+    expect(
+      (await call('GET', '/api/recorder/x', { cookie: handle, origin: 'https://evil.example' }))
+        .status,
+    ).toBe(403);
+    expect(
+      (await call('POST', '/bff/logout', { cookie: handle, origin: 'https://evil.example' }))
+        .status,
+    ).toBe(403);
+    expect((await call('POST', '/bff/logout', { cookie: handle, csrf: false })).status).toBe(403);
+    expect(
+      (
+        await call('POST', '/bff/login', {
+          origin: 'https://evil.example',
+          body: { username: 'alice', password: 'alice-pass', device: { name: 'x' } },
+        })
+      ).status,
+    ).toBe(403);
+    expect(received.length).toBe(before);
+    // The session survived the refused logouts.
+    expect((await call('GET', '/api/recorder/x', { cookie: handle, origin: ORIGIN })).status).toBe(
+      200,
+    );
+  });
+
+  it('proxies /api/<service>/… with the access JWT and without the browser’s Cookie', async () => {
+    const { handle, answer } = await browserLogin('browser-proxy');
+    const { session_id } = JSON.parse(answer.text) as { session_id: string };
+    const me = await call('GET', '/api/content/me', { cookie: handle });
+    expect(me.status).toBe(200);
+    expect(JSON.parse(me.text)).toMatchObject({ sub: 'alice', session_id });
+
+    const before = received.length;
+    const recorded = await call('POST', '/api/recorder/orders/7?expand=1', {
+      cookie: handle,
+      origin: ORIGIN,
+      body: { n: 1 },
+    });
+    expect(recorded.status).toBe(200);
+    expect(received.length).toBe(before + 1);
+    const [seen] = received.slice(-1);
+    expect(seen?.url).toBe('/orders/7?expand=1');
+    expect(seen?.headers.cookie).toBeUndefined();
+    expect(seen?.headers['x-csrf']).toBeUndefined();
+    const stored = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as {
+      access_token: string;
+    };
+    expect(seen?.headers.authorization).toBe(`Bearer ${stored.access_token}`);
+  });
+
+  it('answers 404 for an unknown upstream and 400 for path traversal, with no upstream call, never 5xx', async () => {
+    const { handle } = await browserLogin('browser-paths');
+    const before = received.length;
+    const answers = {
+      unknown: await rawGet('/api/nowhere/me', handle),
+      dotdot: await rawGet('/api/recorder/../content/me', handle),
+      encoded: await rawGet('/api/recorder/%2e%2e/content/me', handle),
+      encodedSlash: await rawGet('/api/recorder/a%2f..%2fb', handle),
+      serviceDotdot: await rawGet('/api/%2E%2E/recorder/x', handle),
+      badEscape: await rawGet('/api/recorder/%zz', handle),
+      badCookie: await rawGet('/api/recorder/x', 'not-a-handle'),
+      unknownCookie: await rawGet('/api/recorder/x', 'A'.repeat(43)),
+    };
+    expect(answers).toEqual({
+      unknown: 404,
+      dotdot: 400,
+      encoded: 400,
+      encodedSlash: 400,
+      serviceDotdot: 400,
+      badEscape: 400,
+      badCookie: 401,
+      unknownCookie: 401,
+    });
+    expect(received.length).toBe(before);
+  });
+
+  it('refuses the cookie session at the gateway once the user logged out everywhere from a phone', async () => {
+    const { handle } = await browserLogin('browser-revoked');
+    expect((await call('GET', '/api/content/me', { cookie: handle })).status).toBe(200);
+
+    const phone = await fetch(`${sessionUrl}/auth/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        username: 'alice',
+        password: 'alice-pass',
+        device: { name: 'phone' },
+      }),
+    });
+    const { access_token } = (await phone.json()) as { access_token: string };
+    const everywhere = await fetch(`${sessionUrl}/auth/logout-all`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${access_token}` },
+    });
+    expect(everywhere.status).toBe(204);
+
+    const refused = await eventually('the gateway to refuse the cookie session', async () => {
+      const answer = await call('GET', '/api/content/me', { cookie: handle });
+      return answer.status === 401 ? answer : undefined;
+    });
+    expect(sessionCookie(refused)).toEqual({
+      value: '',
+      attributes: expect.arrayContaining(['Max-Age=0']) as unknown,
+    });
+    expect(await redis.exists(entryKey(handle))).toBe(0);
+    const session = await call('GET', '/bff/session', { cookie: handle });
+    expect(session.status).toBe(401);
+    expect(sessionCookie(session)?.value).toBe('');
+  });
+
+  it('logs out: the session ends at the session service, the entry and the cookie go', async () => {
+    const { handle } = await browserLogin('browser-logout');
+    const stored = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as {
+      refresh_token: string;
+    };
+    const out = await call('POST', '/bff/logout', { cookie: handle, origin: ORIGIN });
+    expect(out.status).toBe(204);
+    expect(sessionCookie(out)?.value).toBe('');
+    expect(await redis.exists(entryKey(handle))).toBe(0);
+    expect((await call('GET', '/bff/session', { cookie: handle })).status).toBe(401);
+    // The session service ended the session: its refresh token is refused.
+    const refresh = await fetch(`${sessionUrl}/auth/refresh`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ refresh_token: stored.refresh_token }),
+    });
+    expect(refresh.status).toBe(401);
+  });
+
+  it('refreshes an access token about to expire once, however many requests race', async () => {
+    const { handle } = await browserLogin('browser-refresh');
+    const before = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as {
+      access_token: string;
+      refresh_token: string;
+      exp: number;
+    };
+    // Into the refresh window (within REFRESH_AHEAD_SECONDS of exp), before the token expires.
+    const due = before.exp * 1000 - REFRESH_AHEAD_SECONDS * 1000 + 300;
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
+    const refreshes = await refreshesSoFar();
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, () => call('GET', '/api/content/me', { cookie: handle })),
+    );
+    expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
+    expect((await refreshesSoFar()) - refreshes).toBe(1);
+    const after = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as typeof before;
+    expect(after.access_token).not.toBe(before.access_token);
+    expect(after.refresh_token).not.toBe(before.refresh_token);
+    expect(after.exp).toBeGreaterThan(before.exp);
+    // Past the old token's exp, the session goes on with the new one.
+    await new Promise((resolve) =>
+      setTimeout(resolve, Math.max(0, before.exp * 1000 + 1_000 - Date.now())),
+    );
+    expect((await call('GET', '/api/content/me', { cookie: handle })).status).toBe(200);
+  }, 30_000);
+});

@@ -5,6 +5,7 @@ import { revocationGuardEnv } from '@app/revocation-guard';
 import { format, resolveConfig } from 'prettier';
 import { sessionServiceEnv } from '../../apps/session-service/src/config';
 import { revocationPublisherEnv } from '../../apps/revocation-publisher/src/config';
+import { gatewayEnv } from '../../apps/gateway/src/config';
 import { root } from '../../scripts/system.ts';
 
 // The README's configuration tables are made from the apps' environment schemas: a variable
@@ -18,13 +19,16 @@ const common = [...keys(httpEnv(0)), ...keys(redisEnv), ...keys(kafkaEnv)];
 const SECTIONS: Record<string, { variables: VariableDoc[]; defaults?: Record<string, string> }> = {
   'every-app': {
     variables: envDocs(httpEnv(0)),
-    defaults: { HTTP_PORT: '3000, 3001, 3100, 3200' },
+    defaults: { HTTP_PORT: '3000, 3001, 3100, 3200, 8080' },
   },
   kafka: { variables: envDocs(kafkaEnv) },
   redis: { variables: envDocs(redisEnv) },
   'session-service': { variables: envDocs(sessionServiceEnv, common) },
   'revocation-publisher': { variables: envDocs(revocationPublisherEnv, common) },
   'revocation-guard': { variables: envDocs(revocationGuardEnv, common) },
+  gateway: {
+    variables: envDocs(gatewayEnv, [...common, ...keys(revocationGuardEnv)]),
+  },
 };
 
 const marker = (name: string) => ({

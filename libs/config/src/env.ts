@@ -135,7 +135,9 @@ export const httpEnv = (defaultPort: number) =>
       .describe('address to listen on (`0.0.0.0` in Docker)'),
     HTTP_PORT: port
       .default(defaultPort)
-      .describe('port: 3000 session service, 3001 publisher, 3100 content API, 3200 account API'),
+      .describe(
+        'port: 3000 session service, 3001 publisher, 3100 content API, 3200 account API, 8080 gateway',
+      ),
     LOG_LEVEL: logLevel
       .default('log')
       .describe('`fatal` `error` `warn` `log` `debug` `verbose` (JSON lines)'),

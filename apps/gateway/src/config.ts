@@ -1,4 +1,4 @@
-import { httpEnv, jsonEnv, positiveInt, redisEnv } from '@app/config';
+import { httpEnv, jsonEnv, positiveInt, redisEnv, secret } from '@app/config';
 import { revocationGuardEnv, revocationGuardEnvRules } from '@app/revocation-guard';
 import { z } from 'zod';
 
@@ -55,7 +55,42 @@ export const gatewayEnv = httpEnv(8080)
       .max(60)
       .default(5)
       .describe('the access token is refreshed when it expires within this many seconds'),
+    GATEWAY_CLIENT_ID: z
+      .string()
+      .min(1)
+      .default('gateway')
+      .describe(
+        "the gateway's client id at the session service's `/oauth/introspect` (an `OAUTH_CLIENTS` entry there), for exchanging opaque `at_` tokens",
+      ),
+    GATEWAY_CLIENT_SECRET: secret(
+      z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          "that client's secret; without it an opaque bearer token gets 503 at the gateway (cookie sessions still work)",
+        ),
+    ),
+    GATEWAY_PHANTOM_CACHE_SIZE: positiveInt
+      .default(10_000)
+      .describe(
+        'most opaque tokens whose JWT the gateway keeps (LRU, keyed by the SHA-256 of the token; an entry never outlives its JWT `exp`)',
+      ),
+    GATEWAY_TEST_HOLD_INTROSPECTION_MS: positiveInt
+      .max(60_000)
+      .optional()
+      .describe(
+        'test only, refused with NODE_ENV=production: holds each introspection answer this long before the gateway re-checks and uses it (to test a revocation landing in flight)',
+      ),
   })
-  .superRefine(revocationGuardEnvRules);
+  .superRefine(revocationGuardEnvRules)
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === 'production' && env.GATEWAY_TEST_HOLD_INTROSPECTION_MS !== undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GATEWAY_TEST_HOLD_INTROSPECTION_MS'],
+        message: 'a test-only setting, refused with NODE_ENV=production',
+      });
+  });
 
 export type GatewayEnv = z.output<typeof gatewayEnv>;

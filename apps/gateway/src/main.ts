@@ -1,11 +1,13 @@
 import 'reflect-metadata';
-import { exitOnStartupFailure, runHttpApp } from '@app/observability';
+import { exitOnStartupFailure, METRICS_REGISTRY, runHttpApp } from '@app/observability';
 import { REDIS } from '@app/redis';
 import { RevocationGuard } from '@app/revocation-guard';
 import { ConfigService } from '@nestjs/config';
 import type { Redis } from 'ioredis';
+import { Counter, type Registry } from 'prom-client';
 import { AppModule } from './app.module';
 import type { GatewayEnv } from './config';
+import { PhantomCache } from './phantom-cache';
 import { gatewayRoutes } from './routes';
 import { SessionClient } from './session-client';
 import { TokenStore } from './token-store';
@@ -20,10 +22,20 @@ runHttpApp(AppModule, 'gateway', (app) => {
       GATEWAY_SESSION_TTL_SECONDS: env('GATEWAY_SESSION_TTL_SECONDS'),
       GATEWAY_REMEMBER_TTL_SECONDS: env('GATEWAY_REMEMBER_TTL_SECONDS'),
       GATEWAY_REFRESH_AHEAD_SECONDS: env('GATEWAY_REFRESH_AHEAD_SECONDS'),
+      GATEWAY_CLIENT_ID: env('GATEWAY_CLIENT_ID'),
+      GATEWAY_CLIENT_SECRET: env('GATEWAY_CLIENT_SECRET'),
+      GATEWAY_TEST_HOLD_INTROSPECTION_MS: env('GATEWAY_TEST_HOLD_INTROSPECTION_MS'),
     },
     store: new TokenStore(app.get<Redis>(REDIS), env('GATEWAY_KEY_PREFIX')),
     sessions: new SessionClient(env('GATEWAY_SESSION_SERVICE_URL')),
     guard: app.get(RevocationGuard),
+    phantom: new PhantomCache(env('GATEWAY_PHANTOM_CACHE_SIZE')),
+    introspections: new Counter({
+      name: 'gateway_introspections_total',
+      help: 'calls to the session service /oauth/introspect exchanging an opaque token, by outcome',
+      labelNames: ['outcome'] as const,
+      registers: [app.get<Registry>(METRICS_REGISTRY)],
+    }),
   });
   void app.register(routes);
 }).catch(exitOnStartupFailure);

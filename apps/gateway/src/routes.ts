@@ -3,8 +3,10 @@ import replyFrom from '@fastify/reply-from';
 import type { RevocationGuard } from '@app/revocation-guard';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
 import type { GatewayEnv } from './config';
+import { phantomKey, type PhantomCache } from './phantom-cache';
 import { accessClaims, type SessionClient, type TokenPair } from './session-client';
 import { newHandle, TokenStore, type CookieSession } from './token-store';
 
@@ -18,11 +20,29 @@ export interface GatewayDeps {
     | 'GATEWAY_SESSION_TTL_SECONDS'
     | 'GATEWAY_REMEMBER_TTL_SECONDS'
     | 'GATEWAY_REFRESH_AHEAD_SECONDS'
+    | 'GATEWAY_CLIENT_ID'
+    | 'GATEWAY_CLIENT_SECRET'
+    | 'GATEWAY_TEST_HOLD_INTROSPECTION_MS'
   >;
   store: TokenStore;
   sessions: SessionClient;
   guard: RevocationGuard;
+  /** Opaque token (SHA-256) → access JWT, for the phantom-token flow. */
+  phantom: PhantomCache;
+  /** Counts the gateway's calls to `/oauth/introspect` (by outcome). */
+  introspections: { inc(labels: { outcome: 'active' | 'inactive' | 'error' }): void };
 }
+
+/** `Authorization: Bearer <token>`: the token, or undefined when there is no bearer header. */
+function bearerOf(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (header === undefined) return undefined;
+  const match = /^\s*Bearer\s+(\S+)\s*$/i.exec(header);
+  return match?.[1] ?? '';
+}
+
+/** An opaque access token as the session service issues them (`at_<secret>.<shard>`). */
+const OPAQUE = /^at_[A-Za-z0-9_.~+/=-]{1,512}$/;
 
 const loginBody = z.strictObject({
   username: z.string().min(1).max(200),
@@ -48,7 +68,14 @@ const invalidSession = (description: string) =>
   new Refusal(401, { error: 'invalid_token', error_description: description }, true);
 
 /** The token handler (/bff/*) and the proxy (/api/<service>/…), as one Fastify plugin. */
-export function gatewayRoutes({ env, store, sessions, guard }: GatewayDeps) {
+export function gatewayRoutes({
+  env,
+  store,
+  sessions,
+  guard,
+  phantom,
+  introspections,
+}: GatewayDeps) {
   const allowedOrigins = new Set(
     env.GATEWAY_ALLOWED_ORIGINS.map((origin) => new URL(origin).origin),
   );
@@ -194,6 +221,83 @@ export function gatewayRoutes({ env, store, sessions, guard }: GatewayDeps) {
     return `${base}/${rest.join('/')}${query}`;
   };
 
+  const unavailable = (description: string) =>
+    new Refusal(503, { error: 'temporarily_unavailable', error_description: description });
+
+  /**
+   * The phantom-token exchange for one opaque token, shared by concurrent misses: the JWT the
+   * session service answers (undefined when the token is not active). Not cached here: the
+   * caller re-checks the revocation view first (a revocation may have landed in flight).
+   */
+  const exchange = (key: string, token: string) =>
+    phantom.flight(key, async () => {
+      const secret = env.GATEWAY_CLIENT_SECRET;
+      if (secret === undefined) throw unavailable('opaque tokens are not configured');
+      let answer: Awaited<ReturnType<SessionClient['exchange']>>;
+      try {
+        answer = await sessions.exchange(token, { id: env.GATEWAY_CLIENT_ID, secret });
+      } catch {
+        introspections.inc({ outcome: 'error' });
+        throw unavailable('could not exchange the token, retry shortly');
+      }
+      // 400: the session service refused the token's shape, so it is no token of ours.
+      if (answer.status !== 200 && answer.status !== 400) {
+        introspections.inc({ outcome: 'error' });
+        throw unavailable('could not exchange the token, retry shortly');
+      }
+      introspections.inc({ outcome: answer.jwt === undefined ? 'inactive' : 'active' });
+      // Test-only (refused in production): hold the answer, so a revocation can land meanwhile.
+      if (env.GATEWAY_TEST_HOLD_INTROSPECTION_MS !== undefined)
+        await sleep(env.GATEWAY_TEST_HOLD_INTROSPECTION_MS);
+      return answer.jwt;
+    });
+
+  /**
+   * A bearer request's JWT to forward, or a refusal. An opaque token is exchanged (cache, else
+   * introspection); either way the revocation view is checked now, on every request, and after
+   * an introspection returns, before its answer is cached or used (CVE-2026-3583).
+   */
+  const bearerJwt = async (token: string): Promise<string> => {
+    if (!guard.ready) throw unavailable('revocation view not loaded yet, retry shortly');
+    const opaque = token.startsWith('at_');
+    let jwt = token;
+    let key: string | undefined;
+    let fromCache = false;
+    if (opaque) {
+      if (!OPAQUE.test(token))
+        throw new Refusal(401, { error: 'invalid_token', error_description: 'malformed' });
+      key = phantomKey(token);
+      const cached = phantom.get(key);
+      fromCache = cached !== undefined;
+      const exchanged = cached ?? (await exchange(key, token));
+      if (exchanged === undefined)
+        throw new Refusal(401, { error: 'invalid_token', error_description: 'token not active' });
+      jwt = exchanged;
+    }
+    const outcome = await guard.decide(`Bearer ${jwt}`);
+    if (!outcome.ok) {
+      if (key !== undefined && outcome.status === 401) phantom.delete(key);
+      throw new Refusal(outcome.status, {
+        error: outcome.status === 401 ? 'invalid_token' : outcome.error,
+        error_description: outcome.description,
+      });
+    }
+    if (key !== undefined && !fromCache) phantom.set(key, jwt, accessClaims(jwt).exp);
+    return jwt;
+  };
+
+  const forward = (reply: FastifyReply, url: string, jwt: string) =>
+    reply.from(url, {
+      rewriteRequestHeaders: (_original, headers) => {
+        const forwarded = { ...headers };
+        delete forwarded.cookie;
+        delete forwarded['x-csrf'];
+        delete forwarded.host;
+        forwarded.authorization = `Bearer ${jwt}`;
+        return forwarded;
+      },
+    });
+
   return async (fastify: FastifyInstance): Promise<void> => {
     await fastify.register(fastifyCookie);
     await fastify.register(replyFrom);
@@ -287,6 +391,15 @@ export function gatewayRoutes({ env, store, sessions, guard }: GatewayDeps) {
     });
 
     fastify.all('/api/*', async (request, reply) => {
+      // A bearer token is no ambient credential (a page cannot make a browser attach one
+      // cross-site): no x-csrf for it, and any cookie on the request is ignored.
+      const bearer = bearerOf(request);
+      if (bearer !== undefined) {
+        if (bearer === '')
+          throw new Refusal(401, { error: 'invalid_token', error_description: 'malformed' });
+        const url = target(request.raw.url ?? request.url);
+        return forward(reply, url, await bearerJwt(bearer));
+      }
       checkCsrf(request, true);
       const url = target(request.raw.url ?? request.url);
       const live = await liveSession(request);
@@ -302,16 +415,7 @@ export function gatewayRoutes({ env, store, sessions, guard }: GatewayDeps) {
           error_description: outcome.description,
         });
       }
-      return reply.from(url, {
-        rewriteRequestHeaders: (_original, headers) => {
-          const forwarded = { ...headers };
-          delete forwarded.cookie;
-          delete forwarded['x-csrf'];
-          delete forwarded.host;
-          forwarded.authorization = `Bearer ${session.access_token}`;
-          return forwarded;
-        },
-      });
+      return forward(reply, url, session.access_token);
     });
   };
 }

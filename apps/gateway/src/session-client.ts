@@ -58,6 +58,36 @@ export class SessionClient {
     return this.call('/auth/logout', { bearer: accessToken });
   }
 
+  /**
+   * The phantom-token exchange: the access JWT an opaque `at_` token stands for, asked at
+   * `/oauth/introspect` with `Accept: application/jwt` and the gateway's client credentials
+   * (HTTP Basic). `jwt` is undefined when the token is not active; a status other than 200
+   * (client refused, service failing) is the caller's to handle.
+   */
+  async exchange(
+    token: string,
+    client: { id: string; secret: string },
+  ): Promise<{ status: number; jwt: string | undefined }> {
+    const basic = Buffer.from(
+      `${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`,
+    ).toString('base64');
+    const response = await fetch(new URL('/oauth/introspect', this.baseUrl), {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        accept: 'application/jwt',
+        authorization: `Basic ${basic}`,
+      },
+      body: JSON.stringify({ token }),
+      signal: AbortSignal.timeout(this.timeoutMs),
+    });
+    const text = await response.text();
+    const isJwt = (response.headers.get('content-type') ?? '')
+      .toLowerCase()
+      .startsWith('application/jwt');
+    return { status: response.status, jwt: response.status === 200 && isJwt ? text : undefined };
+  }
+
   private async call<T>(
     path: string,
     { body, bearer }: { body?: unknown; bearer?: string },

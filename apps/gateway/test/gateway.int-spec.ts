@@ -2,39 +2,23 @@
 // the run's Kafka and Redis: the token handler's cookie, CSRF and Origin rules, the proxy
 // (an upstream recorder sees what the gateway forwards), and a revocation from another device
 // refusing the cookie session at the gateway (invariants 8 and 9 of DESIGN.md).
-import { closeServer, eventually, testInfra, uniqueName } from '@app/testing';
-import { Redis } from 'ioredis';
+import { eventually } from '@app/testing';
+import type { Redis } from 'ioredis';
 import { createHash } from 'node:crypto';
-import {
-  createServer,
-  request as httpRequest,
-  type IncomingHttpHeaders,
-  type Server,
-} from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { freePort } from '../../../scripts/lib/process.ts';
-import {
-  startApp,
-  startSystem,
-  type AppHandle,
-  type RunningSystem,
-} from '../../../scripts/system.ts';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import type { AppHandle } from '../../../scripts/system.ts';
+import { startGatewayFixture, type GatewayFixture } from './gateway-fixture';
 
-const infra = testInfra();
-const topic = uniqueName('revocations');
-const keyPrefix = `${uniqueName('gateway')}:`;
-const gatewayPrefix = `${keyPrefix}gw:`;
 const ORIGIN = 'https://app.example';
 const ACCESS_TOKEN_TTL_SECONDS = 8;
 const REFRESH_AHEAD_SECONDS = 5;
 
-let system: RunningSystem;
+let fixture: GatewayFixture;
 let gateway: AppHandle;
 let sessionUrl: string;
 let redis: Redis;
-let recorder: Server;
-const received: { url: string; headers: IncomingHttpHeaders }[] = [];
+let gatewayPrefix: string;
+let received: { url: string; headers: IncomingHttpHeaders }[];
 
 interface Answer {
   status: number;
@@ -125,72 +109,20 @@ async function refreshesSoFar(): Promise<number> {
 const everything = (answer: Answer) => `${JSON.stringify([...answer.headers])}\n${answer.text}`;
 
 beforeAll(async () => {
-  recorder = createServer((req, res) => {
-    received.push({ url: req.url ?? '', headers: req.headers });
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"recorded":true}');
-  });
-  await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
-  const recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
-  system = await startSystem({
-    dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
-    apps: ['session-service', 'revocation-publisher', 'content-api'],
-    kafka: { brokers: infra.kafkaBrokers.join(',') },
-    redis: { url: infra.redisUrl },
-    env: (app): Record<string, string> => {
-      switch (app) {
-        case 'session-service':
-          return {
-            REDIS_KEY_PREFIX: keyPrefix,
-            // Short-lived access tokens, so that a test can cross an expiry.
-            ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS),
-            SEED_DEMO_USERS: 'true',
-            DEFAULT_MAX_DEVICES: '50',
-            RATE_LIMIT_FAILS_PER_USERNAME: '1000',
-            RATE_LIMIT_PER_IP: '1000',
-          };
-        case 'revocation-publisher':
-          return {
-            REDIS_KEY_PREFIX: keyPrefix,
-            REVOCATION_TOPIC: topic,
-            HEARTBEAT_INTERVAL_MS: '200',
-          };
-        case 'content-api':
-        case 'account-api':
-          return { REVOCATION_TOPIC: topic };
-      }
-    },
-  });
-  sessionUrl = system.sessionServiceUrl;
-  gateway = await startApp({
+  fixture = await startGatewayFixture({
     name: 'gateway',
-    port: await freePort(),
-    logFile: join(system.logDir, 'gateway.log'),
-    env: {
-      INSTANCE_ID: 'gateway',
-      REDIS_URL: infra.redisUrl,
-      KAFKA_BROKERS: system.brokers,
-      REVOCATION_TOPIC: topic,
-      JWKS_URL: `${sessionUrl}/.well-known/jwks.json`,
-      TOKEN_ISSUER: sessionUrl,
-      GATEWAY_SESSION_SERVICE_URL: sessionUrl,
-      GATEWAY_UPSTREAMS: JSON.stringify({
-        content: [system.app('content-api').url],
-        recorder: [recorderUrl],
-      }),
+    // Short-lived access tokens, so that a test can cross an expiry.
+    sessionEnv: { ACCESS_TOKEN_TTL_SECONDS: String(ACCESS_TOKEN_TTL_SECONDS) },
+    gatewayEnv: {
       GATEWAY_ALLOWED_ORIGINS: ORIGIN,
-      GATEWAY_KEY_PREFIX: gatewayPrefix,
       GATEWAY_REFRESH_AHEAD_SECONDS: String(REFRESH_AHEAD_SECONDS),
     },
   });
-  redis = new Redis(infra.redisUrl);
+  ({ gateway, sessionUrl, redis, gatewayPrefix, received } = fixture);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([(async () => gateway.stop(10_000))(), closeServer(recorder)]);
-  await system.stop();
-  const keys = await redis.keys(`${keyPrefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await fixture.stop();
 });
 
 describe('gateway (token handler, CSRF, proxy, revocation)', () => {

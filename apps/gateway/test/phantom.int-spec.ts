@@ -2,32 +2,19 @@
 // `at_` token is exchanged at the session service's /oauth/introspect (Accept: application/jwt)
 // for its JWT, which alone goes upstream; the exchange is cached; and a revocation wins over
 // the cache and over an introspection in flight (invariant 8 of DESIGN.md, CVE-2026-3583).
-import { closeServer, eventually, testInfra, uniqueName } from '@app/testing';
-import { Redis } from 'ioredis';
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
-import { freePort } from '../../../scripts/lib/process.ts';
-import {
-  startApp,
-  startSystem,
-  type AppHandle,
-  type RunningSystem,
-} from '../../../scripts/system.ts';
+import { eventually } from '@app/testing';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AppHandle } from '../../../scripts/system.ts';
+import { startGatewayFixture, type GatewayFixture } from './gateway-fixture';
 
-const infra = testInfra();
-const topic = uniqueName('revocations');
-const keyPrefix = `${uniqueName('phantom')}:`;
 const CLIENT = { client_id: 'gateway', client_secret: 'gateway-secret-0123456789' };
 /** Every introspection answer is held this long at the gateway (the test-only hook). */
 const HOLD_MS = 1_500;
 
-let system: RunningSystem;
+let fixture: GatewayFixture;
 let gateway: AppHandle;
 let sessionUrl: string;
-let redis: Redis;
-let recorder: Server;
-const received: { url: string; headers: IncomingHttpHeaders }[] = [];
+let received: { url: string; headers: IncomingHttpHeaders }[];
 
 async function viaGateway(path: string, token: string) {
   const response = await fetch(`${gateway.url}${path}`, {
@@ -77,73 +64,21 @@ const all = async () =>
   (await introspections('error'));
 
 beforeAll(async () => {
-  recorder = createServer((req, res) => {
-    received.push({ url: req.url ?? '', headers: req.headers });
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"recorded":true}');
-  });
-  await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
-  const recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
-  system = await startSystem({
-    dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
-    apps: ['session-service', 'revocation-publisher', 'content-api'],
-    kafka: { brokers: infra.kafkaBrokers.join(',') },
-    redis: { url: infra.redisUrl },
-    env: (app): Record<string, string> => {
-      switch (app) {
-        case 'session-service':
-          return {
-            REDIS_KEY_PREFIX: keyPrefix,
-            SEED_DEMO_USERS: 'true',
-            DEFAULT_MAX_DEVICES: '50',
-            RATE_LIMIT_FAILS_PER_USERNAME: '1000',
-            RATE_LIMIT_PER_IP: '1000',
-            OAUTH_CLIENTS: JSON.stringify([CLIENT]),
-          };
-        case 'revocation-publisher':
-          return {
-            REDIS_KEY_PREFIX: keyPrefix,
-            REVOCATION_TOPIC: topic,
-            HEARTBEAT_INTERVAL_MS: '200',
-          };
-        case 'content-api':
-        case 'account-api':
-          return { REVOCATION_TOPIC: topic };
-      }
-    },
-  });
-  sessionUrl = system.sessionServiceUrl;
-  gateway = await startApp({
-    name: 'gateway',
-    port: await freePort(),
-    logFile: join(system.logDir, 'gateway-phantom.log'),
-    env: {
-      INSTANCE_ID: 'gateway-phantom',
+  fixture = await startGatewayFixture({
+    name: 'gateway-phantom',
+    sessionEnv: { OAUTH_CLIENTS: JSON.stringify([CLIENT]) },
+    gatewayEnv: {
       NODE_ENV: 'test',
-      REDIS_URL: infra.redisUrl,
-      KAFKA_BROKERS: system.brokers,
-      REVOCATION_TOPIC: topic,
-      JWKS_URL: `${sessionUrl}/.well-known/jwks.json`,
-      TOKEN_ISSUER: sessionUrl,
-      GATEWAY_SESSION_SERVICE_URL: sessionUrl,
-      GATEWAY_UPSTREAMS: JSON.stringify({
-        content: [system.app('content-api').url],
-        recorder: [recorderUrl],
-      }),
-      GATEWAY_KEY_PREFIX: `${keyPrefix}gw:`,
       GATEWAY_CLIENT_ID: CLIENT.client_id,
       GATEWAY_CLIENT_SECRET: CLIENT.client_secret,
       GATEWAY_TEST_HOLD_INTROSPECTION_MS: String(HOLD_MS),
     },
   });
-  redis = new Redis(infra.redisUrl);
+  ({ gateway, sessionUrl, received } = fixture);
 });
 
 afterAll(async () => {
-  await Promise.allSettled([(async () => gateway.stop(10_000))(), closeServer(recorder)]);
-  await system.stop();
-  const keys = await redis.keys(`${keyPrefix}*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
+  await fixture.stop();
 });
 
 describe('gateway: phantom tokens (opaque bearer → JWT upstream)', () => {

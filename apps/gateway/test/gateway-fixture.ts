@@ -1,0 +1,113 @@
+// What the gateway's integration specs run against: a real session service, publisher and
+// content-api on the run's Kafka and Redis (a topic and key prefix of the spec's own), an
+// upstream recorder that keeps what the gateway forwards, and the gateway as a process.
+import { closeServer, testInfra, uniqueName } from '@app/testing';
+import { Redis } from 'ioredis';
+import { createServer, type IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { freePort } from '../../../scripts/lib/process.ts';
+import {
+  startApp,
+  startSystem,
+  type AppHandle,
+  type RunningSystem,
+} from '../../../scripts/system.ts';
+
+export interface GatewayFixture {
+  system: RunningSystem;
+  gateway: AppHandle;
+  sessionUrl: string;
+  redis: Redis;
+  /** The gateway's own key prefix in Redis. */
+  gatewayPrefix: string;
+  /** Every request the recorder upstream (`/api/recorder/…`) received. */
+  received: { url: string; headers: IncomingHttpHeaders }[];
+  stop(): Promise<void>;
+}
+
+export async function startGatewayFixture({
+  name,
+  sessionEnv = {},
+  gatewayEnv = {},
+}: {
+  name: string;
+  sessionEnv?: Record<string, string>;
+  gatewayEnv?: Record<string, string>;
+}): Promise<GatewayFixture> {
+  const infra = testInfra();
+  const topic = uniqueName('revocations');
+  const keyPrefix = `${uniqueName(name)}:`;
+  const gatewayPrefix = `${keyPrefix}gw:`;
+  const received: GatewayFixture['received'] = [];
+  const recorder = createServer((req, res) => {
+    received.push({ url: req.url ?? '', headers: req.headers });
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"recorded":true}');
+  });
+  await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
+  const recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
+  const system = await startSystem({
+    dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
+    apps: ['session-service', 'revocation-publisher', 'content-api'],
+    kafka: { brokers: infra.kafkaBrokers.join(',') },
+    redis: { url: infra.redisUrl },
+    env: (app): Record<string, string> => {
+      switch (app) {
+        case 'session-service':
+          return {
+            REDIS_KEY_PREFIX: keyPrefix,
+            DEFAULT_MAX_DEVICES: '50',
+            RATE_LIMIT_FAILS_PER_USERNAME: '1000',
+            RATE_LIMIT_PER_IP: '1000',
+            ...sessionEnv,
+          };
+        case 'revocation-publisher':
+          return {
+            REDIS_KEY_PREFIX: keyPrefix,
+            REVOCATION_TOPIC: topic,
+            HEARTBEAT_INTERVAL_MS: '200',
+          };
+        case 'content-api':
+        case 'account-api':
+          return { REVOCATION_TOPIC: topic };
+      }
+    },
+  });
+  const sessionUrl = system.sessionServiceUrl;
+  const gateway = await startApp({
+    name: 'gateway',
+    port: await freePort(),
+    logFile: join(system.logDir, `${name}.log`),
+    env: {
+      INSTANCE_ID: name,
+      REDIS_URL: infra.redisUrl,
+      KAFKA_BROKERS: system.brokers,
+      REVOCATION_TOPIC: topic,
+      JWKS_URL: `${sessionUrl}/.well-known/jwks.json`,
+      TOKEN_ISSUER: sessionUrl,
+      GATEWAY_SESSION_SERVICE_URL: sessionUrl,
+      GATEWAY_UPSTREAMS: JSON.stringify({
+        content: [system.app('content-api').url],
+        recorder: [recorderUrl],
+      }),
+      GATEWAY_KEY_PREFIX: gatewayPrefix,
+      ...gatewayEnv,
+    },
+  });
+  const redis = new Redis(infra.redisUrl);
+  return {
+    system,
+    gateway,
+    sessionUrl,
+    redis,
+    gatewayPrefix,
+    received,
+    async stop() {
+      await Promise.allSettled([gateway.stop(10_000), closeServer(recorder)]);
+      await system.stop();
+      const keys = await redis.keys(`${keyPrefix}*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
+    },
+  };
+}

@@ -29,6 +29,10 @@ describe('revocation publisher: a read reply lost after Redis delivered it', () 
       OUTBOX_SHARDS: '1',
       OUTBOX_BLOCK_MS: String(blockMs),
       OUTBOX_LINGER_MS: '0',
+      // The relay waits 2 to 4 s after the failed read before it re-reads its pending entries,
+      // so the test sees the entry pending in between even on a busy machine.
+      PUBLISH_RETRY_INITIAL_MS: '4000',
+      PUBLISH_RETRY_MAX_MS: '4000',
       REVOCATION_TOPIC: topic,
       TOPIC_PARTITIONS: '2',
       INSTANCE_ID: 'publisher-lost-reply',

@@ -75,7 +75,12 @@ function watchAndRestart(running: RunningSystem, name: AppName): void {
 
 async function main(): Promise<void> {
   const watched = watchedApp();
-  const instances = envInt('API_INSTANCES', 1, { min: 1 });
+  const apiInstances = envInt('API_INSTANCES', 1, { min: 1 });
+  const instances = {
+    'content-api': apiInstances,
+    'account-api': apiInstances,
+    gateway: envInt('GATEWAY_INSTANCES', 1, { min: 1 }),
+  };
   if (env.STACK_FRESH === '1' || env.STACK_FRESH === 'true')
     rmSync(dataDir, { recursive: true, force: true });
   await build();

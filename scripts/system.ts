@@ -2,6 +2,7 @@
 // apps, each app a process of its own from dist/, wired as `npm run stack` wires them. The
 // stack, the end-to-end tests, the integration tests and the benchmarks all start it here,
 // so what is tested and measured is what users run.
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startKafka, type KafkaHandle, type KafkaSecurity } from './kafka/kafka.ts';
@@ -17,31 +18,47 @@ import { startRedis, type AppendFsync, type RedisHandle } from './redis/redis.ts
 
 export const root = resolve(import.meta.dirname, '..');
 
-export type AppName = 'session-service' | 'revocation-publisher' | 'content-api' | 'account-api';
+export type AppName =
+  'session-service' | 'revocation-publisher' | 'content-api' | 'account-api' | 'gateway';
 
-/** Every app, in start order (the publisher provisions the topic the API services read), its
- * default first port (`<NAME>_PORT` for `npm run stack`), and whether it runs `instances`
- * times (the API services) or once. */
+/** Every app, in start order, its default first port (`<NAME>_PORT` for `npm run stack`),
+ * whether it runs several instances, and its stage: the publisher provisions the topic the
+ * API services read (stage 1), and the gateway proxies to the API services (stage 2). */
 export const APPS = [
-  { name: 'session-service', port: 3000, scalable: false },
-  { name: 'revocation-publisher', port: 3001, scalable: false },
-  { name: 'content-api', port: 3100, scalable: true },
-  { name: 'account-api', port: 3200, scalable: true },
-] as const satisfies readonly { name: AppName; port: number; scalable: boolean }[];
+  { name: 'session-service', port: 3000, scalable: false, stage: 0 },
+  { name: 'revocation-publisher', port: 3001, scalable: false, stage: 0 },
+  { name: 'content-api', port: 3100, scalable: true, stage: 1 },
+  { name: 'account-api', port: 3200, scalable: true, stage: 1 },
+  { name: 'gateway', port: 8080, scalable: true, stage: 2 },
+] as const satisfies readonly { name: AppName; port: number; scalable: boolean; stage: number }[];
+
+/** The API services the gateway proxies to, as `/api/<service>/…`. */
+const UPSTREAMS = { content: 'content-api', account: 'account-api' } as const;
+
+/** The gateway's client at the session service's `/oauth/introspect` (phantom tokens). */
+export const GATEWAY_CLIENT_ID = 'gateway';
 
 /** The variable `npm run stack` takes an app's first port from: SESSION_SERVICE_PORT… */
 export const portVar = (name: AppName) => `${name.toUpperCase().replaceAll('-', '_')}_PORT`;
 
 /**
  * How the apps find each other: the environment one instance of `name` gets, given where
- * Kafka, Redis and the session service are. The session service's ISSUER is its own URL; the
- * API services verify tokens of that issuer with the keys at its JWKS, and never see Redis.
+ * Kafka, Redis, the session service and the API instances are. The session service's ISSUER
+ * is its own URL; the API services and the gateway verify tokens of that issuer with the keys
+ * at its JWKS. The gateway signs in at the session service, exchanges opaque tokens there as
+ * a client of its own, and proxies `/api/<service>/…` to that service's instances.
  */
 export function wiringEnv(
   name: AppName,
   instanceId: string,
-  { brokers, redisUrl, sessionServiceUrl }: Wiring,
+  wiring: Wiring,
 ): Record<string, string> {
+  const { brokers, redisUrl, sessionServiceUrl, gatewayClientSecret } = wiring;
+  const verifier = {
+    KAFKA_BROKERS: brokers,
+    JWKS_URL: `${sessionServiceUrl}/.well-known/jwks.json`,
+    TOKEN_ISSUER: sessionServiceUrl,
+  };
   switch (name) {
     case 'session-service':
       // The demo users: a system started from this repository is a developer's or a test's.
@@ -50,16 +67,25 @@ export function wiringEnv(
         REDIS_URL: redisUrl,
         ISSUER: sessionServiceUrl,
         SEED_DEMO_USERS: 'true',
+        OAUTH_CLIENTS: JSON.stringify([
+          { client_id: GATEWAY_CLIENT_ID, client_secret: gatewayClientSecret },
+        ]),
       };
     case 'revocation-publisher':
       return { INSTANCE_ID: instanceId, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers };
     case 'content-api':
     case 'account-api':
+      return { INSTANCE_ID: instanceId, ...verifier };
+    case 'gateway':
       return {
         INSTANCE_ID: instanceId,
-        KAFKA_BROKERS: brokers,
-        JWKS_URL: `${sessionServiceUrl}/.well-known/jwks.json`,
-        TOKEN_ISSUER: sessionServiceUrl,
+        REDIS_URL: redisUrl,
+        ...verifier,
+        GATEWAY_SESSION_SERVICE_URL: sessionServiceUrl,
+        GATEWAY_UPSTREAMS: JSON.stringify(wiring.upstreams),
+        GATEWAY_ALLOWED_ORIGINS: wiring.gatewayOrigins.join(','),
+        GATEWAY_CLIENT_ID,
+        GATEWAY_CLIENT_SECRET: gatewayClientSecret,
       };
   }
 }
@@ -68,6 +94,12 @@ export interface Wiring {
   brokers: string;
   redisUrl: string;
   sessionServiceUrl: string;
+  /** `<service>` → its instances' URLs, for the gateway's `/api/<service>/…`. */
+  upstreams: Record<string, string[]>;
+  /** The origins a browser sees the gateway instances at. */
+  gatewayOrigins: string[];
+  /** The gateway's client secret at the session service, made up for each system. */
+  gatewayClientSecret: string;
 }
 
 export interface AppHandle extends ProcessHandle {
@@ -139,8 +171,8 @@ export interface SystemOptions {
   dataDir: string;
   /** The apps to start, in APPS order (default: all). More can be started later (`startApp`). */
   apps?: readonly AppName[];
-  /** Instances of each scalable app (the API services); default 1. */
-  instances?: number;
+  /** Instances of each scalable app (API services, gateway), or of every one; default 1. */
+  instances?: number | Partial<Record<AppName, number>>;
   /** First port of an app (its instances take the next ones); a free port when absent. */
   ports?: Partial<Record<AppName, number>>;
   /** A running broker to use, or how to start the system's own (a free port by default). */
@@ -175,6 +207,9 @@ export class RunningSystem {
   brokers = '';
   redisUrl = '';
   sessionServiceUrl = '';
+  upstreams: Record<string, string[]> = {};
+  gatewayOrigins: string[] = [];
+  readonly gatewayClientSecret = randomBytes(24).toString('base64url');
   /** The app instances running now, in start order. */
   readonly apps: AppHandle[] = [];
   private readonly deliberatelyStopped = new Set<AppHandle>();
@@ -280,7 +315,7 @@ export class RunningSystem {
 
 /**
  * Starts the system: Kafka and Redis (or takes the given ones), then the session service and
- * the publisher, then the API services. Rejects, with everything it started stopped, when
+ * the publisher, then the API services, then the gateway. Rejects, with everything it started stopped, when
  * any piece does not come up.
  */
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
@@ -319,13 +354,15 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     system.redisUrl = 'url' in redisOptions ? redisOptions.url : (redis?.url ?? '');
     await options.beforeApps?.(system);
 
-    // Every instance's port first: the API services are told the session service's URL.
+    // Every instance's port first: the apps are told each other's URLs.
     const wanted = APPS.filter((app) =>
       (options.apps ?? APPS.map((a) => a.name)).includes(app.name),
     );
+    const countOf = (app: (typeof APPS)[number]) =>
+      !app.scalable ? 1 : typeof instances === 'number' ? instances : (instances[app.name] ?? 1);
     const launches = await Promise.all(
       wanted.map(async (app) => {
-        const count = app.scalable ? instances : 1;
+        const count = countOf(app);
         const first = ports[app.name];
         return Promise.all(
           Array.from({ length: count }, async (_, i) => ({
@@ -336,19 +373,22 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         );
       }),
     ).then((lists) => lists.flat());
-    const sessionPort =
-      launches.find((l) => l.app.name === 'session-service')?.port ??
-      ports['session-service'] ??
-      3000;
-    system.sessionServiceUrl = `http://127.0.0.1:${sessionPort}`;
-    const start = (scalable: boolean) =>
-      allStarted(
+    const urlsOf = (name: AppName, host = '127.0.0.1') =>
+      launches.filter((l) => l.app.name === name).map((l) => `http://${host}:${l.port}`);
+    system.sessionServiceUrl =
+      urlsOf('session-service')[0] ?? `http://127.0.0.1:${ports['session-service'] ?? 3000}`;
+    system.upstreams = Object.fromEntries(
+      Object.entries(UPSTREAMS)
+        .map(([service, app]) => [service, urlsOf(app)] as const)
+        .filter(([, urls]) => urls.length > 0),
+    );
+    system.gatewayOrigins = [...urlsOf('gateway', 'localhost'), ...urlsOf('gateway')];
+    for (const stage of [0, 1, 2])
+      await allStarted(
         launches
-          .filter((l) => l.app.scalable === scalable)
+          .filter((l) => l.app.stage === stage)
           .map((l) => system.startApp(l.app.name, { label: l.label, port: l.port })),
       );
-    await start(false);
-    await start(true);
     return system;
   } catch (error) {
     await system.stop();

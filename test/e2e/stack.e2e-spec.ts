@@ -35,12 +35,12 @@ describe('npm run stack (launcher as a separate process)', () => {
     if (running()) stack?.kill('SIGKILL');
   });
 
-  it('starts Kafka, Redis and every app with API_INSTANCES=2, wired together, and SIGTERM stops them all', async () => {
+  it('starts Kafka, Redis and every app with API_INSTANCES=2 and GATEWAY_INSTANCES=2, wired together, and SIGTERM stops them all', async () => {
     const dataDir = join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('stack'));
     const stateFile = join(dataDir, 'state.json');
-    // Two consecutive ports per API service; a taken port would fail the start loudly.
-    const [kafkaPort, redisPort, session, publisher, content, account] = await Promise.all(
-      Array.from({ length: 6 }, () => freePort()),
+    // Two consecutive ports per API service and gateway; a taken port would fail the start loudly.
+    const [kafkaPort, redisPort, session, publisher, content, account, gateway] = await Promise.all(
+      Array.from({ length: 7 }, () => freePort()),
     );
     stack = spawn(
       process.execPath,
@@ -51,12 +51,14 @@ describe('npm run stack (launcher as a separate process)', () => {
           KAFKA_BROKERS: '',
           REDIS_URL: '',
           API_INSTANCES: '2',
+          GATEWAY_INSTANCES: '2',
           KAFKA_PORT: String(kafkaPort),
           REDIS_PORT: String(redisPort),
           SESSION_SERVICE_PORT: String(session),
           REVOCATION_PUBLISHER_PORT: String(publisher),
           CONTENT_API_PORT: String(content),
           ACCOUNT_API_PORT: String(account),
+          GATEWAY_PORT: String(gateway),
           STACK_DATA_DIR: dataDir,
           STACK_STATE_FILE: stateFile,
         },
@@ -84,6 +86,8 @@ describe('npm run stack (launcher as a separate process)', () => {
       'account-api-2',
       'content-api-1',
       'content-api-2',
+      'gateway-1',
+      'gateway-2',
       'revocation-publisher',
       'session-service',
     ]);
@@ -94,29 +98,45 @@ describe('npm run stack (launcher as a separate process)', () => {
     }
     expect(output).toContain('Stack ready');
 
-    // The pieces are wired to each other: a demo user signs in and out, and the publisher
-    // relays that logout from the outbox to Kafka.
-    const sessionService = apps.find((p) => p.name === 'session-service')!;
-    const publisherApp = apps.find((p) => p.name === 'revocation-publisher')!;
-    const login = await fetch(`${sessionService.url}/auth/login`, {
+    // The pieces are wired to each other: a demo user signs in at one gateway (a cookie
+    // session), reads through the other, and signs out with a second session at the session
+    // service; the publisher relays that logout-all from the outbox to Kafka, and both
+    // gateways refuse the cookie.
+    const url = (name: string) => apps.find((p) => p.name === name)!.url;
+    const bff = await fetch(`${url('gateway-1')}/bff/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-csrf': '1' },
+      body: JSON.stringify({ username: 'alice', password: 'alice-pass', device: { name: 'web' } }),
+    });
+    expect(bff.status).toBe(200);
+    const cookie = bff.headers.getSetCookie()[0]!.split(';')[0]!;
+    const me = (gatewayName: string) =>
+      fetch(`${url(gatewayName)}/api/content/me`, { headers: { cookie, 'x-csrf': '1' } });
+    expect((await me('gateway-2')).status).toBe(200);
+
+    const login = await fetch(`${url('session-service')}/auth/login`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ username: 'alice', password: 'alice-pass', device: { name: 'e2e' } }),
     });
     expect(login.status).toBe(200);
     const { access_token } = (await login.json()) as { access_token: string };
-    const logout = await fetch(`${sessionService.url}/auth/logout`, {
+    const logout = await fetch(`${url('session-service')}/auth/logout-all`, {
       method: 'POST',
       headers: { authorization: `Bearer ${access_token}` },
     });
     expect(logout.status).toBe(204);
     await eventually('the publisher to relay the logout', async () => {
-      const metrics = await (await fetch(`${publisherApp.url}/metrics`)).text();
+      const metrics = await (await fetch(`${url('revocation-publisher')}/metrics`)).text();
       return /^publisher_events_published_total\{[^}]*\} [1-9]/m.test(metrics) ? true : undefined;
     });
+    for (const gatewayName of ['gateway-1', 'gateway-2'])
+      await eventually(`${gatewayName} to refuse the cookie`, async () =>
+        (await me(gatewayName)).status === 401 ? true : undefined,
+      );
 
     const pids = state.processes.map((p) => p.pid).filter((pid): pid is number => pid !== null);
-    expect(pids).toHaveLength(8); // Kafka, Redis, six apps
+    expect(pids).toHaveLength(10); // Kafka, Redis, eight apps
     stack.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(pids.filter(isRunning)).toEqual([]);

@@ -132,6 +132,7 @@ beforeAll(async () => {
           };
         case 'content-api':
         case 'account-api':
+        case 'gateway':
           return { REVOCATION_TOPIC: topic, FRESHNESS_BOUND_MS: String(FRESHNESS_BOUND_MS) };
       }
     },

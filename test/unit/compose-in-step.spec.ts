@@ -56,6 +56,9 @@ describe('docker-compose.yml and the local launcher agree', () => {
         brokers: 'kafka:29092',
         redisUrl: 'redis://redis:6379',
         sessionServiceUrl: 'http://session-service:3000',
+        upstreams: { content: ['http://content-api:3100'], account: ['http://account-api:3200'] },
+        gatewayOrigins: ['http://localhost:8080'],
+        gatewayClientSecret: 'a secret of the deployment',
       });
       for (const variable of Object.keys(wired).filter((name) => name !== 'INSTANCE_ID'))
         expect({
@@ -64,12 +67,27 @@ describe('docker-compose.yml and the local launcher agree', () => {
           set: service.environment?.[variable] !== undefined,
         }).toEqual({ app: app.name, variable, set: true });
       if (app.scalable) {
+        // The API services and the gateway verify the session service's tokens.
         expect(service.environment?.TOKEN_ISSUER).toBe(issuer);
         expect(service.environment?.JWKS_URL).toBe(
           'http://session-service:3000/.well-known/jwks.json',
         );
       }
     }
+  });
+
+  it("gives the gateway the session service's client secret and every API service", () => {
+    const session = compose.services['session-service']!.environment!;
+    const gateway = compose.services.gateway!.environment!;
+    const clients = JSON.parse(session.OAUTH_CLIENTS ?? '[]') as { client_id: string }[];
+    expect(clients).toContainEqual({
+      client_id: gateway.GATEWAY_CLIENT_ID,
+      client_secret: gateway.GATEWAY_CLIENT_SECRET,
+    });
+    expect(Object.keys(JSON.parse(gateway.GATEWAY_UPSTREAMS ?? '{}') as object).sort()).toEqual([
+      'account',
+      'content',
+    ]);
   });
 });
 

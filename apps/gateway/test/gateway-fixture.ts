@@ -6,13 +6,7 @@ import { Redis } from 'ioredis';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { freePort } from '../../../scripts/lib/process.ts';
-import {
-  startApp,
-  startSystem,
-  type AppHandle,
-  type RunningSystem,
-} from '../../../scripts/system.ts';
+import { startSystem, type AppHandle, type RunningSystem } from '../../../scripts/system.ts';
 
 export interface GatewayFixture {
   system: RunningSystem;
@@ -70,28 +64,21 @@ export async function startGatewayFixture({
         case 'content-api':
         case 'account-api':
           return { REVOCATION_TOPIC: topic };
+        case 'gateway':
+          return {
+            REDIS_URL: infra.redisUrl,
+            REVOCATION_TOPIC: topic,
+            GATEWAY_KEY_PREFIX: gatewayPrefix,
+            ...gatewayEnv,
+          };
       }
     },
   });
   const sessionUrl = system.sessionServiceUrl;
-  const gateway = await startApp({
-    name: 'gateway',
-    port: await freePort(),
-    logFile: join(system.logDir, `${name}.log`),
+  const gateway = await system.startApp('gateway', {
+    label: name,
     env: {
-      INSTANCE_ID: name,
-      REDIS_URL: infra.redisUrl,
-      KAFKA_BROKERS: system.brokers,
-      REVOCATION_TOPIC: topic,
-      JWKS_URL: `${sessionUrl}/.well-known/jwks.json`,
-      TOKEN_ISSUER: sessionUrl,
-      GATEWAY_SESSION_SERVICE_URL: sessionUrl,
-      GATEWAY_UPSTREAMS: JSON.stringify({
-        content: [system.app('content-api').url],
-        recorder: [recorderUrl],
-      }),
-      GATEWAY_KEY_PREFIX: gatewayPrefix,
-      ...gatewayEnv,
+      GATEWAY_UPSTREAMS: JSON.stringify({ ...system.upstreams, recorder: [recorderUrl] }),
     },
   });
   const redis = new Redis(infra.redisUrl);
@@ -103,8 +90,7 @@ export async function startGatewayFixture({
     gatewayPrefix,
     received,
     async stop() {
-      await Promise.allSettled([gateway.stop(10_000), closeServer(recorder)]);
-      await system.stop();
+      await Promise.allSettled([system.stop(), closeServer(recorder)]);
       const keys = await redis.keys(`${keyPrefix}*`);
       if (keys.length > 0) await redis.del(...keys);
       await redis.quit();

@@ -23,6 +23,9 @@ interface AppUnderTest {
   module: () => Promise<Type>;
   /** The document the app serves, or for apps serving none, the one Nest's Swagger builds. */
   document: (app: INestApplication) => Promise<OpenAPIObject>;
+  /** Plain Fastify routes the app registers besides Nest's (`METHOD /path`): their method and
+   * path are checked, their Auth and Success by the app's integration tests. */
+  fastifyRoutes?: () => Promise<string[]>;
 }
 
 const builtDocument = (app: INestApplication) =>
@@ -47,7 +50,50 @@ const APPS: Record<string, AppUnderTest> = {
     module: async () => (await import('../../apps/account-api/src/app.module.js')).AppModule,
     document: builtDocument,
   },
+  gateway: {
+    module: async () => (await import('../../apps/gateway/src/app.module.js')).AppModule,
+    document: builtDocument,
+    fastifyRoutes: gatewayRoutes,
+  },
 };
+
+/** The gateway's token handler and proxy routes, registered on a Fastify of their own. */
+async function gatewayRoutes(): Promise<string[]> {
+  const { default: Fastify } = await import('fastify');
+  const { gatewayRoutes: plugin } = await import('../../apps/gateway/src/routes.js');
+  const { gatewayEnv } = await import('../../apps/gateway/src/config.js');
+  const { TokenStore } = await import('../../apps/gateway/src/token-store.js');
+  const { SessionClient } = await import('../../apps/gateway/src/session-client.js');
+  const { PhantomCache } = await import('../../apps/gateway/src/phantom-cache.js');
+  const env = gatewayEnv.parse({ NODE_ENV: 'test' });
+  const redis = new Redis({ lazyConnect: true, enableOfflineQueue: false });
+  const fastify = Fastify();
+  const methods = new Map<string, string[]>();
+  fastify.addHook('onRoute', ({ method, url }) => {
+    methods.set(url, [...(methods.get(url) ?? []), ...[method].flat()]);
+  });
+  await fastify.register(
+    plugin({
+      env,
+      store: new TokenStore(redis, env.GATEWAY_KEY_PREFIX),
+      sessions: new SessionClient(env.GATEWAY_SESSION_SERVICE_URL),
+      // Only kept by the routes, never called while they are registered.
+      guard: {} as Parameters<typeof plugin>[0]['guard'],
+      phantom: new PhantomCache(10),
+      introspections: { inc: () => undefined },
+    }),
+  );
+  await fastify.ready();
+  await fastify.close();
+  redis.disconnect();
+  // `fastify.all` is every method Fastify routes: the table's ANY.
+  const any = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
+  return [...methods].flatMap(([url, list]) =>
+    any.every((method) => list.includes(method))
+      ? [`ANY ${url}`]
+      : list.filter((method) => method !== 'HEAD').map((method) => `${method} ${url}`),
+  );
+}
 
 /** A markdown table row's cells; `\|` is a pipe inside a cell. */
 function cells(line: string): string[] {
@@ -64,6 +110,8 @@ const normalisePath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}'
 /** What the guards see: public (no access token), or a bearer token with these roles. */
 function authFromDoc(auth: string): string {
   if (['none', 'ops', 'client'].includes(auth)) return 'public';
+  // The gateway's own credentials (its Fastify routes: not checked against metadata).
+  if (['csrf', 'cookie', 'cookie admin', 'cookie csrf or bearer'].includes(auth)) return auth;
   if (auth === 'bearer') return 'bearer';
   const roles = /^bearer (.+)$/.exec(auth)?.[1];
   if (roles) return `bearer ${roles.split(/\s+/).sort().join(' ')}`;
@@ -157,6 +205,9 @@ describe('docs/HTTP-CONTRACT.md', () => {
         logger: ['error'],
       });
       served = servedRoutes(app, await target.document(app));
+      const table = contract.get(name);
+      for (const route of (await target.fastifyRoutes?.()) ?? [])
+        served.set(route, table?.get(route) ?? 'not in the table');
     });
 
     afterAll(async () => {

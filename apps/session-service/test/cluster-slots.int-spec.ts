@@ -68,6 +68,16 @@ describe('session commands keep to one hash slot (real Redis, MONITOR)', () => {
       await call('POST', `/admin/users/${user}/logout-all`, { token: admin });
       const idle = await login(user, 'desk');
       await call('DELETE', `/admin/sessions/${String(idle.session_id)}`, { token: admin });
+      const kept = await login(user, 'kept');
+      const replacing = await call('POST', '/auth/login', {
+        body: {
+          username: user,
+          password: `${user}-pass`,
+          device: { name: 'replacing' },
+          end_session_id: kept.session_id,
+        },
+      }); // ends the named session first
+      expect(replacing.status).toBe(200);
     }
     // Opaque access tokens: stored at sign-in and refresh, deleted with their session.
     for (const user of ['alice', 'bob']) {

@@ -74,6 +74,9 @@ export class InMemorySessionRepository implements SessionRepository {
     if (signIn.idToken && (this.idTokenUses.get(signIn.idToken.use) ?? -Infinity) > now)
       return Promise.resolve({ kind: 'replayed' });
     this.endExpired(userId, now);
+    const replaced = signIn.replaceSessionId;
+    if (replaced !== undefined && this.sessions.get(replaced)?.user === userId)
+      this.endOne(replaced, 'user', 'replaced_at_sign_in', now);
     const plan = this.plans.get(userId) ?? this.rules.defaultPlan;
     const live = this.liveOf(userId);
     let evicted = 0;

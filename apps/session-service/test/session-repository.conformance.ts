@@ -163,6 +163,34 @@ export function describeSessionRepository(
       expect(await eventsOf(user)).toEqual([]);
     });
 
+    it("replacing at the limit: the named session of this user ends (user, replaced_at_sign_in); another user's is ignored", async () => {
+      await repo.setPlan(user, { max_devices: 2, policy: 'reject' });
+      const first = created(await repo.create(signIn(user), h.now()));
+      const second = created(await repo.create(signIn(user), h.now()));
+      const stranger = `${user}-stranger`;
+      const theirs = created(await repo.create(signIn(stranger), h.now()));
+      const foreign = { ...signIn(user), replaceSessionId: theirs.sessionId };
+      expect((await repo.create(foreign, h.now())).kind).toBe('rejected');
+      const replacing = { ...signIn(user), replaceSessionId: first.sessionId };
+      const third = created(await repo.create(replacing, h.now()));
+      expect(third.evicted).toBe(0);
+      expect((await repo.list(user, h.now())).map((s) => s.session_id).sort()).toEqual(
+        [second.sessionId, third.sessionId].sort(),
+      );
+      expect(await eventsOf(user)).toEqual([
+        {
+          user,
+          session: first.sessionId,
+          initiator: 'user',
+          reason: 'replaced_at_sign_in',
+          at: h.now(),
+        },
+      ]);
+      expect((await repo.list(stranger, h.now())).map((s) => s.session_id)).toEqual([
+        theirs.sessionId,
+      ]);
+    });
+
     it('an ID token opens one session only', async () => {
       const idToken = { use: `jti-${user}`, until: h.now() + 60_000 };
       created(await repo.create(signIn(user, { idToken }), h.now()));

@@ -156,6 +156,32 @@ describe('session service (real Redis, real HTTP)', () => {
           .sort(),
       );
     });
+
+    it('after a 409 the user names the device to sign out: it ends (user, replaced_at_sign_in) and the sign-in succeeds', async () => {
+      const user = await freshUser('bob');
+      await setPlan(user, 1, 'reject');
+      const first = await login(user, { name: 'old phone' });
+      const refused = await login(user, { name: 'new phone' });
+      expect(refused.status).toBe(409);
+      const [listed] = refused.body.sessions as { session_id: string; device: { name: string } }[];
+      expect(listed).toMatchObject({
+        session_id: first.body.session_id,
+        device: { name: 'old phone' },
+      });
+      const signedIn = await login(
+        user,
+        { name: 'new phone' },
+        { end_session_id: listed!.session_id },
+      );
+      expect(signedIn.status).toBe(200);
+      expect(
+        (await call('GET', '/sessions', { token: String(first.body.access_token) })).status,
+      ).toBe(401);
+      expect((await outbox(app)).filter((r) => r.sessionId === first.body.session_id)).toEqual([
+        expect.objectContaining({ reason: 'replaced_at_sign_in', initiator: 'user' }),
+      ]);
+      await setPlan(user, 5, 'evict_oldest');
+    });
   });
 
   describe('refresh tokens', () => {
@@ -396,6 +422,15 @@ describe('session service (real Redis, real HTTP)', () => {
       expect((await outbox(app)).filter((r) => r.sessionId === bob.body.session_id)).toEqual([
         expect.objectContaining({ reason: 'admin', initiator: 'admin' }),
       ]);
+      // An admin's reason, in words, is the event's reason_admin.
+      const carol = await login('bob', { name: 'lost phone' });
+      const withReason = `/admin/sessions/${String(carol.body.session_id)}?reason=${encodeURIComponent('reported stolen')}`;
+      expect((await call('DELETE', withReason, { token: admin })).status).toBe(204);
+      expect((await outbox(app)).filter((r) => r.sessionId === carol.body.session_id)).toEqual([
+        expect.objectContaining({ reason: 'reported stolen', initiator: 'admin' }),
+      ]);
+      const badReason = `/admin/users/bob/logout-all?reason=${encodeURIComponent('a\u0007b')}`;
+      expect((await call('POST', badReason, { token: admin })).status).toBe(400);
       expect(
         (await call('DELETE', `/admin/sessions/${String(bob.body.session_id)}`, { token: admin }))
           .status,

@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put } from '@nestjs/common';
+import { Body, Controller, Delete, Get, HttpCode, Param, Post, Put, Query } from '@nestjs/common';
 import { Roles } from '../auth/auth.decorators';
-import { planBody, sessionIdParam, userIdParam, type PlanBody } from '../http/schemas';
+import { adminReason, planBody, sessionIdParam, userIdParam, type PlanBody } from '../http/schemas';
 import { SessionService } from '../sessions/session.service';
 import type { Plan, SessionView } from '../sessions/session.types';
 
@@ -17,14 +17,20 @@ export class AdminController {
 
   @Delete('sessions/:sessionId')
   @HttpCode(204)
-  async end(@Param('sessionId', { schema: sessionIdParam }) sessionId: string): Promise<void> {
-    await this.sessions.endByAdmin(sessionId);
+  async end(
+    @Param('sessionId', { schema: sessionIdParam }) sessionId: string,
+    @Query('reason', { schema: adminReason }) reason: string | undefined,
+  ): Promise<void> {
+    await this.sessions.endByAdmin(sessionId, reason);
   }
 
   @Post('users/:userId/logout-all')
   @HttpCode(204)
-  async logoutAll(@Param('userId', { schema: userIdParam }) userId: string): Promise<void> {
-    await this.sessions.logoutAll(userId, 'admin');
+  async logoutAll(
+    @Param('userId', { schema: userIdParam }) userId: string,
+    @Query('reason', { schema: adminReason }) reason: string | undefined,
+  ): Promise<void> {
+    await this.sessions.logoutAll(userId, 'admin', reason);
   }
 
   @Put('users/:userId/plan')

@@ -22,12 +22,23 @@ export const tokenFormat = z
       'exchanged at POST /oauth/introspect with Accept: application/jwt), also for its refreshes',
   );
 
+/** The session a sign-in ends first: what a client offers after a 409 device_limit_reached. */
+const replaceSessionId = z
+  .string()
+  .regex(/^s\d{1,5}_[A-Za-z0-9_-]{16,64}$/, 'is not a session id')
+  .optional()
+  .describe(
+    'a session of this user to end first (reason replaced_at_sign_in): after a 409 ' +
+      'device_limit_reached, the device the user chose to sign out; ignored if it is not one',
+  );
+
 export const loginBody = z.strictObject({
   username: z.string().min(1).max(200),
   password: z.string().min(1).max(1_000),
   device,
   remember: z.boolean().optional().default(false),
   token_format: tokenFormat,
+  end_session_id: replaceSessionId,
 });
 export type LoginBody = z.output<typeof loginBody>;
 
@@ -37,6 +48,7 @@ export const oidcBody = z.strictObject({
   device,
   remember: z.boolean().optional().default(false),
   token_format: tokenFormat,
+  end_session_id: replaceSessionId,
 });
 export type OidcBody = z.output<typeof oidcBody>;
 
@@ -51,6 +63,16 @@ export type PlanBody = z.output<typeof planBody>;
 
 /** `:userId` in a path. */
 export const userIdParam = userId;
+
+/** `?reason=`: why an admin ends sessions, as the revocation event's `reason_admin` says it. */
+export const adminReason = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .regex(/^[^\p{Cc}]*$/u, 'has control characters')
+  .optional()
+  .describe("why, in words: the revocation event's reason_admin (default: admin)");
 
 /** A session id as the service issues them: `s<shard>_<random>`. */
 export const sessionIdParam = z

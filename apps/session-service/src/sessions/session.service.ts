@@ -92,13 +92,19 @@ export class SessionService {
     await this.end(sessionId, 'user', 'user_logout');
   }
 
-  async logoutAll(userId: string, initiator: Initiator = 'user'): Promise<number> {
+  /** Ends every session of the user; an admin may give a reason for the event's `reason_admin`. */
+  async logoutAll(
+    userId: string,
+    initiator: Initiator = 'user',
+    adminReason?: string,
+  ): Promise<number> {
+    const kind = initiator === 'admin' ? 'admin' : 'logout_all';
     const ended = await this.store.endAll(
       userId,
-      { initiator, reason: initiator === 'admin' ? 'admin' : 'logout_all' },
+      { initiator, reason: adminReason ?? kind },
       this.clock.now(),
     );
-    this.metrics.revocations.inc({ reason: initiator === 'admin' ? 'admin' : 'logout_all' });
+    this.metrics.revocations.inc({ reason: kind });
     return ended;
   }
 
@@ -114,8 +120,9 @@ export class SessionService {
     this.metrics.revocations.inc({ reason: 'user_logout' });
   }
 
-  async endByAdmin(sessionId: string): Promise<void> {
-    if (!(await this.end(sessionId, 'admin', 'admin'))) {
+  /** Ends any session; the admin's reason, when given, is the event's `reason_admin`. */
+  async endByAdmin(sessionId: string, reason?: string): Promise<void> {
+    if (!(await this.end(sessionId, 'admin', 'admin', reason))) {
       throw new NotFoundException({ error: 'not_found', error_description: 'no such session' });
     }
   }
@@ -151,8 +158,14 @@ export class SessionService {
     return this.store.sweep(this.clock.now());
   }
 
-  private async end(sessionId: string, initiator: Initiator, reason: string): Promise<boolean> {
-    const user = await this.store.end(sessionId, { initiator, reason }, this.clock.now());
+  /** Ends a session; the event says `text` (default: `reason`, the metric's label). */
+  private async end(
+    sessionId: string,
+    initiator: Initiator,
+    reason: string,
+    text = reason,
+  ): Promise<boolean> {
+    const user = await this.store.end(sessionId, { initiator, reason: text }, this.clock.now());
     if (user) this.metrics.revocations.inc({ reason });
     return user !== undefined;
   }

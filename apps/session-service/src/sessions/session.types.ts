@@ -25,6 +25,9 @@ export interface SignIn {
   tokenFormat?: TokenFormat | undefined;
   /** An OIDC sign-in's ID token, which opens at most one session (see OidcVerifier). */
   idToken?: { use: string; until: number } | undefined;
+  /** A session of this user to end first (the device the user chose to sign out at a device
+   * limit); ignored unless it is a live session of this user. */
+  replaceSessionId?: string | undefined;
 }
 
 /** A session as the "my devices" list shows it. */

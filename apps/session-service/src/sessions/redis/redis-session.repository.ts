@@ -77,6 +77,7 @@ export class RedisSessionRepository implements SessionRepository {
       {
         ...this.context(shard, now),
         ...(signIn.idToken ? { id_token_until: signIn.idToken.until } : {}),
+        ...(signIn.replaceSessionId ? { replace: signIn.replaceSessionId } : {}),
         user: userId,
         sid: sessionId,
         family: hashToken(family),

@@ -58,6 +58,8 @@ export const createSession = luaCommand(
     ip: string;
     /** The access-token format of the session (its refreshes answer the same). */
     format: TokenFormat;
+    /** A session of this user to end first (ignored if it is not one). */
+    replace?: string;
     /** OIDC sign-in: when the ID token expires (ms); until then it opens no other session. */
     id_token_until?: number;
   }

@@ -1,7 +1,9 @@
 --[[
   Creates a session under the user's device limit, in one step: the user's expired sessions
-  end first; at the limit, policy `reject` refuses (and lists the live sessions) and
-  `evict_oldest` ends the least recently active ones, each with its outbox entry.
+  end first, then the session the sign-in names to replace (`replace`, when it is one of this
+  user's: the user chose which device to sign out); at the limit, policy `reject` refuses (and
+  lists the live sessions) and `evict_oldest` ends the least recently active ones, each with
+  its outbox entry.
 
   KEYS[1] user's session index    zset sid -> last_active_at
   KEYS[2] user's plan             hash max_devices, policy
@@ -17,10 +19,12 @@
   KEYS[8] the ID token's use       string, kept until the ID token expires (OIDC sign-in only)
   ARGV[1] JSON { base, issuer, nonce, now, user, sid, family, secret, default_max, default_policy,
                  idle_ms, absolute_at, remember, roles, device_name, device_platform, user_agent, ip,
-                 format, id_token_until? }
+                 format, id_token_until?, replace? }
           id_token_until: for an OIDC sign-in, when its ID token expires (ms); it opens one session
           family, secret: SHA-256 of the refresh token's two parts
           format: 'jwt' | 'opaque', the access-token format, stored with the session
+          replace: a session id; ended (user, replaced_at_sign_in) if it is a live session of
+          this user, ignored otherwise
 
   Reply (JSON, with "events": how many it appended): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
               | { "kind": "rejected", "sessions": [sid, ...] }
@@ -47,6 +51,9 @@ local max_devices = tonumber(plan[1] or a.default_max)
 local policy = plan[2] or a.default_policy
 
 end_expired(ctx, a.user)
+if a.replace and redis.call('ZSCORE', index, a.replace) then
+  end_session(ctx, a.replace, 'user', 'replaced_at_sign_in')
+end
 local live = redis.call('ZCARD', index)
 local evicted = 0
 if live >= max_devices then

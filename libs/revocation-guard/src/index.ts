@@ -4,7 +4,10 @@ export {
   bearerToken,
   InvalidAccessTokenError,
   RevocationStore,
+  SESSION_REVOKED,
   type AccessTokenClaims,
+  type RevocationEvent,
+  type SessionRevoked,
   type InvalidAccessTokenReason,
   type TokenIdentity,
 } from '@app/contracts';
@@ -19,3 +22,4 @@ export * from './verification/token-verifier';
 export * from './verification/verified-token-cache';
 export * from './view/freshness';
 export * from './view/revocation-consumer';
+export * from './view/revocation-listeners';

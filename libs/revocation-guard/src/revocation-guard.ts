@@ -10,6 +10,7 @@ import { GuardMetrics } from './guard-metrics';
 import type { Logger } from './logger';
 import { RemoteKeys } from './verification/remote-keys';
 import { RevocationConsumer, type ReplayProgress } from './view/revocation-consumer';
+import { RevocationListeners, type RevocationListener } from './view/revocation-listeners';
 import { TokenVerifier } from './verification/token-verifier';
 import { VerifiedTokenCache } from './verification/verified-token-cache';
 
@@ -97,6 +98,7 @@ export class RevocationGuard {
   private readonly keys: RemoteKeys;
   private readonly authenticator: Authenticator;
   private readonly consumer: RevocationConsumer;
+  private readonly listeners: RevocationListeners;
   private readonly failOpen: boolean;
   private readonly logger: Logger;
   private readonly abort = new AbortController();
@@ -156,6 +158,7 @@ export class RevocationGuard {
         config: settings.kafkaSecurity ?? {},
         logger: this.logger,
       });
+    this.listeners = new RevocationListeners(this.logger);
     this.consumer = new RevocationConsumer({
       kafka,
       topic: settings.topic,
@@ -167,6 +170,9 @@ export class RevocationGuard {
       freshness: this.freshness,
       metrics: this.metrics,
       logger: this.logger,
+      onRevocation: (applied) => {
+        this.listeners.notify(applied);
+      },
       now: this.now,
     });
   }
@@ -224,6 +230,16 @@ export class RevocationGuard {
       return rejection(503, 'not_ready', 'revocation view not loaded yet, retry shortly');
     }
     return this.authenticator.decide(authorization, requiredRoles);
+  }
+
+  /**
+   * Calls `listener` with each revocation this instance applies from now on, once its store
+   * holds it: the decoded event, when it was applied and whether it changed the store. Not
+   * for the replay at start (history, read before the instance is ready) nor for heartbeats.
+   * A listener that throws is logged and never stops consumption. Returns the unsubscribe.
+   */
+  onRevocation(listener: RevocationListener): () => void {
+    return this.listeners.add(listener);
   }
 
   health(): GuardHealth {

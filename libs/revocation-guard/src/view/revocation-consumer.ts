@@ -1,4 +1,5 @@
 import {
+  SESSION_REVOKED,
   deadLetterTopic,
   decodeMessage,
   DLQ_REASON_HEADER,
@@ -22,6 +23,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionFreshness } from './freshness';
 import type { GuardMetrics } from '../guard-metrics';
 import type { Logger } from '../logger';
+import type { AppliedRevocation } from './revocation-listeners';
 
 /** Waits between attempts to read the topic or join the group while Kafka is unreachable. */
 const START_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 2_000 };
@@ -41,6 +43,8 @@ export interface RevocationConsumerOptions {
   freshness: PartitionFreshness;
   metrics: GuardMetrics;
   logger: Logger;
+  /** Each revocation applied after the start: not those of the replay, never heartbeats. */
+  onRevocation?: (applied: AppliedRevocation) => void;
   now?: () => number;
 }
 
@@ -221,6 +225,14 @@ export class RevocationConsumer {
     }
     const changed = store.apply(decoded.event);
     metrics.eventsApplied.inc({ kind: 'revocation', result: changed ? 'applied' : 'unchanged' });
+    // A message before a partition's end offset at start is history (the replay), not news.
+    if (this.replayEnds.has(partition)) return;
+    this.options.onRevocation?.({
+      event: decoded.event,
+      revoked: decoded.event.events[SESSION_REVOKED],
+      appliedAt: this.now(),
+      changed,
+    });
   }
 
   /**

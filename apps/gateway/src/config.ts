@@ -76,6 +76,19 @@ export const gatewayEnv = httpEnv(8080)
       .describe(
         'most opaque tokens whose JWT the gateway keeps (LRU, keyed by the SHA-256 of the token; an entry never outlives its JWT `exp`)',
       ),
+    GATEWAY_EVENTS_KEEPALIVE_MS: positiveInt
+      .min(100)
+      .max(300_000)
+      .default(15_000)
+      .describe(
+        'a comment line goes to every open `GET /bff/events` stream this often, so that proxies keep it open; the admin session behind each stream is checked again then too',
+      ),
+    GATEWAY_EVENTS_BUFFER: positiveInt
+      .max(100_000)
+      .default(1_000)
+      .describe(
+        'most revocation events held for one `GET /bff/events` client that does not read; one more closes its stream (it reconnects and sees the gap in the event ids)',
+      ),
     GATEWAY_TEST_HOLD_INTROSPECTION_MS: positiveInt
       .max(60_000)
       .optional()

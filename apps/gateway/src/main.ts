@@ -4,7 +4,7 @@ import { REDIS } from '@app/redis';
 import { RevocationGuard } from '@app/revocation-guard';
 import { ConfigService } from '@nestjs/config';
 import type { Redis } from 'ioredis';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { AppModule } from './app.module';
 import type { GatewayEnv } from './config';
 import { PhantomCache } from './phantom-cache';
@@ -36,6 +36,20 @@ runHttpApp(AppModule, 'gateway', (app) => {
       labelNames: ['outcome'] as const,
       registers: [app.get<Registry>(METRICS_REGISTRY)],
     }),
+    events: {
+      keepAliveMs: env('GATEWAY_EVENTS_KEEPALIVE_MS'),
+      bufferSize: env('GATEWAY_EVENTS_BUFFER'),
+      subscribers: new Gauge({
+        name: 'gateway_event_subscribers',
+        help: 'open GET /bff/events streams (admin consoles following revocations)',
+        registers: [app.get<Registry>(METRICS_REGISTRY)],
+      }),
+      droppedClients: new Counter({
+        name: 'gateway_event_clients_dropped_total',
+        help: 'GET /bff/events streams closed because their client fell more than GATEWAY_EVENTS_BUFFER events behind',
+        registers: [app.get<Registry>(METRICS_REGISTRY)],
+      }),
+    },
   });
   void app.register(routes);
 }).catch(exitOnStartupFailure);

@@ -4,6 +4,7 @@ import type { RevocationGuard } from '@app/revocation-guard';
 import type { FastifyInstance } from 'fastify';
 import { bffRoutes } from './bff';
 import type { GatewayEnv } from './config';
+import { eventRoutes, type EventStreamSettings } from './events';
 import { CookieSessions } from './cookie-sessions';
 import type { PhantomCache } from './phantom-cache';
 import { proxyRoutes, type ProxyDeps } from './proxy';
@@ -30,6 +31,7 @@ export interface GatewayDeps {
   guard: RevocationGuard;
   phantom: PhantomCache;
   introspections: ProxyDeps['introspections'];
+  events?: EventStreamSettings;
 }
 
 /** The token handler (/bff/*, bff.ts) and the proxy (/api/<service>/…, proxy.ts), as one
@@ -53,6 +55,7 @@ export function gatewayRoutes(deps: GatewayDeps) {
     });
 
     bffRoutes(fastify, { ...deps, cookies });
+    eventRoutes(fastify, { guard: deps.guard, cookies, settings: deps.events });
     proxyRoutes(fastify, { ...deps, cookies });
   };
 }

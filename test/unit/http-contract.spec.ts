@@ -81,6 +81,7 @@ async function gatewayRoutes(): Promise<string[]> {
       guard: {} as Parameters<typeof plugin>[0]['guard'],
       phantom: new PhantomCache(10),
       introspections: { inc: () => undefined },
+      upstreamFailures: { inc: () => undefined },
     }),
   );
   await fastify.ready();

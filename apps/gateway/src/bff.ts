@@ -4,7 +4,7 @@ import { z } from 'zod';
 import type { GatewayEnv } from './config';
 import type { CookieSessions } from './cookie-sessions';
 import { badRequest, Refusal, unavailable } from './refusal';
-import { accessClaims, type SessionClient } from './session-client';
+import { accessClaims, onBehalfOf, type SessionClient } from './session-client';
 import { newHandle, type CookieSession, type TokenStore } from './token-store';
 
 export interface BffDeps {
@@ -30,7 +30,10 @@ export function bffRoutes(fastify: FastifyInstance, { env, store, sessions, cook
     cookies.checkCsrf(request);
     const parsed = loginBody.safeParse(request.body);
     if (!parsed.success) throw badRequest(parsed.error.message);
-    const answer = await sessions.login({ ...parsed.data, token_format: 'jwt' });
+    const answer = await sessions.login(
+      { ...parsed.data, token_format: 'jwt' },
+      onBehalfOf(request),
+    );
     if ([401, 409, 429].includes(answer.status)) {
       if (answer.retryAfter !== null) void reply.header('retry-after', answer.retryAfter);
       return reply
@@ -85,9 +88,10 @@ export function bffRoutes(fastify: FastifyInstance, { env, store, sessions, cook
       let access = session.access_token;
       if (session.exp - 1 <= Date.now() / 1000)
         access =
-          (await cookies.refreshed(handle, session).catch(() => undefined))?.access_token ?? access;
+          (await cookies.refreshed(handle, session, onBehalfOf(request)).catch(() => undefined))
+            ?.access_token ?? access;
       // 401: already ended (revoked, expired); the cookie session ends here either way.
-      const answer = await sessions.logout(access);
+      const answer = await sessions.logout(access, onBehalfOf(request));
       if (answer.status >= 500) throw unavailable('could not end the session, retry shortly');
       await store.delete(handle);
     }

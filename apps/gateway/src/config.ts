@@ -31,6 +31,12 @@ export const gatewayEnv = httpEnv(8080)
       .describe(
         'JSON `{"<service>": ["<instance URL>", …]}`: `/api/<service>/…` goes to one of them (round-robin); nothing else is reachable',
       ),
+    GATEWAY_UPSTREAM_COOLOFF_MS: positiveInt
+      .max(300_000)
+      .default(5_000)
+      .describe(
+        'an upstream instance that could not be reached is skipped this long (passive health); when all are, they are tried anyway',
+      ),
     GATEWAY_ALLOWED_ORIGINS: origins
       .default(['http://localhost:8080', 'http://127.0.0.1:8080'])
       .describe(

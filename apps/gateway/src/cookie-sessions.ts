@@ -2,7 +2,12 @@ import type { RevocationGuard } from '@app/revocation-guard';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { GatewayEnv } from './config';
 import { invalidSession, Refusal, unavailable } from './refusal';
-import { accessClaims, type SessionClient, type TokenPair } from './session-client';
+import {
+  accessClaims,
+  type OnBehalfOf,
+  type SessionClient,
+  type TokenPair,
+} from './session-client';
 import { TokenStore, type CookieSession } from './token-store';
 
 export const COOKIE = '__Host-session';
@@ -98,24 +103,32 @@ export class CookieSessions {
   }
 
   /** The session with a fresh access token: refreshed first when it expires soon. */
-  current(handle: string, session: CookieSession): Promise<CookieSession> | CookieSession {
+  current(
+    handle: string,
+    session: CookieSession,
+    client: OnBehalfOf,
+  ): Promise<CookieSession> | CookieSession {
     return session.exp - this.env.GATEWAY_REFRESH_AHEAD_SECONDS <= Date.now() / 1000
-      ? this.refreshed(handle, session)
+      ? this.refreshed(handle, session, client)
       : session;
   }
 
   /** One refresh per session at a time: concurrent requests share it. */
-  refreshed(handle: string, session: CookieSession): Promise<CookieSession> {
+  refreshed(handle: string, session: CookieSession, client: OnBehalfOf): Promise<CookieSession> {
     let flight = this.refreshing.get(handle);
     if (flight === undefined) {
-      flight = this.refresh(handle, session).finally(() => this.refreshing.delete(handle));
+      flight = this.refresh(handle, session, client).finally(() => this.refreshing.delete(handle));
       this.refreshing.set(handle, flight);
     }
     return flight;
   }
 
-  private async refresh(handle: string, session: CookieSession): Promise<CookieSession> {
-    const answer = await this.sessions.refresh(session.refresh_token);
+  private async refresh(
+    handle: string,
+    session: CookieSession,
+    client: OnBehalfOf,
+  ): Promise<CookieSession> {
+    const answer = await this.sessions.refresh(session.refresh_token, client);
     if (answer.status === 401 || answer.status === 400) {
       await this.store.delete(handle);
       throw invalidSession('session ended');

@@ -18,6 +18,7 @@ runHttpApp(AppModule, 'gateway', (app) => {
   const routes = gatewayRoutes({
     env: {
       GATEWAY_UPSTREAMS: env('GATEWAY_UPSTREAMS'),
+      GATEWAY_UPSTREAM_COOLOFF_MS: env('GATEWAY_UPSTREAM_COOLOFF_MS'),
       GATEWAY_ALLOWED_ORIGINS: env('GATEWAY_ALLOWED_ORIGINS'),
       GATEWAY_SESSION_TTL_SECONDS: env('GATEWAY_SESSION_TTL_SECONDS'),
       GATEWAY_REMEMBER_TTL_SECONDS: env('GATEWAY_REMEMBER_TTL_SECONDS'),
@@ -34,6 +35,12 @@ runHttpApp(AppModule, 'gateway', (app) => {
       name: 'gateway_introspections_total',
       help: 'calls to the session service /oauth/introspect exchanging an opaque token, by outcome',
       labelNames: ['outcome'] as const,
+      registers: [app.get<Registry>(METRICS_REGISTRY)],
+    }),
+    upstreamFailures: new Counter({
+      name: 'gateway_upstream_failures_total',
+      help: 'connections to an upstream instance that failed (refused, reset, timed out) before an answer, by service',
+      labelNames: ['service'] as const,
       registers: [app.get<Registry>(METRICS_REGISTRY)],
     }),
     events: {

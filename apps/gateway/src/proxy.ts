@@ -5,16 +5,14 @@ import type { GatewayEnv } from './config';
 import type { CookieSessions } from './cookie-sessions';
 import { phantomKey, type PhantomCache } from './phantom-cache';
 import { badRequest, invalidSession, invalidToken, Refusal, unavailable } from './refusal';
-import { accessClaims, type SessionClient } from './session-client';
+import { accessClaims, onBehalfOf, type SessionClient } from './session-client';
 import type { TokenStore } from './token-store';
+import { connectionFailed, type Upstreams } from './upstreams';
 
 export interface ProxyDeps {
   env: Pick<
     GatewayEnv,
-    | 'GATEWAY_UPSTREAMS'
-    | 'GATEWAY_CLIENT_ID'
-    | 'GATEWAY_CLIENT_SECRET'
-    | 'GATEWAY_TEST_HOLD_INTROSPECTION_MS'
+    'GATEWAY_CLIENT_ID' | 'GATEWAY_CLIENT_SECRET' | 'GATEWAY_TEST_HOLD_INTROSPECTION_MS'
   >;
   store: TokenStore;
   sessions: SessionClient;
@@ -24,6 +22,10 @@ export interface ProxyDeps {
   phantom: PhantomCache;
   /** Counts the gateway's calls to `/oauth/introspect` (by outcome). */
   introspections: { inc(labels: { outcome: 'active' | 'inactive' | 'error' }): void };
+  /** The configured upstreams and their passive health (upstreams.ts). */
+  upstreams: Upstreams;
+  /** Counts connections to an upstream instance that failed, by service. */
+  upstreamFailures: { inc(labels: { service: string }): void };
 }
 
 /** `Authorization: Bearer <token>`: the token, or undefined when there is no bearer header. */
@@ -44,12 +46,19 @@ const OPAQUE = /^at_[A-Za-z0-9_.~+/=-]{1,512}$/;
  */
 export function proxyRoutes(
   fastify: FastifyInstance,
-  { env, store, sessions, guard, cookies, phantom, introspections }: ProxyDeps,
+  {
+    env,
+    store,
+    sessions,
+    guard,
+    cookies,
+    phantom,
+    introspections,
+    upstreams,
+    upstreamFailures,
+  }: ProxyDeps,
 ) {
-  const upstreams = new Map(Object.entries(env.GATEWAY_UPSTREAMS));
-  const nextInstance = new Map<string, number>();
-
-  /** `/api/<service>/<rest>`: the upstream URL (rest still encoded), or a refusal. */
+  /** `/api/<service>/<rest>`: the service and the rest of the URL (still encoded), or a refusal. */
   const target = (rawUrl: string) => {
     const queryAt = rawUrl.indexOf('?');
     const path = queryAt === -1 ? rawUrl : rawUrl.slice(0, queryAt);
@@ -66,13 +75,9 @@ export function proxyRoutes(
         throw badRequest('path traversal');
     }
     const [service = '', ...rest] = segments;
-    const instances = upstreams.get(service);
-    if (instances === undefined)
+    if (!upstreams.has(service))
       throw new Refusal(404, { error: 'not_found', error_description: 'no such upstream' });
-    const index = nextInstance.get(service) ?? 0;
-    nextInstance.set(service, (index + 1) % instances.length);
-    const base = (instances[index] ?? instances[0] ?? '').replace(/\/+$/, '');
-    return `${base}/${rest.join('/')}${query}`;
+    return { service, path: `/${rest.join('/')}${query}` };
   };
 
   /**
@@ -138,7 +143,7 @@ export function proxyRoutes(
   /** A cookie session's access JWT to forward (refreshed when due), or a refusal. */
   const cookieJwt = async (request: FastifyRequest): Promise<string> => {
     const live = await cookies.live(request);
-    const session = await cookies.current(live.handle, live.session);
+    const session = await cookies.current(live.handle, live.session, onBehalfOf(request));
     const outcome = await guard.decide(`Bearer ${session.access_token}`);
     if (!outcome.ok) {
       if (outcome.status === 401) {
@@ -153,17 +158,55 @@ export function proxyRoutes(
     return session.access_token;
   };
 
-  const forward = (reply: FastifyReply, url: string, jwt: string) =>
-    reply.from(url, {
+  /**
+   * Sends the request to the first instance of `instances` that answers (whatever it answers,
+   * 5xx included). An instance that cannot be reached is marked down and counted; a GET or
+   * HEAD then goes on to the next one (idempotent: no response came, so trying again is safe),
+   * anything else gets 502 at once, as does a request no instance answered.
+   */
+  const forward = (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    { service, path }: { service: string; path: string },
+    jwt: string,
+    instances = upstreams.order(service),
+  ): FastifyReply => {
+    const [instance, ...others] = instances;
+    if (instance === undefined) return reply.send(noAnswer(service));
+    return reply.from(`${instance.base}${path}`, {
       rewriteRequestHeaders: (_original, headers) => {
         const forwarded = { ...headers };
         delete forwarded.cookie;
         delete forwarded['x-csrf'];
         delete forwarded.host;
+        delete forwarded.forwarded;
         forwarded.authorization = `Bearer ${jwt}`;
+        // The client as the gateway sees it (its own TRUST_PROXY), never as the client claims.
+        forwarded['x-forwarded-for'] = request.ip;
         return forwarded;
       },
+      // reply-from would retry a GET answered 503 on the same instance: pass it on instead.
+      retryDelay: () => null,
+      onResponse: (_request, _reply, response) => {
+        upstreams.answered(instance);
+        void reply.send(response.stream);
+      },
+      onError: (_reply, { error }) => {
+        if (!connectionFailed(error)) {
+          fastify.log.warn({ err: error, upstream: instance.base }, 'upstream failed');
+          void reply.send(noAnswer(service));
+          return;
+        }
+        upstreams.failed(instance);
+        upstreamFailures.inc({ service });
+        fastify.log.warn({ err: error, upstream: instance.base }, 'upstream unreachable');
+        const idempotent = request.method === 'GET' || request.method === 'HEAD';
+        if (idempotent && others.length > 0)
+          forward(request, reply, { service, path }, jwt, others);
+        else void reply.send(noAnswer(service));
+      },
     });
+  };
 
   fastify.all('/api/*', async (request, reply) => {
     // A bearer token is no ambient credential (a page cannot make a browser attach one
@@ -171,11 +214,18 @@ export function proxyRoutes(
     const bearer = bearerOf(request);
     if (bearer !== undefined) {
       if (bearer === '') throw invalidToken('malformed');
-      const url = target(request.raw.url ?? request.url);
-      return forward(reply, url, await bearerJwt(bearer));
+      const to = target(request.raw.url ?? request.url);
+      return forward(request, reply, to, await bearerJwt(bearer));
     }
     cookies.checkCsrf(request);
-    const url = target(request.raw.url ?? request.url);
-    return forward(reply, url, await cookieJwt(request));
+    const to = target(request.raw.url ?? request.url);
+    return forward(request, reply, to, await cookieJwt(request));
   });
 }
+
+/** 502 when no instance of the service gave an answer. */
+const noAnswer = (service: string) =>
+  new Refusal(502, {
+    error: 'bad_gateway',
+    error_description: `no instance of upstream ${service} answered`,
+  });

@@ -1,4 +1,5 @@
 import fastifyCookie from '@fastify/cookie';
+import helmet from '@fastify/helmet';
 import replyFrom from '@fastify/reply-from';
 import type { RevocationGuard } from '@app/revocation-guard';
 import type { FastifyInstance } from 'fastify';
@@ -11,6 +12,8 @@ import { proxyRoutes, type ProxyDeps } from './proxy';
 import { Refusal, refuse } from './refusal';
 import type { SessionClient } from './session-client';
 import type { TokenStore } from './token-store';
+import { GATEWAY_HELMET } from './security-headers';
+import { Upstreams } from './upstreams';
 
 export { COOKIE } from './cookie-sessions';
 
@@ -18,6 +21,7 @@ export interface GatewayDeps {
   env: Pick<
     GatewayEnv,
     | 'GATEWAY_UPSTREAMS'
+    | 'GATEWAY_UPSTREAM_COOLOFF_MS'
     | 'GATEWAY_ALLOWED_ORIGINS'
     | 'GATEWAY_SESSION_TTL_SECONDS'
     | 'GATEWAY_REMEMBER_TTL_SECONDS'
@@ -32,6 +36,7 @@ export interface GatewayDeps {
   phantom: PhantomCache;
   introspections: ProxyDeps['introspections'];
   events?: EventStreamSettings;
+  upstreamFailures: ProxyDeps['upstreamFailures'];
 }
 
 /** The token handler (/bff/*, bff.ts) and the proxy (/api/<service>/…, proxy.ts), as one
@@ -39,8 +44,10 @@ export interface GatewayDeps {
 export function gatewayRoutes(deps: GatewayDeps) {
   const cookies = new CookieSessions(deps.env, deps.store, deps.sessions, deps.guard);
   const clearCookie = cookies.clearCookie.bind(cookies);
+  const upstreams = new Upstreams(deps.env.GATEWAY_UPSTREAMS, deps.env.GATEWAY_UPSTREAM_COOLOFF_MS);
   return async (fastify: FastifyInstance): Promise<void> => {
     await fastify.register(fastifyCookie);
+    await fastify.register(helmet, GATEWAY_HELMET);
     await fastify.register(replyFrom);
 
     fastify.setErrorHandler((error, _request, reply) => {
@@ -56,6 +63,6 @@ export function gatewayRoutes(deps: GatewayDeps) {
 
     bffRoutes(fastify, { ...deps, cookies });
     eventRoutes(fastify, { guard: deps.guard, cookies, settings: deps.events });
-    proxyRoutes(fastify, { ...deps, cookies });
+    proxyRoutes(fastify, { ...deps, cookies, upstreams });
   };
 }

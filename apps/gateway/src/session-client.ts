@@ -1,3 +1,4 @@
+import type { FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
 
 export interface TokenPair {
@@ -39,6 +40,22 @@ export function accessClaims(token: string): AccessClaims {
   return { sub, sid, iat, exp, roles };
 }
 
+/**
+ * Who the gateway calls on behalf of: the browser's address (Fastify's `request.ip`, under the
+ * gateway's own TRUST_PROXY), sent as `X-Forwarded-For` so the session service throttles and
+ * records each client by its own address, not the gateway's (when its TRUST_PROXY trusts
+ * the gateway), and the browser's User-Agent for the session's device record.
+ */
+export interface OnBehalfOf {
+  ip: string;
+  userAgent?: string | undefined;
+}
+
+export const onBehalfOf = (request: FastifyRequest): OnBehalfOf => ({
+  ip: request.ip,
+  userAgent: request.headers['user-agent'],
+});
+
 /** The session service's token endpoints, as the token handler calls them. */
 export class SessionClient {
   constructor(
@@ -46,16 +63,16 @@ export class SessionClient {
     private readonly timeoutMs = 5_000,
   ) {}
 
-  login(body: unknown): Promise<Upstream<TokenPair>> {
-    return this.call('/auth/login', { body });
+  login(body: unknown, client: OnBehalfOf): Promise<Upstream<TokenPair>> {
+    return this.call('/auth/login', { body, client });
   }
 
-  refresh(refreshToken: string): Promise<Upstream<TokenPair>> {
-    return this.call('/auth/refresh', { body: { refresh_token: refreshToken } });
+  refresh(refreshToken: string, client: OnBehalfOf): Promise<Upstream<TokenPair>> {
+    return this.call('/auth/refresh', { body: { refresh_token: refreshToken }, client });
   }
 
-  logout(accessToken: string): Promise<Upstream<unknown>> {
-    return this.call('/auth/logout', { bearer: accessToken });
+  logout(accessToken: string, client: OnBehalfOf): Promise<Upstream<unknown>> {
+    return this.call('/auth/logout', { bearer: accessToken, client });
   }
 
   /**
@@ -90,9 +107,10 @@ export class SessionClient {
 
   private async call<T>(
     path: string,
-    { body, bearer }: { body?: unknown; bearer?: string },
+    { body, bearer, client }: { body?: unknown; bearer?: string; client: OnBehalfOf },
   ): Promise<Upstream<T>> {
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = { 'x-forwarded-for': client.ip };
+    if (client.userAgent !== undefined) headers['user-agent'] = client.userAgent;
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
     const response = await fetch(new URL(path, this.baseUrl), {

@@ -1,6 +1,7 @@
 // What the gateway's integration specs run against: a real session service, publisher and
-// content-api on the run's Kafka and Redis (a topic and key prefix of the spec's own), an
-// upstream recorder that keeps what the gateway forwards, and the gateway as a process.
+// content-api instances on the run's Kafka (or a broker of the spec's own) and Redis (a topic
+// and key prefix of the spec's own), an upstream recorder that keeps what the gateway
+// forwards, and the gateway instances as processes.
 import { closeServer, testInfra, uniqueName } from '@app/testing';
 import { Redis } from 'ioredis';
 import { createServer, type IncomingHttpHeaders } from 'node:http';
@@ -10,7 +11,12 @@ import { startSystem, type AppHandle, type RunningSystem } from '../../../script
 
 export interface GatewayFixture {
   system: RunningSystem;
+  /** The first gateway instance. */
   gateway: AppHandle;
+  /** Every gateway instance started with the fixture. */
+  gateways: AppHandle[];
+  /** Starts one more gateway instance, wired as the others. */
+  startGateway(label: string, env?: Record<string, string>): Promise<AppHandle>;
   sessionUrl: string;
   redis: Redis;
   /** The gateway's own key prefix in Redis. */
@@ -24,10 +30,17 @@ export async function startGatewayFixture({
   name,
   sessionEnv = {},
   gatewayEnv = {},
+  gateways = 1,
+  contentInstances = 1,
+  ownKafka = false,
 }: {
   name: string;
   sessionEnv?: Record<string, string>;
   gatewayEnv?: Record<string, string>;
+  gateways?: number;
+  contentInstances?: number;
+  /** A broker of the spec's own (to pause or kill it), not the run's shared one. */
+  ownKafka?: boolean;
 }): Promise<GatewayFixture> {
   const infra = testInfra();
   const topic = uniqueName('revocations');
@@ -43,7 +56,8 @@ export async function startGatewayFixture({
   const system = await startSystem({
     dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
     apps: ['session-service', 'revocation-publisher', 'content-api'],
-    kafka: { brokers: infra.kafkaBrokers.join(',') },
+    instances: { 'content-api': contentInstances },
+    ...(!ownKafka && { kafka: { brokers: infra.kafkaBrokers.join(',') } }),
     redis: { url: infra.redisUrl },
     env: (app): Record<string, string> => {
       switch (app) {
@@ -75,16 +89,33 @@ export async function startGatewayFixture({
     },
   });
   const sessionUrl = system.sessionServiceUrl;
-  const gateway = await system.startApp('gateway', {
-    label: name,
-    env: {
-      GATEWAY_UPSTREAMS: JSON.stringify({ ...system.upstreams, recorder: [recorderUrl] }),
-    },
-  });
+  const startGateway = (label: string, env: Record<string, string> = {}) =>
+    system.startApp('gateway', {
+      label,
+      env: {
+        GATEWAY_UPSTREAMS: JSON.stringify({ ...system.upstreams, recorder: [recorderUrl] }),
+        ...env,
+      },
+    });
+  let started: AppHandle[];
+  try {
+    started = await Promise.all(
+      Array.from({ length: gateways }, (_, i) =>
+        startGateway(gateways > 1 ? `${name}-${i + 1}` : name),
+      ),
+    );
+  } catch (error) {
+    await Promise.allSettled([system.stop(), closeServer(recorder)]);
+    throw error;
+  }
+  const [gateway] = started;
+  if (gateway === undefined) throw new Error('no gateway started');
   const redis = new Redis(infra.redisUrl);
   return {
     system,
     gateway,
+    gateways: started,
+    startGateway,
     sessionUrl,
     redis,
     gatewayPrefix,

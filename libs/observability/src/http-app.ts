@@ -31,21 +31,26 @@ interface HttpEnv {
 
 /**
  * Defaults every app's answers carry: these APIs serve JSON to programs, never pages, so
- * nothing may be sniffed, framed, cached by referrers or run as a document.
+ * nothing may be sniffed, framed, cached by referrers or run as a document. A header a route
+ * already set is left alone: the gateway sets its own (helmet, for its pages to come) and
+ * passes on those of the upstreams it proxies to.
  */
 export function applySecurityHeaders(app: NestFastifyApplication): void {
   app
     .getHttpAdapter()
     .getInstance()
     .addHook('onSend', async (request, reply) => {
-      void reply.header('X-Content-Type-Options', 'nosniff');
-      void reply.header('X-Frame-Options', 'DENY');
-      void reply.header('Referrer-Policy', 'no-referrer');
+      const byDefault = (name: string, value: string) => {
+        if (!reply.hasHeader(name)) void reply.header(name, value);
+      };
+      byDefault('X-Content-Type-Options', 'nosniff');
+      byDefault('X-Frame-Options', 'DENY');
+      byDefault('Referrer-Policy', 'no-referrer');
       // The OpenAPI page (/docs) is the one HTML page, with its own scripts and styles.
       if (!request.url.startsWith('/docs')) {
-        void reply.header('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
+        byDefault('Content-Security-Policy', "default-src 'none'; frame-ancestors 'none'");
       }
-      void reply.header('Cross-Origin-Resource-Policy', 'same-site');
+      byDefault('Cross-Origin-Resource-Policy', 'same-site');
     });
 }
 

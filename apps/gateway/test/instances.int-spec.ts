@@ -164,7 +164,7 @@ describe('two gateways, two content-api instances', () => {
       });
   }, 60_000);
 
-  it('a content-api instance killed: every request still 200, the dead one skipped, not retried each time; none left: 502', async () => {
+  it('a content-api instance killed: every request still 200, the dead one skipped, not retried each time; none left: 502, a GET having tried both, a POST one', async () => {
     const { access_token } = await phoneLogin(sessionUrl, 'admin', 'health');
     const me = (gateway: AppHandle) =>
       call(gateway.url, 'GET', '/api/content/me', { bearer: access_token });
@@ -190,10 +190,19 @@ describe('two gateways, two content-api instances', () => {
 
     await system.stopApp(alive!, { crash: true });
     for (const gateway of gateways) {
+      // A GET tries every instance (the last one standing, then the one in its cool-off)…
       const answer = await me(gateway);
       expect(answer.status).toBe(502);
       expect(answer.json).toMatchObject({ error: 'bad_gateway' });
       expect(answer.headers.get('content-type')).toMatch(/^application\/json/);
+      expect(await failures(gateway)).toBe(3);
+      // …a POST only one: it is never sent again.
+      const post = await call(gateway.url, 'POST', '/api/content/me', {
+        bearer: access_token,
+        body: { n: 1 },
+      });
+      expect(post.status).toBe(502);
+      expect(await failures(gateway)).toBe(4);
     }
   }, 90_000);
 });

@@ -7,7 +7,7 @@
 //   replicas         REDIS_DURABILITY=replicas, appendfsync always, one replica (WAIT 1)
 // On Redis < 7.2 (Debian 12's 7.0) `local` cannot wait for the fsync (no WAITAOF): it is as
 // durable as appendfsync makes it, which is what the first two setups show the cost of.
-// Each round: sessions are opened by OIDC sign-in (pre-signed ID tokens), then logged out,
+// Each round: sessions are opened by OIDC sign-in (not measured), then logged out,
 // `concurrency` at a time; the latency of each POST /auth/logout (204) is recorded.
 // Results go to bench/results/durability.json.
 //
@@ -19,9 +19,9 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestOidcIssuer } from '@app/testing';
 import { build } from '../scripts/build.ts';
-import { envInt, freePort } from '../scripts/lib/process.ts';
+import { envInt } from '../scripts/lib/process.ts';
 import { startRedis, type AppendFsync } from '../scripts/redis/redis.ts';
-import { startApp, type AppHandle } from '../scripts/system.ts';
+import type { AppHandle } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
 import { fetchPost } from './lib/http.ts';
 import {
@@ -32,8 +32,8 @@ import {
   round,
   writeResults,
 } from './lib/report.ts';
-import { benchRun, log, Stage } from './lib/run.ts';
-import { benchSessionEnv } from './lib/stack.ts';
+import { benchRun, inParallel, log, Stage } from './lib/run.ts';
+import { openSessions, startSessionService } from './lib/stack.ts';
 
 const parameters = {
   rounds: envInt('BENCH_ROUNDS', 3, { min: 1 }),
@@ -66,55 +66,31 @@ async function startSetup(name: SetupName, setup: Setup, dataDir: string, issuer
     );
   const primary = await redis('primary');
   if (setup.replica) await redis('replica', ['--replicaof', '127.0.0.1', String(primary.port)]);
-  const service = await startApp({
-    name: 'session-service',
-    label: `session-${name}`,
-    port: await freePort(),
-    logFile: join(dir, 'session-service.log'),
-    env: {
-      ...benchSessionEnv(issuer),
-      NODE_ENV: 'development',
-      REDIS_URL: primary.url,
-      REDIS_DURABILITY: setup.durability,
-      LOG_LEVEL: 'warn',
-    },
-  });
-  return run.track(Stage.app, `session-${name}`, service);
+  const label = `session-${name}`;
+  const logFile = join(dir, 'session-service.log');
+  const env = { REDIS_DURABILITY: setup.durability };
+  return startSessionService(run, { label, issuer, redisUrl: primary.url, logFile, env });
 }
 
 /** Opens `count` sessions (a user each), then logs them out; the logouts' latencies. */
-async function openThenLogOut(service: AppHandle, idTokens: string[]) {
-  const tokens: string[] = [];
-  for (let i = 0; i < idTokens.length; i += parameters.concurrency) {
-    const answers = await Promise.all(
-      idTokens.slice(i, i + parameters.concurrency).map((idToken) =>
-        fetchPost(`${service.url}/auth/oidc`, {
-          body: { id_token: idToken, device: { name: 'bench' } },
-          json: true,
-        }),
-      ),
-    );
-    for (const answer of answers) {
-      if (answer.status !== 200 || !answer.body)
-        throw new Error(`sign-in answered ${answer.status}`);
-      tokens.push(answer.body.access_token);
-    }
-  }
+async function openThenLogOut(service: AppHandle, issuer: TestOidcIssuer, tag: string) {
+  const { logouts_per_round: count, concurrency } = parameters;
+  const sessions = await openSessions({ issuer, sessionService: service }, count, {
+    tag,
+    inFlight: concurrency,
+  });
   const latencies: number[] = [];
   const errors: Record<string, number> = {};
-  let next = 0;
   const startedAt = performance.now();
-  await Promise.all(
-    Array.from({ length: parameters.concurrency }, async () => {
-      while (next < tokens.length && run.aborted === undefined) {
-        const token = tokens[next++];
-        const t0 = performance.now();
-        const { status } = await fetchPost(`${service.url}/auth/logout`, { token });
-        if (status === 204) latencies.push(performance.now() - t0);
-        else errors[status] = (errors[status] ?? 0) + 1;
-      }
-    }),
-  );
+  await inParallel(sessions.length, concurrency, async (i) => {
+    if (run.aborted !== undefined) return;
+    const t0 = performance.now();
+    const { status } = await fetchPost(`${service.url}/auth/logout`, {
+      token: sessions[i]?.accessToken,
+    });
+    if (status === 204) latencies.push(performance.now() - t0);
+    else errors[status] = (errors[status] ?? 0) + 1;
+  });
   return { latencies, errors, seconds: (performance.now() - startedAt) / 1000 };
 }
 
@@ -130,16 +106,10 @@ async function main(): Promise<void> {
   const samples = perSetup((): number[] => []);
   const rates = perSetup((): number[] => []);
   const errors = perSetup((): Record<string, number> => ({}));
-  let user = 0;
   for (let roundNo = 1; roundNo <= parameters.rounds; roundNo += 1) {
     for (const name of NAMES) {
       run.checkRunning(name);
-      const idTokens = await Promise.all(
-        Array.from({ length: parameters.logouts_per_round }, () =>
-          issuer.sign({ sub: `bench-${(user += 1)}` }),
-        ),
-      );
-      const result = await openThenLogOut(services[name], idTokens);
+      const result = await openThenLogOut(services[name], issuer, `${name}-${roundNo}`);
       samples[name].push(...result.latencies);
       rates[name].push(result.latencies.length / result.seconds);
       for (const [status, count] of Object.entries(result.errors))

@@ -1,11 +1,8 @@
-// Benchmark: the API guard's replay on start (libs/revocation-guard), issue 5. How long a new
+// Benchmark: the API guard's replay on start (libs/revocation-guard), issue 5: how long a new
 // API instance takes to become ready when the revocation window holds 1,000,000 events, and
-// the memory it then holds. The events are produced once to a 12-partition topic of a Kafka
-// broker of its own; each replay is a fresh guard in a process of its own
-// (bench/guard-replay-child.ts), so its memory is measured alone.
-//
-// Starts what it needs on free loopback ports, with data under .data/bench-*; results go to
-// bench/results/guard-replay.json. See bench/README.md.
+// the memory it then holds; each replay is a fresh guard in a process of its own
+// (bench/guard-replay-child.ts), so its memory is measured alone. What it starts and measures:
+// bench/README.md ("API guard"). Results in bench/results/guard-replay.json.
 //
 //   npm run bench:guard-replay   (or: node --expose-gc bench/guard-replay.ts)
 //
@@ -23,12 +20,11 @@ import { procCpuMs } from './lib/cpu.ts';
 import {
   AUDIENCE,
   HEARTBEAT_INTERVAL_MS,
-  n,
   startGuardBench,
   TOPIC_PARTITIONS,
   withTimeout,
 } from './lib/guard-bench.ts';
-import { envelope, median, printSummary, writeResults } from './lib/report.ts';
+import { envelope, median, n, printSummary, writeResults } from './lib/report.ts';
 import { benchRun, log } from './lib/run.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */

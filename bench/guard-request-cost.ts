@@ -1,12 +1,8 @@
-// Benchmark: the API guard's cost per request (libs/revocation-guard), issue 5. `authenticate()`
-// called in this process, one call after another, each awaited: a token already verified (cache
-// hit: the same token, or one of a pool), a token never seen (full EdDSA verification, then an
-// eviction from the full cache), a guard without the cache (every call verifies), and jose's
-// jwtVerify alone for scale. The guards read a 12-partition topic of a Kafka broker of their
-// own, fed a heartbeat per partition every second, so their view stays fresh.
-//
-// Starts what it needs on free loopback ports, with data under .data/bench-*; results go to
-// bench/results/guard-request-cost.json. See bench/README.md.
+// Benchmark: the API guard's cost per request (libs/revocation-guard), issue 5:
+// `authenticate()` called in this process, one call after another, each awaited, for cache
+// hits, never-seen tokens, a guard without the cache and jose's jwtVerify alone. What it
+// starts and measures: bench/README.md ("API guard"). Results in
+// bench/results/guard-request-cost.json.
 //
 //   npm run bench:guard-request-cost   (or: node --expose-gc bench/guard-request-cost.ts)
 import { performance } from 'node:perf_hooks';
@@ -16,12 +12,11 @@ import { builtLib } from './lib/built.ts';
 import {
   AUDIENCE,
   HEARTBEAT_INTERVAL_MS,
-  n,
   startGuardBench,
   TOPIC_PARTITIONS,
   withTimeout,
 } from './lib/guard-bench.ts';
-import { envelope, median, printSummary, round, writeResults } from './lib/report.ts';
+import { envelope, median, n, printSummary, round, writeResults } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */

@@ -1,32 +1,31 @@
 // Benchmark: how long a revocation takes from the Redis outbox to the Kafka topic, and how
-// many revocations per second the publisher relays, end to end through a real consumer.
-//
-// Starts everything it measures on this machine, on free loopback ports, with data under
-// .data/bench-*: one Kafka broker, one Redis, one revocation-publisher process (from dist/;
-// scripts/system.ts starts them), and a KafkaJS consumer in this process. Writes outbox entries exactly as the session
-// service does and times their arrival on the topic. Results go to
-// bench/results/publisher.json. See bench/README.md.
+// many revocations per second the publisher relays, end to end through a consumer in this
+// process; outbox entries are written exactly as the session service writes them. What it
+// starts and measures: bench/README.md ("Revocation publisher"). Results in
+// bench/results/publisher.json.
 //
 //   node bench/publisher-outbox-to-topic.ts      (or: npm run bench:publisher)
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
+import type { KafkaMessage } from 'kafkajs';
 import type * as Contracts from '@app/contracts';
 import { build } from '../scripts/build.ts';
 import { startSystem } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
 import {
+  clock,
   distribution,
   envelope,
   formatMs,
   median,
   msFields,
+  n,
   printSummary,
   round,
   writeResults,
 } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
+import { observeTopic } from './lib/topic.ts';
 
 /** The built contracts lib (after the build). */
 let contracts: typeof Contracts;
@@ -53,7 +52,6 @@ const limits = {
   consumerReadyMs: 30_000,
   latencyDrainMs: 30_000,
   throughputRunMs: 60_000,
-  consumerStopMs: 5_000,
 };
 
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
@@ -65,16 +63,11 @@ let client: Redis;
 // Receipts: written events are registered here by jti before their write is sent, and
 // checked off by the consumer.
 
-/**
- * Milliseconds since the epoch, with sub-millisecond precision and no jumps during the run.
- * Writer and consumer share this process, so there is no clock skew to correct for; the
- * publisher's own stamp (the message's CreateTime, Date.now() on the same machine) is
- * comparable to it within a millisecond.
- */
-const clock = () => performance.timeOrigin + performance.now();
+// Writer and consumer share this process and its `clock`, so there is no clock skew to correct
+// for; the publisher's own stamp (the message's CreateTime, Date.now() on the same machine) is
+// comparable to it within a millisecond.
 
 interface Phase {
-  name: string;
   expected: number;
   received: number;
   lastReceivedAt: number;
@@ -85,11 +78,9 @@ interface Phase {
 const awaited = new Map<string, { phase: Phase; sentAt?: number }>();
 const seen = new Set<string>();
 const anomalies = { duplicates: 0, unknown: 0, invalid: 0 };
-/** Partitions the consumer has received anything from (heartbeats, before the first event). */
-const partitionsSeen = new Set<number>();
 
-function newPhase(name: string, expected: number): Phase {
-  return { name, expected, received: 0, lastReceivedAt: 0, latencies: [] };
+function newPhase(expected: number): Phase {
+  return { expected, received: 0, lastReceivedAt: 0, latencies: [] };
 }
 
 /**
@@ -155,8 +146,8 @@ function makeEvents(count: number, tag: string) {
 
 /** One event at a time, each awaited, then a pause: measures an idle publisher's latency. */
 async function latencyPhase() {
-  const warmup = newPhase('warm-up', parameters.latency_warmup_events);
-  const measured = newPhase('latency', parameters.latency_events);
+  const warmup = newPhase(parameters.latency_warmup_events);
+  const measured = newPhase(parameters.latency_events);
   const events = makeEvents(warmup.expected + measured.expected, 'latency');
   for (const [i, event] of events.entries()) {
     run.checkRunning('the latency phase');
@@ -178,7 +169,7 @@ async function latencyPhase() {
 
 /** Everything in pipelines as fast as Redis takes them; from the first write to the last receipt. */
 async function throughputRun(attempt: number) {
-  const phase = newPhase(`throughput ${attempt}`, parameters.throughput_events);
+  const phase = newPhase(parameters.throughput_events);
   // Built beforehand so that only writing and relaying are timed.
   const events = makeEvents(phase.expected, `throughput-${attempt}`);
   const size = parameters.throughput_pipeline_size;
@@ -263,39 +254,11 @@ async function main() {
   run.track(Stage.client, 'redis client', client, () => {
     client.disconnect();
   });
-  const kafkaClient = new Kafka({
-    clientId: 'bench-consumer',
-    brokers: [system.brokers],
-    // Quiet: KafkaJS logs retriable start-up errors (no group coordinator yet) as errors;
-    // real trouble shows as a bounded wait timing out with what was still missing.
-    logLevel: logLevel.NOTHING,
-  });
-  // A short fetch wait: the broker answers a fetch as soon as one message is there, and
-  // within 10 ms otherwise, so the consumer adds little to what is measured.
-  const consumer = kafkaClient.consumer({ groupId: `${topic}-bench`, maxWaitTimeInMs: 10 });
-  run.track(Stage.client, 'consumer', consumer, () =>
-    Promise.race([consumer.disconnect(), sleep(limits.consumerStopMs)]),
-  );
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await consumer.run({
-    // KafkaJS otherwise commits offsets after every non-empty batch and awaits the commit
-    // before its next fetch: measured on a 2-CPU machine, that took the median latency from
-    // about 22 to 65 ms. This group is thrown away after the run; it never resumes.
-    autoCommit: false,
-    eachBatch: ({ batch }) => {
-      if (batch.messages.length > 0) partitionsSeen.add(batch.partition);
-      for (const message of batch.messages) onMessage(message);
-      return Promise.resolve();
-    },
-  });
-  // A message on every partition proves the consumer has joined and fetches each of them, and
-  // heartbeats flow only once the publisher leased the outbox shards and read them.
-  await run.until(
-    `the consumer to see all ${parameters.topic_partitions} partitions`,
-    () => partitionsSeen.size === parameters.topic_partitions,
-    limits.consumerReadyMs,
-    () => ` (${partitionsSeen.size} so far)`,
+  // Heartbeats flow only once the publisher leased the outbox shards and read them.
+  await observeTopic(
+    run,
+    { brokers: system.brokers, topic, fromBeginning: true, readyMs: limits.consumerReadyMs },
+    onMessage,
   );
   log('consumer receiving; latency phase');
 
@@ -329,7 +292,6 @@ async function main() {
   };
   const file = writeResults('publisher.json', results);
   const r = results;
-  const n = (value: number) => value.toLocaleString('en-US');
   const m = r.machine;
   printSummary([
     `Revocation publisher, outbox → topic (Kafka ${r.kafka_version}, ${m.cpus} × ${m.cpu_model}, ${m.total_memory_gib} GiB, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,

@@ -1,37 +1,27 @@
-// Benchmark: what the revocation guard costs a request, against no authentication and against
-// the usual design. Starts the system as `npm run stack` does (Kafka, Redis, the session
-// service and the publisher) plus, each its own process, one NestJS app on Fastify
-// (bench/overhead-app, mode chosen by BENCH_MODE), all serving GET /me:
-//   noauth  a fixed {sub, session_id}, no authentication
-//   guard   RevocationGuardModule (libs/revocation-guard): JWKS-verified token, in-memory
-//           revocation store fed from Kafka
-//   naive   @nestjs/passport + passport-jwt (PEM public key) + one ioredis GET of
-//           denylist:<sid> per request
-// and, for information only: the guard with its verified-token cache off, and the real
-// content-api's GET /me. The same 1,000 real access tokens go to every variant, rotated per
-// request. autocannon runs in a child process; rounds interleave the variants, in a rotating
-// order, and the medians over the rounds are reported. Results go to
-// bench/results/request-overhead.json. See bench/README.md.
+// Benchmark: what the revocation guard costs a request (GET /me), against no authentication
+// and against the usual design (passport-jwt + a Redis deny-list), side by side in one run: each
+// variant its own process (bench/overhead-app, by BENCH_MODE), the same access tokens sent to
+// all, autocannon in a child process, rounds in a rotating order, medians reported. What it
+// starts and measures: bench/README.md ("Request overhead"). Results in
+// bench/results/request-overhead.json.
 //
 //   node --disable-warning=TimeoutNegativeWarning bench/request-overhead.ts   (npm run bench:overhead)
 //
 // BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS and BENCH_TOKENS override
 // the defaults (3, 10, 3, 16, 1,000).
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { build } from '../scripts/build.ts';
 import { envInt } from '../scripts/lib/process.ts';
-import { procCpuMs } from './lib/cpu.ts';
-import { post, request } from './lib/http.ts';
-import { startLoadGenerator, type LoadGenerator } from './lib/load-generator.ts';
-import { envelope, median, printSummary, round, writeResults } from './lib/report.ts';
+import { bearer, request } from './lib/http.ts';
+import { sideBySide, startLoadGenerator } from './lib/load-generator.ts';
+import { envelope, n, printSummary, round, writeResults } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 import {
   es256SigningKeys,
+  logOut,
   openSessions,
   startCore,
-  startEntry,
   type Core,
   type Session,
 } from './lib/stack.ts';
@@ -85,9 +75,6 @@ const limits = {
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
 
 type Running = (typeof VARIANTS)[number] & { url: string; pid: number | undefined };
-type Result = Awaited<ReturnType<typeof measure>>;
-
-const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 
 /** Each variant answers 200 with the token's own session (noauth: its fixed body). */
 async function checkServes(variant: Running, session: Session) {
@@ -105,10 +92,7 @@ async function checkRejectsRevoked(core: Core, variants: Running[], revoked: Ses
     redis.disconnect();
   });
   await redis.set(`denylist:${revoked.sessionId}`, '1', 'EX', 900);
-  const logout = await post(`${core.sessionService.url}/auth/logout`, undefined, {
-    headers: bearer(revoked.accessToken),
-  });
-  if (logout.status !== 204) throw new Error(`logout answered ${logout.status}`);
+  await logOut(core.sessionService.url, revoked.accessToken);
   for (const variant of variants.filter((v) => v.mode !== 'noauth')) {
     await run.until(
       `${variant.key} to reject a revoked session`,
@@ -120,92 +104,36 @@ async function checkRejectsRevoked(core: Core, variants: Running[], revoked: Ses
   }
 }
 
-/** One measured autocannon run against one variant, with the CPU each process used. */
-async function measure(
-  loadGenerator: LoadGenerator,
-  variant: Running,
-  durationS: number,
-  core: Core,
-) {
-  const pids = {
-    app: variant.pid,
-    load_generator: loadGenerator.pid,
-    redis: core.redis.pid,
-    kafka: core.kafka.pid,
-  };
-  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, procCpuMs(pid)]));
-  const result = await loadGenerator.measure({
-    url: variant.url,
-    path: '/me',
-    connections: parameters.connections,
-    durationS,
-  });
-  run.checkRunning(`the run against ${variant.key}`);
-  const cpu: Record<string, { cores_busy: number; cpu_ms_per_request: number }> = {};
-  for (const [name, pid] of Object.entries(pids)) {
-    const used = (procCpuMs(pid) ?? NaN) - (before[name] ?? NaN);
-    if (!Number.isFinite(used)) continue;
-    cpu[name] = {
-      cores_busy: round(used / (result.duration_s * 1000)),
-      cpu_ms_per_request: round(used / Math.max(1, result.requests_2xx), 4),
-    };
-  }
-  return {
-    rps: round(result.requests_2xx / result.duration_s),
-    p50_ms: result.latency_ms.p50,
-    p99_ms: result.latency_ms.p99,
-    max_ms: result.latency_ms.max,
-    ...result,
-    cpu,
-  };
-}
-
-function summarize(rounds: (Result & { round: number })[]) {
-  const med = (figure: (r: Result) => number | null | undefined, digits = 2) =>
-    round(median(rounds.map((r) => figure(r) ?? NaN)), digits);
-  return {
-    rps: med((r) => r.rps),
-    p50_ms: med((r) => r.p50_ms),
-    p99_ms: med((r) => r.p99_ms),
-    app_cpu_ms_per_request: med((r) => r.cpu.app?.cpu_ms_per_request, 4),
-    non_2xx: rounds.reduce((sum, r) => sum + r.non_2xx + r.errors, 0),
-    rounds,
-  };
-}
-
 await run.main(async () => {
   await build();
   run.makeDataDir();
   const topic = `bench-overhead-${Date.now().toString(36)}`;
   const ttl = String(parameters.access_token_ttl_s);
+  const guardEnv = { ACCESS_TOKEN_MAX_TTL_SECONDS: ttl };
   const core = await startCore(run, {
     topic,
-    sessionEnv: { SIGNING_KEYS: await es256SigningKeys(), ACCESS_TOKEN_TTL_SECONDS: ttl },
-    publisherEnv: { ACCESS_TOKEN_MAX_TTL_SECONDS: ttl },
+    env: {
+      'session-service': { SIGNING_KEYS: await es256SigningKeys(), ACCESS_TOKEN_TTL_SECONDS: ttl },
+      'revocation-publisher': guardEnv,
+    },
   });
 
   // Every variant is its own process, all started now and idle but for the one measured.
   const bootAt = Date.now();
-  const guardEnv = { ACCESS_TOKEN_MAX_TTL_SECONDS: ttl };
   const variants: Running[] = await Promise.all(
     VARIANTS.map(async (variant) => {
-      const label = `overhead-${variant.key}`;
-      const app = variant.app
-        ? await core.startApi(variant.app, label, guardEnv)
-        : await startEntry(run, {
-            label,
-            entry: join('dist', 'bench', 'overhead-app', 'main.js'),
-            logFile: join(run.dataDir, 'logs', `${label}.log`),
-            env: {
-              ...core.appEnv('content-api', label),
-              ...guardEnv,
-              BENCH_MODE: variant.mode,
-              // The API wiring has no Redis (APIs never use it); the naive design does.
-              ...(variant.mode === 'naive' && { REDIS_URL: core.redis.url }),
-              ...variant.env,
-            },
-          });
-      return { ...variant, url: app.url, pid: app.pid };
+      const { url, pid } = await core.system.startApp('content-api', {
+        label: `overhead-${variant.key}`,
+        ...(!variant.app && { entry: join('dist', 'bench', 'overhead-app', 'main.js') }),
+        env: {
+          ...guardEnv,
+          ...(variant.mode && { BENCH_MODE: variant.mode }),
+          // The API wiring has no Redis (APIs never use it); the naive design does.
+          ...(variant.mode === 'naive' && { REDIS_URL: core.redis.url }),
+          ...variant.env,
+        },
+      });
+      return { ...variant, url, pid };
     }),
   );
   log(`${variants.length} variants ready in ${Date.now() - bootAt} ms`);
@@ -218,33 +146,13 @@ await run.main(async () => {
   for (const variant of variants) await checkServes(variant, first);
   await checkRejectsRevoked(core, variants, revoked);
 
-  const loadGenerator = startLoadGenerator(run);
-  await loadGenerator.setTokens(sessions.map((s) => s.accessToken));
-
-  const warmups = new Map<string, Result>();
-  for (const variant of variants) {
-    log(`warm-up: ${variant.key}, ${parameters.warmup_s} s`);
-    warmups.set(variant.key, await measure(loadGenerator, variant, parameters.warmup_s, core));
-    await sleep(parameters.pause_between_runs_ms);
-  }
-  const rounds = new Map(variants.map((v) => [v.key, [] as (Result & { round: number })[]]));
-  for (let r = 0; r < parameters.rounds; r += 1) {
-    // A rotating order: no variant always goes first, or always follows the same one.
-    const order = variants.map((_, i) => variants[(i + r) % variants.length] as Running);
-    for (const variant of order) {
-      const result = await measure(loadGenerator, variant, parameters.duration_s, core);
-      rounds.get(variant.key)?.push({ round: r + 1, ...result });
-      log(
-        `round ${r + 1}/${parameters.rounds} ${variant.key.padEnd(20)} ${String(result.rps).padStart(9)} req/s   p99 ${String(result.p99_ms)} ms${result.non_2xx ? `   non-2xx ${result.non_2xx}` : ''}`,
-      );
-      await sleep(parameters.pause_between_runs_ms);
-    }
-  }
-
-  const of = (key: string) => summarize(rounds.get(key) ?? []);
+  const loadGenerator = startLoadGenerator(run, { redis: core.redis.pid, kafka: core.kafka.pid });
+  const headers = sessions.map((s) => bearer(s.accessToken));
+  const targets = variants.map(({ key, url, pid }) => ({ key, url, pid, path: '/me', headers }));
+  const of = await sideBySide(loadGenerator, targets, parameters);
   const [noauth, guard, naive] = [of('noauth'), of('guard'), of('naive')];
   const ratio = (a: number, b: number) => round(a / b, 3);
-  const rps = (key: string, r: number) => rounds.get(key)?.[r]?.rps ?? NaN;
+  const rps = (key: string, r: number) => of(key).rounds[r]?.rps ?? NaN;
   const results = {
     noauth_rps: noauth.rps,
     guard_rps: guard.rps,
@@ -284,7 +192,6 @@ await run.main(async () => {
           ...(variant.informational && { informational: true }),
           ...(variant.env && { env: variant.env }),
           ...of(variant.key),
-          warmup: warmups.get(variant.key),
         },
       ]),
     ),
@@ -293,7 +200,6 @@ await run.main(async () => {
   };
   const file = writeResults('request-overhead.json', results);
 
-  const n = (value: number) => value.toLocaleString('en-US');
   const row = (variant: Running) => {
     const x = of(variant.key);
     return `  ${variant.label.padEnd(26)} ${n(x.rps).padStart(9)} req/s   p50 ${x.p50_ms} ms   p99 ${x.p99_ms} ms   app CPU ${x.app_cpu_ms_per_request} ms/request${x.non_2xx ? `   NON-2XX ${x.non_2xx}` : ''}${variant.informational ? '   (informational)' : ''}`;

@@ -1,16 +1,8 @@
-// Benchmark: how many sign-ins and refreshes per second one session-service process serves,
-// and how refresh compares with the bare cost of signing an access token.
-//
-// Starts everything it measures on this machine, on free loopback ports, with data under
-// .data/bench-*: one Redis, a local OpenID Connect issuer (in this process), and one
-// session-service process (from dist/). Then, each for a fixed time at a fixed number of
-// requests in flight, with global fetch:
-//   (a) POST /auth/login   password sign-in (scrypt N=2^17: slow on purpose)
-//   (b) POST /auth/oidc    sign-in with a fresh ID token each time (pre-signed, not measured)
-//   (c) POST /auth/refresh each worker chains the rotations of its own session
-//   (+) GET  /health/live  the same HTTP stack doing nothing: the floor under (b) and (c)
-// and, in this process, bare jose signing of an access token (Ed25519, one at a time).
-// Results go to bench/results/session-service.json.
+// Benchmark: how many sign-ins (password, OIDC) and refreshes per second one session-service
+// process serves, each case for a fixed time at a fixed number of requests in flight (global
+// fetch), and how refresh compares with the bare cost of signing an access token in this
+// process. What it starts and measures: bench/README.md ("Session service"). Results in
+// bench/results/session-service.json.
 //
 //   node --disable-warning=TimeoutNegativeWarning bench/session-service.ts
 //
@@ -21,22 +13,23 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { build } from '../scripts/build.ts';
-import { envInt, freePort } from '../scripts/lib/process.ts';
+import { envInt } from '../scripts/lib/process.ts';
 import { startRedis, type RedisHandle } from '../scripts/redis/redis.ts';
-import { startApp, type AppHandle } from '../scripts/system.ts';
+import type { AppHandle } from '../scripts/system.ts';
 import { builtLib } from './lib/built.ts';
-import { procCpuMs } from './lib/cpu.ts';
+import { cpuBetween, cpuSnapshot, type CpuSnapshot } from './lib/cpu.ts';
 import { fetchPost } from './lib/http.ts';
 import {
   distribution,
   envelope,
   msFields,
+  n,
   printSummary,
   round,
   writeResults,
 } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
-import { benchSessionEnv } from './lib/stack.ts';
+import { startSessionService } from './lib/stack.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
@@ -60,7 +53,6 @@ const limits = {
   /** Requests still in flight when a case ends are awaited (not counted), at most this long. */
   drainMs: 30_000,
   requestTimeoutMs: 30_000,
-  serviceStopMs: 10_000,
 };
 
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
@@ -69,42 +61,13 @@ const run = benchRun({ wholeRunMs: limits.wholeRunMs });
 const started: { redis?: RedisHandle; service?: AppHandle } = {};
 const serviceUrl = () => started.service?.url ?? '';
 
-// ---------------------------------------------------------------------------------------
-// CPU time of each process during a measured window: where the time goes.
-
-type CpuSnapshot = ReturnType<typeof cpuSnapshot>;
-
-function cpuSnapshot() {
-  const self = process.cpuUsage();
-  return {
-    at: performance.now(),
-    service: procCpuMs(started.service?.pid),
-    redis: procCpuMs(started.redis?.pid),
-    load_generator: (self.user + self.system) / 1000,
-  };
-}
-
-/** CPU per request (ms) and cores busy, per process, between two snapshots. */
-function cpuBetween(before: CpuSnapshot, after: CpuSnapshot, requests: number) {
-  const wallMs = after.at - before.at;
-  let total = 0;
-  const usage = (name: 'service' | 'redis' | 'load_generator') => {
-    const [from, to] = [before[name], after[name]];
-    if (from === undefined || to === undefined) return undefined;
-    total += to - from;
-    return {
-      cores_busy: round((to - from) / wallMs),
-      cpu_ms_per_request: requests > 0 ? round((to - from) / requests, 3) : null,
-    };
-  };
-  // (undefined for a process whose CPU could not be read: left out of the results file)
-  const [service, redis, load_generator] = [
-    usage('service'),
-    usage('redis'),
-    usage('load_generator'),
-  ];
-  return { service, redis, load_generator, all_cores_busy: round(total / wallMs) };
-}
+/** The processes whose CPU time each case reports: the service, Redis, this process. */
+const cpuNow = () =>
+  cpuSnapshot({
+    service: started.service?.pid,
+    redis: started.redis?.pid,
+    load_generator: process.pid,
+  });
 
 // ---------------------------------------------------------------------------------------
 // The load: `concurrency` workers, each with one request in flight at a time.
@@ -143,8 +106,8 @@ async function loadCase(
   let cpuStart: CpuSnapshot | undefined;
   let cpuEnd: CpuSnapshot | undefined;
   const cpuTimers = [
-    setTimeout(() => (cpuStart = cpuSnapshot()), warmupS * 1000),
-    setTimeout(() => (cpuEnd = cpuSnapshot()), (warmupS + durationS) * 1000),
+    setTimeout(() => (cpuStart = cpuNow()), warmupS * 1000),
+    setTimeout(() => (cpuEnd = cpuNow()), (warmupS + durationS) * 1000),
   ];
   const worker = async (id: number) => {
     while (performance.now() < measureUntil && run.aborted === undefined) {
@@ -181,8 +144,8 @@ async function loadCase(
   const endedAt = performance.now();
   // Early end (ID-token pool ran out): rate over the time actually measured.
   const measuredMs = Math.max(1, Math.min(endedAt, measureUntil) - measureFrom);
-  cpuStart ??= cpuSnapshot();
-  cpuEnd ??= cpuSnapshot();
+  cpuStart ??= cpuNow();
+  cpuEnd ??= cpuNow();
   return {
     rps: round(ok / (measuredMs / 1000)),
     ...msFields(distribution(latencies)),
@@ -197,6 +160,7 @@ async function loadCase(
 }
 
 class PoolExhausted extends Error {}
+type Case = Awaited<ReturnType<typeof loadCase>>;
 
 /** POSTs JSON to the service; resolves with the status (and the parsed body when asked). */
 const post = (path: string, body: unknown, { json = false } = {}) =>
@@ -226,36 +190,27 @@ function signAccessToken(privateKey: CryptoKey) {
     .sign(privateKey);
 }
 
-/** As many signatures as possible for warm-up + duration, `inFlight` at a time. */
+/** Bare signing as a case of its own, in this process, `inFlight` signatures at a time. */
 async function bareSigning(
   privateKey: CryptoKey,
   { warmupS, durationS, inFlight }: { warmupS: number; durationS: number; inFlight: number },
 ) {
-  log(`bare jose signing: ${warmupS} s warm-up, ${durationS} s measured, ${inFlight} in flight`);
-  const measureFrom = performance.now() + warmupS * 1000;
-  const measureUntil = measureFrom + durationS * 1000;
-  let ops = 0;
-  let cpuStart: NodeJS.CpuUsage | undefined;
-  const loop = async () => {
-    for (;;) {
-      await signAccessToken(privateKey);
-      const now = performance.now();
-      if (now > measureUntil || run.aborted !== undefined) return;
-      if (now >= measureFrom) {
-        cpuStart ??= process.cpuUsage();
-        ops += 1;
-      }
-    }
+  const sign = async () => {
+    await signAccessToken(privateKey);
+    return 200;
   };
-  await Promise.all(Array.from({ length: inFlight }, loop));
-  const cpu = process.cpuUsage(cpuStart);
+  const c = await loadCase('bare jose signing', sign, {
+    warmupS,
+    durationS,
+    concurrency: inFlight,
+  });
   return {
-    ops_per_s: Math.round(ops / durationS),
-    ops,
+    ops_per_s: Math.round(c.rps),
+    ops: c.count,
     in_flight: inFlight,
-    duration_s: durationS,
+    duration_s: c.duration_s,
     // jose signs through WebCrypto, whose jobs run on libuv's thread pool: CPU can exceed 1 core.
-    cores_busy: round((cpu.user + cpu.system) / 1000 / (durationS * 1000)),
+    cores_busy: c.cpu.load_generator?.cores_busy ?? null,
   };
 }
 
@@ -275,23 +230,15 @@ async function main() {
   log(`Redis ${redis.url}, OIDC issuer ${issuer.issuer}`);
 
   const bootAt = Date.now();
-  const service = await startApp({
-    name: 'session-service',
-    port: await freePort(),
+  // RATE_LIMIT_* at parameters.rate_limits, DEFAULT_MAX_DEVICES at parameters.default_max_devices.
+  const service = await startSessionService(run, {
+    label: 'session-service',
+    issuer,
+    redisUrl: redis.url,
     logFile: join(dataDir, 'logs', 'session-service.log'),
-    env: {
-      // RATE_LIMIT_* at parameters.rate_limits, DEFAULT_MAX_DEVICES at parameters.default_max_devices.
-      ...benchSessionEnv(issuer),
-      REDIS_URL: redis.url,
-      REDIS_KEY_PREFIX: `bench-${Date.now().toString(36)}:`,
-      NODE_ENV: 'development',
-      SEED_DEMO_USERS: 'true',
-      LOG_LEVEL: 'warn',
-    },
+    env: { REDIS_KEY_PREFIX: `bench-${Date.now().toString(36)}:`, SEED_DEMO_USERS: 'true' },
   });
-  started.service = run.track(Stage.app, 'the session service', service, () =>
-    service.stop(limits.serviceStopMs),
-  );
+  started.service = service;
   log(`session service ready at ${service.url} in ${Date.now() - bootAt} ms`);
 
   // ID tokens, signed now so that signing them is not measured; each for a user of its own,
@@ -422,9 +369,7 @@ async function main() {
     parameters,
   };
   const file = writeResults('session-service.json', results);
-  type Case = typeof refresh;
   const r = results;
-  const n = (value: number | null) => (value === null ? '-' : value.toLocaleString('en-US'));
   const errors = (e: Record<string, number>) =>
     Object.keys(e).length === 0
       ? 'none'
@@ -433,9 +378,13 @@ async function main() {
           .join(' ');
   const line = (label: string, c: Case) =>
     `  ${label.padEnd(22)} ${n(c.rps).padStart(9)} req/s   p50 ${n(c.p50_ms)} ms   p99 ${n(c.p99_ms)} ms   max ${n(c.max_ms)} ms   n=${n(c.count)}   errors: ${errors(c.errors)}`;
-  const cpu = (label: string, c: Case) =>
-    `  ${label.padEnd(22)} cores busy: service ${c.cpu.service?.cores_busy ?? '?'}, redis ${c.cpu.redis?.cores_busy ?? '?'}, load generator ${c.cpu.load_generator?.cores_busy ?? '?'}   ` +
-    `CPU ms/request: service ${c.cpu.service?.cpu_ms_per_request ?? '?'}, redis ${c.cpu.redis?.cpu_ms_per_request ?? '?'}, load generator ${c.cpu.load_generator?.cpu_ms_per_request ?? '?'}`;
+  const cpu = (label: string, c: Case) => {
+    const each = (figure: 'cores_busy' | 'cpu_ms_per_request') =>
+      ['service', 'redis', 'load_generator']
+        .map((name) => `${name.replace('_', ' ')} ${c.cpu[name]?.[figure] ?? '?'}`)
+        .join(', ');
+    return `  ${label.padEnd(22)} cores busy: ${each('cores_busy')}   CPU ms/request: ${each('cpu_ms_per_request')}`;
+  };
   const m = r.machine;
   const b = r.bare_jose_sign;
   printSummary([

@@ -115,11 +115,9 @@ export interface StartAppOptions {
   entry?: string;
   label?: string;
   port: number;
-  host?: string;
   env?: Record<string, string>;
   /** JSON log lines to this file; to this process's output prefixed with the label otherwise. */
   logFile?: string | undefined;
-  readyTimeoutMs?: number;
   /** A command the app runs under, e.g. `['unshare', '--pid', '--fork']`. */
   wrapper?: string[];
 }
@@ -130,10 +128,8 @@ export async function startApp({
   entry,
   label = name,
   port,
-  host = '127.0.0.1',
   env = {},
   logFile,
-  readyTimeoutMs = 60_000,
   wrapper = [],
 }: StartAppOptions): Promise<AppHandle> {
   const file = join(root, entry ?? join('dist', 'apps', name, 'src', 'main.js'));
@@ -148,16 +144,16 @@ export async function startApp({
       ...process.env,
       NODE_ENV: process.env.NODE_ENV ?? 'development',
       ...env,
-      HTTP_HOST: host,
+      HTTP_HOST: '127.0.0.1',
       HTTP_PORT: String(port),
     },
   });
-  const url = `http://${host}:${port}`;
+  const url = `http://127.0.0.1:${port}`;
   try {
     await waitFor(
       `${label} at ${url}/health/ready`,
       async () => (await fetch(`${url}/health/ready`)).ok,
-      { timeoutMs: readyTimeoutMs, intervalMs: 250, isAlive: proc.isAlive },
+      { timeoutMs: 60_000, intervalMs: 250, isAlive: proc.isAlive },
     );
   } catch (error) {
     await proc.stop(5_000);
@@ -240,7 +236,8 @@ export class RunningSystem {
 
   /**
    * Starts one instance of `name` with the system's wiring; resolves once it is ready.
-   * `label` names it (INSTANCE_ID, log file); `env` comes on top of everything else.
+   * `label` names it (INSTANCE_ID, log file); `env` comes on top of everything else; `entry`
+   * runs another built file with `name`'s wiring (a benchmark's variant of an API).
    */
   async startApp(
     name: AppName,
@@ -248,10 +245,12 @@ export class RunningSystem {
       label = name,
       port,
       env = {},
-    }: { label?: string; port?: number; env?: Record<string, string> } = {},
+      entry,
+    }: { label?: string; port?: number; env?: Record<string, string>; entry?: string } = {},
   ): Promise<AppHandle> {
     const app = await startApp({
       name,
+      entry,
       label,
       port: port ?? (await freePort()),
       logFile: this.options.logs === 'stdout' ? undefined : join(this.logDir, `${label}.log`),
@@ -282,10 +281,10 @@ export class RunningSystem {
   }
 
   /** Starts a stopped app again with the same label (INSTANCE_ID) and port. */
-  restartApp(app: AppHandle, env?: Record<string, string>): Promise<AppHandle> {
+  restartApp(app: AppHandle): Promise<AppHandle> {
     const name = this.appOf.get(app);
     if (!name) throw new Error(`${app.label} is not an app of this system`);
-    return this.startApp(name, { label: app.label, port: app.port, ...(env ? { env } : {}) });
+    return this.startApp(name, { label: app.label, port: app.port });
   }
 
   /** Apps that exited while nobody stopped them, naming the logs to read; undefined if none. */

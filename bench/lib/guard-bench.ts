@@ -15,9 +15,6 @@ export const AUDIENCE = 'bench-api';
 export const TOPIC_PARTITIONS = 12;
 export const HEARTBEAT_INTERVAL_MS = 1_000;
 
-export const n = (value: number | undefined): string =>
-  value === undefined ? '?' : value.toLocaleString('en-US');
-
 export function withTimeout<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([

@@ -63,6 +63,8 @@ export function keepAliveAgent(sockets = 1): http.Agent {
   return new http.Agent({ keepAlive: true, maxSockets: sockets, scheduling: 'lifo' });
 }
 
+export const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+
 /** What the session service answers a sign-in or a refresh with. */
 export interface TokenReply {
   access_token: string;

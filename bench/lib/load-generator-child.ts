@@ -7,14 +7,13 @@ import { percentile, round } from './report.ts';
 export interface MeasureRequest {
   url: string;
   path: string;
+  /** The requests' headers, one set per request, sent in turn (none: a bare GET). */
+  headers: Record<string, string>[];
   connections: number;
   durationS: number;
 }
-export type ChildRequest =
-  { type: 'tokens'; tokens: string[] } | ({ type: 'measure' } & MeasureRequest);
 export type Measurement = Awaited<ReturnType<typeof measure>>;
-export type ChildReply =
-  { id: number; ok: true; result?: Measurement } | { id: number; ok: false; error: string };
+export type ChildReply = { ok: true; result: Measurement } | { ok: false; error: string };
 
 // What is used of autocannon (it has no types of its own).
 type Request = { method: string; headers: Record<string, string> };
@@ -23,10 +22,8 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (
   options: object,
 ) => EventEmitter & PromiseLike<Result & { statusCodeStats?: Record<string, { count: number }> }>;
 
-let requests: Request[] = [];
-
 /** The same requests for every connection, each connection starting at its own offset. */
-function setupClientFor(connections: number) {
+function setupClientFor(requests: Request[], connections: number) {
   let next = 0;
   return (client: { setRequests(requests: Request[]): void }) => {
     if (requests.length === 0) return;
@@ -44,7 +41,8 @@ function percentiles(values: number[]) {
   return { p50: at(50), p90: at(90), p99: at(99), max: at(100), mean: round(mean, 3) };
 }
 
-async function measure({ url, path, connections, durationS }: MeasureRequest) {
+async function measure({ url, path, headers, connections, durationS }: MeasureRequest) {
+  const requests = headers.map((set) => ({ method: 'GET', headers: set }));
   // autocannon's own histogram keeps whole milliseconds; each response's time is kept here
   // instead (process.hrtime, from the request's write to the response's end).
   const latencies: number[] = [];
@@ -52,7 +50,7 @@ async function measure({ url, path, connections, durationS }: MeasureRequest) {
     url: `${url}${path}`,
     connections,
     duration: durationS,
-    ...(requests.length > 0 && { requests, setupClient: setupClientFor(connections) }),
+    ...(requests.length > 0 && { requests, setupClient: setupClientFor(requests, connections) }),
   });
   instance.on('response', (_client, _status, _bytes, responseTime: number) =>
     latencies.push(responseTime),
@@ -73,21 +71,13 @@ async function measure({ url, path, connections, durationS }: MeasureRequest) {
 
 const reply = (message: ChildReply) => process.send?.(message);
 
-async function answer({ id, ...message }: ChildRequest & { id: number }): Promise<void> {
+async function answer(request: MeasureRequest): Promise<void> {
   try {
-    if (message.type === 'tokens') {
-      requests = message.tokens.map((token) => ({
-        method: 'GET',
-        headers: { authorization: `Bearer ${token}` },
-      }));
-      reply({ id, ok: true });
-    } else {
-      reply({ id, ok: true, result: await measure(message) });
-    }
+    reply({ ok: true, result: await measure(request) });
   } catch (error) {
-    reply({ id, ok: false, error: error instanceof Error ? error.message : String(error) });
+    reply({ ok: false, error: error instanceof Error ? error.message : String(error) });
   }
 }
 
-process.on('message', (message: ChildRequest & { id: number }) => void answer(message));
+process.on('message', (message: MeasureRequest) => void answer(message));
 process.on('disconnect', () => process.exit(0));

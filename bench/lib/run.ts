@@ -212,3 +212,16 @@ export class BenchRun {
 }
 
 export const benchRun = (options: { wholeRunMs: number }): BenchRun => new BenchRun(options);
+
+/** Runs `task(i)` for every i below `count`, `inFlight` at a time: each worker takes the next. */
+export async function inParallel(
+  count: number,
+  inFlight: number,
+  task: (i: number) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < count) await task(next++);
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
+}

@@ -5,17 +5,10 @@
 import { exportJWK, generateKeyPair } from 'jose';
 import type { TestOidcIssuer } from '@app/testing';
 import { freePort } from '../../scripts/lib/process.ts';
-import {
-  startApp,
-  startSystem,
-  wiringEnv,
-  type AppHandle,
-  type AppName,
-  type StartAppOptions,
-} from '../../scripts/system.ts';
+import { startApp, startSystem, type AppHandle, type AppName } from '../../scripts/system.ts';
 import { builtLib } from './built.ts';
-import { post, type TokenReply } from './http.ts';
-import { log, Stage, type BenchRun } from './run.ts';
+import { bearer, post, type TokenReply } from './http.ts';
+import { inParallel, log, Stage, type BenchRun } from './run.ts';
 
 /**
  * What a benchmark's session service gets: limits raised so that its sign-ins are never
@@ -43,16 +36,23 @@ export async function es256SigningKeys(): Promise<string> {
 export type Core = Awaited<ReturnType<typeof startCore>>;
 
 /**
- * Starts the OIDC issuer, then Kafka, Redis, the session service and the publisher
- * (`startSystem`); all of it is tracked by `run`, so it is stopped whatever happens next.
+ * Starts the OIDC issuer, then Kafka, Redis, the session service, the publisher and `apps`
+ * (`startSystem`, `instances` of each); all of it is tracked by `run`, so it is stopped
+ * whatever happens next. `env` adds to an app's environment.
  */
 export async function startCore(
   run: BenchRun,
   {
     topic,
-    sessionEnv = {},
-    publisherEnv = {},
-  }: { topic: string; sessionEnv?: Record<string, string>; publisherEnv?: Record<string, string> },
+    apps = [],
+    instances,
+    env = {},
+  }: {
+    topic: string;
+    apps?: AppName[];
+    instances?: Partial<Record<AppName, number>>;
+    env?: Partial<Record<AppName, Record<string, string>>>;
+  },
 ) {
   const issuer = run.track(
     Stage.infrastructure,
@@ -62,8 +62,8 @@ export async function startCore(
   const ownEnv = (name: AppName): Record<string, string> => ({
     REVOCATION_TOPIC: topic,
     LOG_LEVEL: 'warn',
-    ...(name === 'session-service' && { ...benchSessionEnv(issuer), ...sessionEnv }),
-    ...(name === 'revocation-publisher' && publisherEnv),
+    ...(name === 'session-service' && benchSessionEnv(issuer)),
+    ...env[name],
   });
   const bootStart = Date.now();
   // The system stops its apps before Kafka and Redis; tracked once started, as it cleans up
@@ -73,7 +73,8 @@ export async function startCore(
     'system',
     await startSystem({
       dataDir: run.dataDir,
-      apps: ['session-service', 'revocation-publisher'],
+      apps: ['session-service', 'revocation-publisher', ...apps],
+      instances,
       redis: { appendfsync: 'everysec' },
       env: ownEnv,
       log,
@@ -82,28 +83,11 @@ export async function startCore(
   const { kafka, redis } = system;
   if (!kafka || !redis) throw new Error('the system runs no Kafka or Redis of its own');
   const sessionService = system.app('session-service');
-  const publisher = system.app('revocation-publisher');
   log(
-    `Kafka ${kafka.brokers}, Redis ${redis.url}, session service ${sessionService.url}, ` +
-      `publisher ${publisher.url} up in ${Date.now() - bootStart} ms (topic ${topic})`,
+    `Kafka ${kafka.brokers}, Redis ${redis.url}, ${system.apps.map((app) => `${app.label} ${app.url}`).join(', ')} ` +
+      `up in ${Date.now() - bootStart} ms (topic ${topic})`,
   );
-  return {
-    system,
-    kafka,
-    redis,
-    issuer,
-    sessionService,
-    publisher,
-    topic,
-    /** What `name` gets from the stack, for instance `label`, plus this run's topic. */
-    appEnv: (name: AppName, label: string) => ({
-      ...wiringEnv(name, label, system),
-      ...ownEnv(name),
-    }),
-    /** Starts one instance of an API service with the stack's wiring; resolves once ready. */
-    startApi: (name: AppName, label: string, env: Record<string, string> = {}) =>
-      system.startApp(name, { label, env }),
-  };
+  return { system, kafka, redis, issuer, sessionService, topic };
 }
 
 export interface Session {
@@ -121,40 +105,56 @@ export async function openSessions(
   { tag, inFlight = 16 }: { tag: string; inFlight?: number },
 ): Promise<Session[]> {
   const sessions: Session[] = [];
-  let next = 0;
-  const worker = async () => {
-    while (next < count) {
-      const i = next++;
-      const idToken = await core.issuer.sign({ sub: `bench-${tag}-${i}` }, { expiresIn: 600 });
-      const reply = await post(`${core.sessionService.url}/auth/oidc`, {
-        id_token: idToken,
-        device: { name: `bench-${i}` },
-      });
-      if (reply.status !== 200)
-        throw new Error(`OIDC sign-in answered ${reply.status}: ${reply.text.slice(0, 200)}`);
-      const body = JSON.parse(reply.text) as TokenReply;
-      sessions[i] = { accessToken: body.access_token, sessionId: body.session_id };
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, worker));
+  await inParallel(count, inFlight, async (i) => {
+    const idToken = await core.issuer.sign({ sub: `bench-${tag}-${i}` }, { expiresIn: 600 });
+    const reply = await post(`${core.sessionService.url}/auth/oidc`, {
+      id_token: idToken,
+      device: { name: `bench-${i}` },
+    });
+    if (reply.status !== 200)
+      throw new Error(`OIDC sign-in answered ${reply.status}: ${reply.text.slice(0, 200)}`);
+    const body = JSON.parse(reply.text) as TokenReply;
+    sessions[i] = { accessToken: body.access_token, sessionId: body.session_id };
+  });
   return sessions;
 }
 
-/**
- * Starts a Node entry point of this repository's build (e.g. dist/bench/overhead-app/main.js)
- * as an app (`startApp`): its own process, the apps' Node flags, ready once `/health/ready`
- * answers 200; tracked by `run`.
- */
-export async function startEntry(
-  run: BenchRun,
-  options: Pick<StartAppOptions, 'label' | 'entry' | 'env' | 'logFile' | 'readyTimeoutMs'>,
-): Promise<AppHandle> {
-  const label = options.label ?? 'entry';
-  const app = await startApp({
-    ...options,
-    name: label,
-    port: await freePort(),
-    env: { NODE_ENV: 'development', LOG_LEVEL: 'warn', ...options.env },
+interface SessionServiceOptions {
+  label: string;
+  issuer: TestOidcIssuer;
+  redisUrl: string;
+  logFile: string;
+  env?: Record<string, string>;
+}
+
+/** POST /auth/logout with the session's own access token; fails unless it answers 204. */
+export async function logOut(sessionServiceUrl: string, accessToken: string): Promise<void> {
+  const reply = await post(`${sessionServiceUrl}/auth/logout`, undefined, {
+    headers: bearer(accessToken),
   });
-  return run.track(Stage.app, label, app, () => app.stop(10_000));
+  if (reply.status !== 204) throw new Error(`logout answered ${reply.status}: ${reply.text}`);
+}
+
+/**
+ * A session service of the benchmark's own, without Kafka (nothing relays its outbox), on
+ * `redisUrl` and trusting `issuer`'s ID tokens: a process from dist/, tracked by `run`.
+ */
+export async function startSessionService(
+  run: BenchRun,
+  { label, issuer, redisUrl, logFile, env = {} }: SessionServiceOptions,
+): Promise<AppHandle> {
+  const service = await startApp({
+    name: 'session-service',
+    label,
+    port: await freePort(),
+    logFile,
+    env: {
+      ...benchSessionEnv(issuer),
+      NODE_ENV: 'development',
+      REDIS_URL: redisUrl,
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+  });
+  return run.track(Stage.app, label, service, () => service.stop(10_000));
 }

@@ -1,6 +1,5 @@
+import { configFromEnv } from '@app/config/nest';
 import { Controller, Get, Module, type Type } from '@nestjs/common';
-import { ConfigModule } from '@nestjs/config';
-import { validateEnv } from '@app/config';
 import { ObservabilityModule } from '@app/observability';
 import { commonEnv, FIXED_IDENTITY } from './config';
 
@@ -17,11 +16,7 @@ class MeController {
 export function noauthModule(): Type {
   @Module({
     imports: [
-      ConfigModule.forRoot({
-        isGlobal: true,
-        ignoreEnvFile: true,
-        validate: validateEnv(commonEnv),
-      }),
+      configFromEnv(commonEnv),
       ObservabilityModule.forRoot({ serviceName: 'bench-overhead', readiness: [] }),
     ],
     controllers: [MeController],

@@ -3,7 +3,7 @@
 //
 // As a module: `startKafka(options)` resolves once the admin API answers.
 // As a command: `npm run kafka` runs a broker in the foreground
-// until SIGINT/SIGTERM (KAFKA_PORT, KAFKA_CONTROLLER_PORT, KAFKA_DATA_DIR).
+// until SIGINT/SIGTERM (KAFKA_PORT, KAFKA_DATA_DIR).
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -45,11 +45,8 @@ export interface KafkaHandle extends ServiceHandle {
 
 export interface KafkaOptions {
   port?: number;
-  controllerPort?: number;
   dataDir?: string;
-  heap?: string;
   log?: Log;
-  readyTimeoutMs?: number;
   security?: KafkaSecurity | undefined;
 }
 
@@ -233,11 +230,8 @@ export function clientSecurity(
  */
 export async function startKafka({
   port = 9092,
-  controllerPort,
   dataDir = join(root, '.data', 'kafka'),
-  heap = '512m',
   log = console.error,
-  readyTimeoutMs = 90_000,
   security,
 }: KafkaOptions = {}): Promise<KafkaHandle> {
   ensureKafkaJars({ log });
@@ -245,7 +239,7 @@ export async function startKafka({
   for (const password of Object.values(security?.users ?? {}))
     if (!/^[\w-]+$/.test(password))
       throw new Error('Kafka passwords: letters, digits, _ and - only');
-  const controller = controllerPort ?? (await freePort());
+  const controller = await freePort();
   const logDir = join(dataDir, 'logs');
   const logsDir = join(dataDir, 'kraft');
   const configFile = join(dataDir, 'server.properties');
@@ -262,8 +256,8 @@ export async function startKafka({
 
   const classpath = join(libDir, '*');
   const jvm = [
-    `-Xmx${heap}`,
-    `-Xms${heap === '512m' ? '256m' : heap}`,
+    '-Xmx512m',
+    '-Xms256m',
     '-XX:+UseG1GC',
     '-XX:MaxGCPauseMillis=20',
     '-Djava.awt.headless=true',
@@ -305,7 +299,7 @@ export async function startKafka({
     try {
       const admin = clientSecurity(security, dataDir, 'admin');
       await waitFor(`Kafka on ${brokers}`, () => adminAnswers(brokers, admin), {
-        timeoutMs: readyTimeoutMs,
+        timeoutMs: 90_000,
         intervalMs: 300,
         isAlive: proc.isAlive,
       });
@@ -353,7 +347,6 @@ if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) {
   runInForeground('kafka', async () => {
     const kafka = await startKafka({
       port: envInt('KAFKA_PORT', 9092),
-      controllerPort: envInt('KAFKA_CONTROLLER_PORT', 0) || undefined,
       dataDir: process.env.KAFKA_DATA_DIR ? resolve(process.env.KAFKA_DATA_DIR) : undefined,
     });
     return Object.assign(kafka, { url: kafka.brokers });

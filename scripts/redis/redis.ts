@@ -3,7 +3,7 @@
 //
 // As a module: `startRedis(options)` resolves once PING answers.
 // As a command: `npm run redis` runs one in the foreground
-// (REDIS_PORT, REDIS_DATA_DIR, REDIS_APPENDFSYNC) until SIGINT/SIGTERM.
+// (REDIS_PORT, REDIS_DATA_DIR) until SIGINT/SIGTERM.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -112,14 +112,10 @@ async function pingOnce(url: string): Promise<boolean> {
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === import.meta.filename) {
-  runInForeground('redis', async () => {
-    const appendfsync = process.env.REDIS_APPENDFSYNC;
-    if (appendfsync && !['always', 'everysec', 'no'].includes(appendfsync))
-      throw new Error(`REDIS_APPENDFSYNC must be always, everysec or no, got "${appendfsync}"`);
-    return startRedis({
+  runInForeground('redis', () =>
+    startRedis({
       port: envInt('REDIS_PORT', 0) || undefined,
       dataDir: process.env.REDIS_DATA_DIR ? resolve(process.env.REDIS_DATA_DIR) : undefined,
-      appendfsync: (appendfsync || undefined) as AppendFsync | undefined,
-    });
-  });
+    }),
+  );
 }

@@ -37,6 +37,12 @@ export const gatewayEnv = httpEnv(8080)
       .describe(
         'an upstream instance that could not be reached is skipped this long (passive health); when all are, they are tried anyway',
       ),
+    GATEWAY_UPSTREAM_TIMEOUT_MS: positiveInt
+      .max(600_000)
+      .default(30_000)
+      .describe(
+        'an upstream instance that sends no answer (or no more of its body) for this long: 504, and it is skipped like one that could not be reached',
+      ),
     GATEWAY_ALLOWED_ORIGINS: origins
       .default(['http://localhost:8080', 'http://127.0.0.1:8080'])
       .describe(

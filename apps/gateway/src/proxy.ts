@@ -7,12 +7,15 @@ import { phantomKey, type PhantomCache } from './phantom-cache';
 import { badRequest, invalidSession, invalidToken, Refusal, unavailable } from './refusal';
 import { accessClaims, onBehalfOf, type SessionClient } from './session-client';
 import type { TokenStore } from './token-store';
-import { connectionFailed, type Upstreams } from './upstreams';
+import { connectionFailed, timedOut, type Upstreams } from './upstreams';
 
 export interface ProxyDeps {
   env: Pick<
     GatewayEnv,
-    'GATEWAY_CLIENT_ID' | 'GATEWAY_CLIENT_SECRET' | 'GATEWAY_TEST_HOLD_INTROSPECTION_MS'
+    | 'GATEWAY_UPSTREAM_TIMEOUT_MS'
+    | 'GATEWAY_CLIENT_ID'
+    | 'GATEWAY_CLIENT_SECRET'
+    | 'GATEWAY_TEST_HOLD_INTROSPECTION_MS'
   >;
   store: TokenStore;
   sessions: SessionClient;
@@ -187,11 +190,26 @@ export function proxyRoutes(
       },
       // reply-from would retry a GET answered 503 on the same instance: pass it on instead.
       retryDelay: () => null,
+      // undici's headers timeout (no answer) and body timeout (no more of it); 300 s by default.
+      timeout: env.GATEWAY_UPSTREAM_TIMEOUT_MS,
       onResponse: (_request, _reply, response) => {
         upstreams.answered(instance);
         void reply.send(response.stream);
       },
       onError: (_reply, { error }) => {
+        if (timedOut(error)) {
+          // It may be acting on the request: marked down, and the request never sent again.
+          upstreams.failed(instance);
+          upstreamFailures.inc({ service });
+          fastify.log.warn({ err: error, upstream: instance.base }, 'upstream timed out');
+          void reply.send(
+            new Refusal(504, {
+              error: 'gateway_timeout',
+              error_description: `upstream ${service} did not answer in time`,
+            }),
+          );
+          return;
+        }
         if (!connectionFailed(error)) {
           fastify.log.warn({ err: error, upstream: instance.base }, 'upstream failed');
           void reply.send(noAnswer(service));

@@ -1,4 +1,4 @@
-import { connectionFailed, Upstreams } from './upstreams';
+import { connectionFailed, timedOut, Upstreams } from './upstreams';
 
 describe('Upstreams (round-robin with passive health)', () => {
   let now = 1_000_000;
@@ -53,5 +53,12 @@ describe('Upstreams (round-robin with passive health)', () => {
     expect(connectionFailed({ code: 'FST_REPLY_FROM_BAD_GATEWAY' })).toBe(false);
     expect(connectionFailed(new Error('other'))).toBe(false);
     expect(connectionFailed(undefined)).toBe(false);
+    const slow = Object.assign(new Error('Gateway Timeout'), {
+      code: 'FST_REPLY_FROM_GATEWAY_TIMEOUT',
+      cause: { code: 'UND_ERR_HEADERS_TIMEOUT' },
+    });
+    expect(timedOut(slow)).toBe(true);
+    expect(connectionFailed(slow)).toBe(false);
+    expect(timedOut(refused)).toBe(false);
   });
 });

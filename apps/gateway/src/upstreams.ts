@@ -88,8 +88,25 @@ const CONNECTION_FAILED = new Set([
  * answer, even a 5xx, as a response, never as an error.
  */
 export function connectionFailed(error: unknown): boolean {
-  const codes = [error, (error as { cause?: unknown } | undefined)?.cause].map(
-    (item) => (item as { code?: unknown } | undefined)?.code,
-  );
-  return codes.some((code) => typeof code === 'string' && CONNECTION_FAILED.has(code));
+  return codesOf(error).some((code) => CONNECTION_FAILED.has(code));
+}
+
+/** Errors by which an upstream took the request but its answer did not come in time. */
+const TIMED_OUT = new Set([
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+  'FST_REPLY_FROM_GATEWAY_TIMEOUT',
+  'FST_REPLY_FROM_TIMEOUT',
+]);
+
+/** Whether an error @fastify/reply-from reports means the upstream's answer timed out. */
+export function timedOut(error: unknown): boolean {
+  return codesOf(error).some((code) => TIMED_OUT.has(code));
+}
+
+/** The error's code and its cause's. */
+function codesOf(error: unknown): string[] {
+  return [error, (error as { cause?: unknown } | undefined)?.cause]
+    .map((item) => (item as { code?: unknown } | undefined)?.code)
+    .filter((code): code is string => typeof code === 'string');
 }

@@ -21,7 +21,7 @@ beforeAll(async () => {
     name: 'gateway-bad-input',
     // The session service trusts the gateway (on loopback) to say who the client is.
     sessionEnv: { TRUST_PROXY: '127.0.0.1', RATE_LIMIT_PER_IP: String(PER_IP) },
-    gatewayEnv: { GATEWAY_ALLOWED_ORIGINS: ORIGIN },
+    gatewayEnv: { GATEWAY_ALLOWED_ORIGINS: ORIGIN, GATEWAY_UPSTREAM_TIMEOUT_MS: '1000' },
   });
   ({ gateway, received } = fixture);
 }, 120_000);
@@ -104,6 +104,23 @@ describe('gateway: bad input gets a clear 4xx, never a 5xx, never an upstream ca
     }
     expect(answers.slice(0, 3).map((answer) => answer.status)).toEqual([431, 431, 431]);
     expect(received.length).toBe(before);
+  });
+});
+
+describe('gateway: an upstream that never answers', () => {
+  it('answers 504 gateway_timeout, never hangs, and never sends the request again', async () => {
+    const { handle } = await browserLogin(gateway.url, 'alice', 'browser-hang');
+    const hung = () => received.filter((entry) => entry.url.startsWith('hang:')).length;
+    for (const method of ['GET', 'POST']) {
+      const before = hung();
+      const answer = await call(gateway.url, method, '/api/hang/x', {
+        cookie: handle,
+        ...(method === 'POST' && { body: { n: 1 } }),
+      });
+      expect(answer.status).toBe(504);
+      expect(answer.json).toMatchObject({ error: 'gateway_timeout' });
+      expect(hung() - before).toBe(1);
+    }
   });
 });
 

@@ -21,7 +21,8 @@ export interface GatewayFixture {
   redis: Redis;
   /** The gateway's own key prefix in Redis. */
   gatewayPrefix: string;
-  /** Every request the recorder upstream (`/api/recorder/…`) received. */
+  /** Every request the recorder upstream (`/api/recorder/…`) received, and the one that never
+   * answers (`/api/hang/…`, its URLs prefixed `hang:`). */
   received: { url: string; headers: IncomingHttpHeaders }[];
   stop(): Promise<void>;
 }
@@ -53,6 +54,12 @@ export async function startGatewayFixture({
   });
   await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
   const recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;
+  // An upstream that takes every request and never answers (`/api/hang/…`).
+  const hanging = createServer((req) => {
+    received.push({ url: `hang:${req.url ?? ''}`, headers: req.headers });
+  });
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  const hangUrl = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
   const system = await startSystem({
     dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
     apps: ['session-service', 'revocation-publisher', 'content-api'],
@@ -93,7 +100,11 @@ export async function startGatewayFixture({
     system.startApp('gateway', {
       label,
       env: {
-        GATEWAY_UPSTREAMS: JSON.stringify({ ...system.upstreams, recorder: [recorderUrl] }),
+        GATEWAY_UPSTREAMS: JSON.stringify({
+          ...system.upstreams,
+          recorder: [recorderUrl],
+          hang: [hangUrl],
+        }),
         ...env,
       },
     });
@@ -105,7 +116,7 @@ export async function startGatewayFixture({
       ),
     );
   } catch (error) {
-    await Promise.allSettled([system.stop(), closeServer(recorder)]);
+    await Promise.allSettled([system.stop(), closeServer(recorder), closeServer(hanging)]);
     throw error;
   }
   const [gateway] = started;
@@ -121,7 +132,7 @@ export async function startGatewayFixture({
     gatewayPrefix,
     received,
     async stop() {
-      await Promise.allSettled([system.stop(), closeServer(recorder)]);
+      await Promise.allSettled([system.stop(), closeServer(recorder), closeServer(hanging)]);
       const keys = await redis.keys(`${keyPrefix}*`);
       if (keys.length > 0) await redis.del(...keys);
       await redis.quit();

@@ -28,16 +28,16 @@ const ALL = [
   { key: 'guard_request_cost', file: 'guard-request-cost', flags: [gc, quiet], boundS: 390 },
   { key: 'propagation', file: 'propagation', flags: [quiet], boundS: 330 },
   { key: 'request_overhead', file: 'request-overhead', flags: [quiet], boundS: 600 },
+  { key: 'gateway', file: 'gateway', flags: [quiet], boundS: 720 },
 ].map((b) => ({ ...b, file: `${b.file}.ts`, results: `${b.key.replaceAll('_', '-')}.json` }));
 type Benchmark = (typeof ALL)[number];
-const BENCHMARKS = ALL.filter((benchmark) => existsSync(join(root, 'bench', benchmark.file)));
 const resultsDir = join(root, 'bench', 'results');
 
 const onlyAt = process.argv.indexOf('--only');
 const only = onlyAt === -1 ? undefined : (process.argv[onlyAt + 1] ?? '').split(',');
 for (const key of only ?? [])
-  if (!BENCHMARKS.some((b) => b.key === key))
-    throw new Error(`--only: no benchmark "${key}" (${BENCHMARKS.map((b) => b.key).join(', ')})`);
+  if (!ALL.some((b) => b.key === key))
+    throw new Error(`--only: no benchmark "${key}" (${ALL.map((b) => b.key).join(', ')})`);
 
 // ---------------------------------------------------------------------------------------
 // One child at a time; a signal to this process goes to it, and it stops what it started.
@@ -114,7 +114,7 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
     };
   }
   const { propagation: p, request_overhead: o, guard_replay: g, guard_request_cost: c } = r;
-  const goals = get(o, 'goals');
+  const [goals, gatewayGoals] = [get(o, 'goals'), get(r.gateway, 'goals')];
   return {
     // Issue 6: revocation propagation and request overhead.
     ...pick(p, 'propagation_p50_ms propagation_p95_ms propagation_p99_ms propagation_max_ms'),
@@ -124,9 +124,17 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
     // Issue 10: what REDIS_DURABILITY costs a logout.
     ...pick(r.durability, 'durability_logout_p50_ms durability_logout_p99_ms'),
     ...pick(r.durability, 'replicas_vs_local_always_p50_ratio local_always_vs_everysec_p50_ratio'),
-    goals: { propagation: get(p, 'goal'), ...(isObject(goals) && goals) },
+    // Issue 12: the gateway (cookie sessions, the proxy hop, phantom tokens).
+    ...pick(r.gateway, 'gateway_propagation_p50_ms gateway_propagation_p99_ms'),
+    ...pick(r.gateway, 'gateway_vs_direct_rps_ratio gateway_vs_direct_p99_overhead_ms'),
+    ...pick(r.gateway, 'phantom_cached_vs_jwt_rps_ratio'),
+    goals: {
+      propagation: get(p, 'goal'),
+      ...(isObject(goals) && goals),
+      ...(isObject(gatewayGoals) && gatewayGoals),
+    },
     charts: { propagation: 'bench/results/propagation.svg' },
-    // The earlier benchmarks' headline figures, for docs/BENCHMARKS.md; details in their files.
+    // The earlier benchmarks' headline figures, for docs/ALL.md; details in their files.
     earlier: {
       session_service: pick(
         r.session_service,
@@ -166,7 +174,7 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
 
 const startedAt = Date.now();
 const outcomes: Record<string, string> = {};
-for (const benchmark of BENCHMARKS) {
+for (const benchmark of ALL) {
   if (only && !only.includes(benchmark.key)) continue;
   if (interrupted) break;
   log(`── ${benchmark.file} ──`);
@@ -190,6 +198,7 @@ process.stdout.write(
     `  GET /me req/s noauth/guard/naive  ${show('noauth_rps', 'guard_rps', 'naive_rps')}   p99 ${show('noauth_p99_ms', 'guard_p99_ms', 'naive_p99_ms')} ms`,
     `  guard/noauth ${show('guard_vs_noauth_rps_ratio')}, guard/naive ${show('guard_vs_naive_rps_ratio')}`,
     `  logout p50 by durability ${JSON.stringify((summary as Json).durability_logout_p50_ms ?? {})} ms`,
+    `  gateway propagation p50/p99 ${show('gateway_propagation_p50_ms', 'gateway_propagation_p99_ms')} ms, gateway/direct ${show('gateway_vs_direct_rps_ratio')}, opaque/JWT ${show('phantom_cached_vs_jwt_rps_ratio')}`,
     ...failed.map(([key, outcome]) => `  ${key}: ${outcome}`),
     `Results: ${latestFile}; chart: ${summary.charts.propagation}`,
     '',

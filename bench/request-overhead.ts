@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { build } from '../scripts/build.ts';
 import { envInt } from '../scripts/lib/process.ts';
 import { bearer, request } from './lib/http.ts';
-import { sideBySide, startLoadGenerator } from './lib/load-generator.ts';
+import { roundsFromEnv, sideBySide, startLoadGenerator } from './lib/load-generator.ts';
 import { envelope, n, printSummary, round, writeResults } from './lib/report.ts';
 import { benchRun, log, Stage } from './lib/run.ts';
 import {
@@ -29,18 +29,12 @@ import {
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
   route: 'GET /me',
-  rounds: envInt('BENCH_ROUNDS', 3, { min: 1 }),
-  duration_s: envInt('BENCH_DURATION_S', 10, { min: 1 }),
-  warmup_s: envInt('BENCH_WARMUP_S', 3, { min: 1 }),
-  connections: envInt('BENCH_CONNECTIONS', 16, { min: 1 }),
+  ...roundsFromEnv(),
   /** Distinct access tokens, one per session, rotated per request; the same for every variant. */
   tokens: envInt('BENCH_TOKENS', 1_000, { min: 1 }),
-  pause_between_runs_ms: 1_000,
   token_signing: 'ES256 (P-256), from the session service',
   /** Longer than the default 300 s, so no token expires while the rounds run. */
   access_token_ttl_s: 900,
-  load_generator:
-    'autocannon 9 in a child process: HTTP/1.1 keep-alive, no pipelining, one request in flight per connection',
 };
 
 /** Variants, in the order of the first round; `informational` ones are not in the goals. */

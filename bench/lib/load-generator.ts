@@ -4,6 +4,7 @@
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { envInt } from '../../scripts/lib/process.ts';
 import { cpuBetween, cpuSnapshot } from './cpu.ts';
 import type { ChildReply, MeasureRequest } from './load-generator-child.ts';
 import { median, round } from './report.ts';
@@ -64,13 +65,17 @@ export function startLoadGenerator(run: BenchRun, others: Record<string, number 
   };
 }
 
-export interface Rounds {
-  rounds: number;
-  duration_s: number;
-  warmup_s: number;
-  connections: number;
-  pause_between_runs_ms: number;
-}
+/** How variants are run side by side: BENCH_* override the defaults; recorded with results. */
+export const roundsFromEnv = () => ({
+  rounds: envInt('BENCH_ROUNDS', 3, { min: 1 }),
+  duration_s: envInt('BENCH_DURATION_S', 10, { min: 1 }),
+  warmup_s: envInt('BENCH_WARMUP_S', 3, { min: 1 }),
+  connections: envInt('BENCH_CONNECTIONS', 16, { min: 1 }),
+  pause_between_runs_ms: 1_000,
+  load_generator:
+    'autocannon 9 in a child process: HTTP/1.1 keep-alive, no pipelining, one request in flight per connection',
+});
+export type Rounds = ReturnType<typeof roundsFromEnv>;
 
 /**
  * A warm-up run of each target, then `rounds` rounds, each running every target once in an

@@ -94,6 +94,19 @@ export default tseslint.config(
     },
   },
   {
+    // The web console: browser code (apps/gateway/web/tsconfig.json), Preact components in TSX.
+    files: ['apps/gateway/web/**/*.ts', 'apps/gateway/web/**/*.tsx'],
+    extends: [...tseslint.configs.strictTypeChecked],
+    languageOptions: {
+      globals: { ...globals.browser },
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+    },
+  },
+  {
     files: ['**/*.mjs', '**/*.cjs'],
     languageOptions: { globals: { ...globals.node } },
   },

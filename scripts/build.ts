@@ -1,5 +1,6 @@
 // Compiles apps/, libs/ and the apps the benchmarks run (bench/overhead-app) to dist/ with SWC (path aliases
-// rewritten to relative paths), and copies the files the code reads at run time (Lua commands).
+// rewritten to relative paths), copies the files the code reads at run time (Lua commands), and
+// bundles the gateway's web console (apps/gateway/web) for browsers with esbuild.
 // Type checking is `tsc --noEmit`, run separately by `npm test`.
 import {
   copyFileSync,
@@ -13,10 +14,13 @@ import {
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { transformFile, type JscConfig, type Options } from '@swc/core';
+import { build as bundle } from 'esbuild';
 
 const require = createRequire(import.meta.url);
 const { root, ...swcOptions } = require('../swc.config.cjs') as Options & { root: string };
 const outDir = join(root, 'dist');
+/** The web console's sources: browser code, bundled by esbuild rather than compiled by SWC. */
+const webDir = join(root, 'apps', 'gateway', 'web');
 const isTest = (file: string) => /\.(spec|int-spec|e2e-spec)\.ts$/.test(file);
 
 const isSource = (file: string) => file.endsWith('.ts') && !file.endsWith('.d.ts') && !isTest(file);
@@ -44,7 +48,9 @@ export async function build({ clean = true }: { clean?: boolean } = {}): Promise
   const dirs = ['apps', 'libs', 'bench/overhead-app', 'scripts/lib']
     .map((dir) => join(root, dir))
     .filter(existsSync);
-  const sources = dirs.flatMap((dir) => [...files(dir, isSource)]);
+  const sources = dirs
+    .flatMap((dir) => [...files(dir, isSource)])
+    .filter((file) => !file.startsWith(`${webDir}/`));
   const assets = dirs.flatMap((dir) => [...files(dir, isAsset)]);
   for (const asset of assets) {
     const target = join(into, relative(root, asset));
@@ -73,10 +79,30 @@ export async function build({ clean = true }: { clean?: boolean } = {}): Promise
       if (map) writeFileSync(`${target}.map`, map);
     }),
   );
+  await buildConsole(join(into, relative(root, webDir)));
   if (clean) swapIn(into);
   console.error(
     `[build] ${sources.length} files compiled and ${assets.length} copied to dist/ in ${Date.now() - started} ms`,
   );
+}
+
+/** The console's page, and its script and stylesheet under assets/ (nothing from a CDN). */
+async function buildConsole(out: string): Promise<void> {
+  mkdirSync(out, { recursive: true });
+  copyFileSync(join(webDir, 'index.html'), join(out, 'index.html'));
+  await bundle({
+    entryPoints: [join(webDir, 'src', 'console.tsx'), join(webDir, 'src', 'console.css')],
+    entryNames: '[name]',
+    outdir: join(out, 'assets'),
+    bundle: true,
+    minify: true,
+    sourcemap: 'linked',
+    format: 'esm',
+    target: 'es2022',
+    jsx: 'automatic',
+    jsxImportSource: 'preact',
+    logLevel: 'warning',
+  });
 }
 
 /** Replaces dist/ by `staging`. Another build that swapped its own in first wins; same sources. */

@@ -32,8 +32,13 @@ export const APPS = [
   { name: 'gateway', port: 8080, scalable: true, stage: 2 },
 ] as const satisfies readonly { name: AppName; port: number; scalable: boolean; stage: number }[];
 
-/** The API services the gateway proxies to, as `/api/<service>/…`. */
-const UPSTREAMS = { content: 'content-api', account: 'account-api' } as const;
+/** The apps the gateway proxies to, as `/api/<service>/…`: the API services, and the session
+ * service for the web console's device and admin calls. */
+const UPSTREAMS = {
+  content: 'content-api',
+  account: 'account-api',
+  session: 'session-service',
+} as const;
 
 /** The gateway's client at the session service's `/oauth/introspect` (phantom tokens). */
 export const GATEWAY_CLIENT_ID = 'gateway';

@@ -48,6 +48,9 @@ if (!skipGates) {
     ok;
   ok = run('lint (eslint --max-warnings 0)', 'npx', ['eslint', '.', '--max-warnings', '0']) && ok;
   ok = run('types (tsc --noEmit)', 'npx', ['tsc', '--noEmit', '-p', 'tsconfig.json']) && ok;
+  // The web console is browser code with a configuration of its own (DOM, JSX).
+  const web = ['tsc', '--noEmit', '-p', 'apps/gateway/web/tsconfig.json'];
+  ok = run('types of the web console (tsc --noEmit)', 'npx', web) && ok;
 }
 if (ok) {
   await build();

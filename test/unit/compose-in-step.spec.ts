@@ -56,7 +56,11 @@ describe('docker-compose.yml and the local launcher agree', () => {
         brokers: 'kafka:29092',
         redisUrl: 'redis://redis:6379',
         sessionServiceUrl: 'http://session-service:3000',
-        upstreams: { content: ['http://content-api:3100'], account: ['http://account-api:3200'] },
+        upstreams: {
+          content: ['http://content-api:3100'],
+          account: ['http://account-api:3200'],
+          session: ['http://session-service:3000'],
+        },
         gatewayOrigins: ['http://localhost:8080'],
         gatewayClientSecret: 'a secret of the deployment',
       });
@@ -76,7 +80,7 @@ describe('docker-compose.yml and the local launcher agree', () => {
     }
   });
 
-  it("gives the gateway the session service's client secret and every API service", () => {
+  it("gives the gateway the session service's client secret, every API service and the session service", () => {
     const session = compose.services['session-service']!.environment!;
     const gateway = compose.services.gateway!.environment!;
     const clients = JSON.parse(session.OAUTH_CLIENTS ?? '[]') as { client_id: string }[];
@@ -84,10 +88,8 @@ describe('docker-compose.yml and the local launcher agree', () => {
       client_id: gateway.GATEWAY_CLIENT_ID,
       client_secret: gateway.GATEWAY_CLIENT_SECRET,
     });
-    expect(Object.keys(JSON.parse(gateway.GATEWAY_UPSTREAMS ?? '{}') as object).sort()).toEqual([
-      'account',
-      'content',
-    ]);
+    const upstreams = Object.keys(JSON.parse(gateway.GATEWAY_UPSTREAMS ?? '{}') as object);
+    expect(upstreams.sort()).toEqual(['account', 'content', 'session']);
   });
 });
 

@@ -22,6 +22,8 @@ const loginBody = z.strictObject({
     platform: z.string().min(1).max(100).optional(),
   }),
   remember: z.boolean().optional(),
+  /** After a 409 device_limit_reached: the session the user chose to sign out first. */
+  end_session_id: z.string().min(1).max(100).optional(),
 });
 
 /** The token handler: `POST /bff/login`, `GET /bff/session`, `POST /bff/logout`. */

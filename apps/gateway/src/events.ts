@@ -1,6 +1,6 @@
 import type { AppliedRevocation, RevocationGuard } from '@app/revocation-guard';
 import { Logger } from '@nestjs/common';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { CookieSessions } from './cookie-sessions';
@@ -233,6 +233,19 @@ export class EventStreams {
   }
 }
 
+/** Answers with a Server-Sent Events stream: never stored, never buffered by a proxy. */
+export function sendEventStream(reply: FastifyReply, body: Readable): FastifyReply {
+  return (
+    reply
+      .header('content-type', 'text/event-stream; charset=utf-8')
+      .header('cache-control', 'no-store')
+      .header('x-accel-buffering', 'no')
+      // Nothing follows a stream on its connection: it closes with it (also at shutdown).
+      .header('connection', 'close')
+      .send(body)
+  );
+}
+
 /**
  * `GET /bff/events`: Server-Sent Events of every revocation this gateway instance applies, for
  * admins (the console). Auth is the cookie session with the role admin; no `x-csrf`, which an
@@ -258,15 +271,7 @@ export function eventRoutes(
     const { session } = await cookies.live(request);
     if (!session.roles.includes('admin'))
       throw new Refusal(403, { error: 'forbidden', error_description: 'role admin required' });
-    return (
-      reply
-        .header('content-type', 'text/event-stream; charset=utf-8')
-        .header('cache-control', 'no-store')
-        .header('x-accel-buffering', 'no')
-        // Nothing follows a stream on its connection: it closes with it (also at shutdown).
-        .header('connection', 'close')
-        .send(streams.open(session))
-    );
+    return sendEventStream(reply, streams.open(session));
   });
   return streams;
 }

@@ -4,12 +4,14 @@ import replyFrom from '@fastify/reply-from';
 import type { RevocationGuard } from '@app/revocation-guard';
 import type { FastifyInstance } from 'fastify';
 import { bffRoutes } from './bff';
+import { consoleRoutes } from './console';
 import type { GatewayEnv } from './config';
 import { eventRoutes, type EventStreamSettings } from './events';
 import { CookieSessions } from './cookie-sessions';
 import type { PhantomCache } from './phantom-cache';
 import { proxyRoutes, type ProxyDeps } from './proxy';
 import { Refusal, refuse } from './refusal';
+import { sessionEventRoutes } from './session-events';
 import type { SessionClient } from './session-client';
 import type { TokenStore } from './token-store';
 import { GATEWAY_HELMET } from './security-headers';
@@ -40,8 +42,9 @@ export interface GatewayDeps {
   upstreamFailures: ProxyDeps['upstreamFailures'];
 }
 
-/** The token handler (/bff/*, bff.ts) and the proxy (/api/<service>/…, proxy.ts), as one
- * Fastify plugin; refusals (refusal.ts) become their answers here. */
+/** The token handler (/bff/*, bff.ts), its event streams (events.ts, session-events.ts), the
+ * proxy (/api/<service>/…, proxy.ts) and the web console (/, console.ts), as one Fastify
+ * plugin; refusals (refusal.ts) become their answers here. */
 export function gatewayRoutes(deps: GatewayDeps) {
   const cookies = new CookieSessions(deps.env, deps.store, deps.sessions, deps.guard);
   const clearCookie = cookies.clearCookie.bind(cookies);
@@ -64,6 +67,12 @@ export function gatewayRoutes(deps: GatewayDeps) {
 
     bffRoutes(fastify, { ...deps, cookies });
     eventRoutes(fastify, { guard: deps.guard, cookies, settings: deps.events });
+    sessionEventRoutes(fastify, {
+      guard: deps.guard,
+      cookies,
+      settings: { keepAliveMs: deps.events?.keepAliveMs ?? 15_000 },
+    });
+    await consoleRoutes(fastify);
     proxyRoutes(fastify, { ...deps, cookies, upstreams });
   };
 }

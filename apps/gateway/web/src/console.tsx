@@ -1,0 +1,111 @@
+import { render } from 'preact';
+import { useCallback, useEffect, useState } from 'preact/hooks';
+import { Admin } from './admin';
+import { api, whenSignedOut, type SessionInfo } from './api';
+import { Devices } from './devices';
+import { signedOutBecause, type Revocation } from './reasons';
+import { SignIn } from './sign-in';
+
+type Route = 'devices' | 'admin';
+const routeOf = (hash: string): Route => (hash === '#/admin' ? 'admin' : 'devices');
+
+function useRoute(): Route {
+  const [route, setRoute] = useState(routeOf(location.hash));
+  useEffect(() => {
+    const follow = () => {
+      setRoute(routeOf(location.hash));
+    };
+    addEventListener('hashchange', follow);
+    return () => {
+      removeEventListener('hashchange', follow);
+    };
+  }, []);
+  return route;
+}
+
+function App() {
+  /** undefined while loading; null when signed out. */
+  const [session, setSession] = useState<SessionInfo | null | undefined>(undefined);
+  const [notice, setNotice] = useState<string | undefined>();
+  const route = useRoute();
+
+  const signedOut = useCallback((why: string) => {
+    setSession(null);
+    setNotice(why);
+  }, []);
+
+  useEffect(() => {
+    whenSignedOut(() => {
+      signedOut('Your session ended. Please sign in again.');
+    });
+    api.session().then(setSession, () => {
+      setSession(null);
+    });
+  }, [signedOut]);
+
+  // The gateway tells this page, within milliseconds, when its session ends anywhere.
+  useEffect(() => {
+    if (!session) return;
+    const events = new EventSource('/bff/session/events');
+    events.addEventListener('ended', (message) => {
+      events.close();
+      signedOut(signedOutBecause(JSON.parse((message as MessageEvent<string>).data) as Revocation));
+    });
+    return () => {
+      events.close();
+    };
+  }, [session?.session_id, signedOut]);
+
+  if (session === undefined) return <p class="loading">Loading…</p>;
+  if (session === null)
+    return (
+      <SignIn
+        notice={notice}
+        onSignedIn={(next) => {
+          setNotice(undefined);
+          setSession(next);
+        }}
+      />
+    );
+  const isAdmin = session.user.roles.includes('admin');
+  return (
+    <>
+      <header class="bar">
+        <strong>Sessions</strong>
+        <nav aria-label="Main">
+          <a href="#/" aria-current={route === 'devices' ? 'page' : undefined}>
+            Your devices
+          </a>
+          {isAdmin && (
+            <a href="#/admin" aria-current={route === 'admin' ? 'page' : undefined}>
+              Admin
+            </a>
+          )}
+        </nav>
+        <span class="who">{session.user.sub}</span>
+        <button
+          type="button"
+          onClick={() => {
+            void api.logout().finally(() => {
+              signedOut('You signed out.');
+            });
+          }}
+        >
+          Sign out
+        </button>
+      </header>
+      <main>
+        {route === 'admin' && isAdmin ? (
+          <Admin />
+        ) : route === 'admin' ? (
+          <p role="alert">Only administrators can open this page.</p>
+        ) : (
+          <Devices onSignedOut={signedOut} />
+        )}
+      </main>
+    </>
+  );
+}
+
+const mount = document.getElementById('app');
+if (mount) render(<App />, mount);

@@ -26,6 +26,12 @@ export const gatewayEnv = httpEnv(8080)
       .url({ protocol: /^https?$/ })
       .default('http://127.0.0.1:3000')
       .describe('the session service the token handler signs in, refreshes and logs out at'),
+    GATEWAY_SESSION_SERVICE_TIMEOUT_MS: positiveInt
+      .max(120_000)
+      .default(15_000)
+      .describe(
+        'longest wait for the session service (a sign-in hashes a password: seconds on a busy machine); past it 503 and Retry-After',
+      ),
     GATEWAY_UPSTREAMS: jsonEnv(upstreams)
       .default({ content: ['http://127.0.0.1:3100'], account: ['http://127.0.0.1:3200'] })
       .describe(

@@ -29,7 +29,10 @@ runHttpApp(AppModule, 'gateway', (app) => {
       GATEWAY_TEST_HOLD_INTROSPECTION_MS: env('GATEWAY_TEST_HOLD_INTROSPECTION_MS'),
     },
     store: new TokenStore(app.get<Redis>(REDIS), env('GATEWAY_KEY_PREFIX')),
-    sessions: new SessionClient(env('GATEWAY_SESSION_SERVICE_URL')),
+    sessions: new SessionClient(
+      env('GATEWAY_SESSION_SERVICE_URL'),
+      env('GATEWAY_SESSION_SERVICE_TIMEOUT_MS'),
+    ),
     guard: app.get(RevocationGuard),
     phantom: new PhantomCache(env('GATEWAY_PHANTOM_CACHE_SIZE')),
     introspections: new Counter({

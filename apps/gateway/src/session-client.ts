@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { decodeJwt } from 'jose';
+import { unavailable } from './refusal';
 
 export interface TokenPair {
   access_token: string;
@@ -60,7 +61,7 @@ export const onBehalfOf = (request: FastifyRequest): OnBehalfOf => ({
 export class SessionClient {
   constructor(
     private readonly baseUrl: string,
-    private readonly timeoutMs = 5_000,
+    private readonly timeoutMs = 15_000,
   ) {}
 
   login(body: unknown, client: OnBehalfOf): Promise<Upstream<TokenPair>> {
@@ -113,13 +114,20 @@ export class SessionClient {
     if (client.userAgent !== undefined) headers['user-agent'] = client.userAgent;
     if (body !== undefined) headers['content-type'] = 'application/json';
     if (bearer !== undefined) headers.authorization = `Bearer ${bearer}`;
-    const response = await fetch(new URL(path, this.baseUrl), {
-      method: 'POST',
-      headers,
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(this.timeoutMs),
-    });
-    const text = await response.text();
+    let response: Response;
+    let text: string;
+    try {
+      response = await fetch(new URL(path, this.baseUrl), {
+        method: 'POST',
+        headers,
+        ...(body !== undefined && { body: JSON.stringify(body) }),
+        signal: AbortSignal.timeout(this.timeoutMs),
+      });
+      text = await response.text();
+    } catch {
+      // Unreachable, or no answer in time (a sign-in under load): the caller may retry.
+      throw unavailable('the session service did not answer, retry shortly');
+    }
     let parsed: T | undefined;
     try {
       parsed = text === '' ? undefined : (JSON.parse(text) as T);

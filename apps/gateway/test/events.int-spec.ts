@@ -94,8 +94,8 @@ async function openStream(
 }
 
 async function browserLogin(username: string): Promise<{ handle: string; sessionId: string }> {
-  // Set-up, not what is tested: on a machine this busy the gateway's 5 s wait on the session
-  // service's sign-in (a password hash) can run out, which it answers 502; then sign in again.
+  // Set-up, not what is tested: on a machine this busy the gateway's wait on the session
+  // service's sign-in (a password hash) can run out, which it answers 503; then sign in again.
   const response = await eventually(`${username} to sign in through the gateway`, async () => {
     const answer = await fetch(`${gateway.url}/bff/login`, {
       method: 'POST',
@@ -106,7 +106,7 @@ async function browserLogin(username: string): Promise<{ handle: string; session
         device: { name: `browser-${username}` },
       }),
     });
-    if (answer.status !== 502) return answer;
+    if (answer.status !== 503) return answer;
     await answer.arrayBuffer();
     return undefined;
   });

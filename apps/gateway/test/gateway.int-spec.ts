@@ -300,21 +300,29 @@ describe('gateway (token handler, CSRF, proxy, revocation)', () => {
     expect(refresh.status).toBe(401);
   });
 
-  it('refreshes an access token about to expire once, however many requests race', async () => {
+  it('refreshes an access token about to expire once, however many requests race across its expiry', async () => {
     const { handle } = await browserLogin('browser-refresh');
     const before = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as {
       access_token: string;
       refresh_token: string;
       exp: number;
     };
-    // Into the refresh window (within REFRESH_AHEAD_SECONDS of exp), before the token expires.
-    const due = before.exp * 1000 - REFRESH_AHEAD_SECONDS * 1000 + 300;
+    // Deep in the refresh window (REFRESH_AHEAD_SECONDS before exp), a second before the token
+    // expires: the new token (ACCESS_TOKEN_TTL_SECONDS) is then not due for 3 s, longer than
+    // the waves below last, so a second refresh would be a lost single flight, not a due one.
+    const due = before.exp * 1000 - 1_000;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now())));
     const refreshes = await refreshesSoFar();
+    // 50 requests in 10 waves from then until past the old token's exp: the first ones race
+    // into one refresh, the later ones find it done or join it.
+    const span = before.exp * 1000 + 500 - Date.now();
     const answers = await Promise.all(
-      Array.from({ length: 20 }, () => call('GET', '/api/content/me', { cookie: handle })),
+      Array.from({ length: 50 }, async (_, i) => {
+        await new Promise((resolve) => setTimeout(resolve, Math.floor(i / 5) * (span / 10)));
+        return call('GET', '/api/content/me', { cookie: handle });
+      }),
     );
-    expect(answers.map((answer) => answer.status)).toEqual(Array(20).fill(200));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(50).fill(200));
     expect((await refreshesSoFar()) - refreshes).toBe(1);
     const after = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as typeof before;
     expect(after.access_token).not.toBe(before.access_token);

@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { root, startSystem, type AppHandle, type RunningSystem } from '../../scripts/system.ts';
-import { launchChromium } from './browser.ts';
+import { launchChromium } from '../../scripts/browser/chromium.ts';
 
 const SCREENSHOTS = join(root, 'docs', 'console');
 const PHONE = { width: 390, height: 844 };
@@ -70,6 +70,8 @@ async function signIn(page: Page, username: string): Promise<void> {
   await page.getByLabel('Password').fill(`${username}-pass`);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Your devices' }).waitFor();
+  // The page listens for its session's end from here on.
+  await page.locator('body[data-session-stream="open"]').waitFor();
 }
 
 /** What `fetch` from the page gets for a proxied call with its cookie and `x-csrf`. */

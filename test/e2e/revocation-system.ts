@@ -93,6 +93,8 @@ export class RevocationSystem {
     const security = this.options.kafkaSecurity;
     this.system = await startSystem({
       dataDir: this.dataDir,
+      // The gateway has end-to-end tests of its own (apps/gateway/test, test/e2e/console…).
+      apps: ['session-service', 'revocation-publisher', ...API_SERVICES],
       instances: this.options.apisPerService ?? 2,
       kafka: security ? { security } : {},
       redis: { appendfsync: 'always' },

@@ -1,7 +1,7 @@
 import { render } from 'preact';
 import { useCallback, useEffect, useState } from 'preact/hooks';
 import { Admin } from './admin';
-import { api, whenSignedOut, type SessionInfo } from './api';
+import { api, ApiError, whenSignedOut, type SessionInfo } from './api';
 import { Devices } from './devices';
 import { signedOutBecause, type Revocation } from './reasons';
 import { SignIn } from './sign-in';
@@ -47,12 +47,25 @@ function App() {
   useEffect(() => {
     if (!session) return;
     const events = new EventSource('/bff/session/events');
+    // For tests and the benchmark: the page listens for its session's end from now on.
+    events.onopen = () => {
+      document.body.dataset.sessionStream = 'open';
+    };
+    // Refused for good (the session ended before the stream opened): ask once to be sure.
+    events.onerror = () => {
+      if (events.readyState !== EventSource.CLOSED) return;
+      api.session().catch((error: unknown) => {
+        if (error instanceof ApiError && error.status === 401)
+          signedOut('Your session ended. Please sign in again.');
+      });
+    };
     events.addEventListener('ended', (message) => {
       events.close();
       signedOut(signedOutBecause(JSON.parse((message as MessageEvent<string>).data) as Revocation));
     });
     return () => {
       events.close();
+      delete document.body.dataset.sessionStream;
     };
   }, [session?.session_id, signedOut]);
 

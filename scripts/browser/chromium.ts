@@ -1,4 +1,4 @@
-// A real Chromium for the console's tests: Debian's `chromium` package driven by
+// A real Chromium for the console's tests and benchmark: Debian's `chromium` package driven by
 // playwright-core (the npm registry's browser downloads are not reachable here). Installed
 // when missing, as redis-server is (scripts/redis/redis.ts), when we may.
 import { execFileSync, spawnSync } from 'node:child_process';

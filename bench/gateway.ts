@@ -9,8 +9,6 @@
 //
 // BENCH_REVOCATIONS, BENCH_ROUNDS, BENCH_DURATION_S, BENCH_WARMUP_S, BENCH_CONNECTIONS and
 // BENCH_TOKENS override the defaults (1,000, 3, 10, 3, 16, 1,000).
-import { randomBytes, scryptSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -37,7 +35,7 @@ import {
   writeResults,
 } from './lib/report.ts';
 import { benchRun, inParallel, log } from './lib/run.ts';
-import { startCore, type Core } from './lib/stack.ts';
+import { BENCH_PASSWORD, startCore, writeBenchUsers, type Core } from './lib/stack.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
@@ -79,24 +77,11 @@ const limits = {
 };
 
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
-const PASSWORD = 'bench-pass';
-
-/** Bench users for USERS_FILE: `bench-<i>`, all with PASSWORD under one cheap hash. */
-function writeUsers(file: string, count: number) {
-  const salt = randomBytes(16);
-  const hash = scryptSync(PASSWORD, salt, 32, { N: 16, r: 1, p: 1 });
-  const password_hash = `scrypt$16$1$1$${salt.toString('base64')}$${hash.toString('base64')}`;
-  const users = Array.from({ length: count }, (_, i) => ({
-    ...{ id: `bench-${i}`, username: `bench-${i}`, password_hash, roles: ['user'] },
-  }));
-  writeFileSync(file, JSON.stringify(users));
-}
-
 /** A cookie session made at `gateway` (POST /bff/login): its Cookie header and session id. */
 async function cookieLogin(gateway: AppHandle, username: string, device: string) {
   const reply = await post(
     `${gateway.url}/bff/login`,
-    { username, password: PASSWORD, device: { name: device } },
+    { username, password: BENCH_PASSWORD, device: { name: device } },
     { headers: { 'x-csrf': '1' } },
   );
   const cookie = reply.headers['set-cookie']?.find((c) => c.startsWith('__Host-session='));
@@ -109,7 +94,7 @@ async function cookieLogin(gateway: AppHandle, username: string, device: string)
 /** A session at the session service (POST /auth/login), JWT or opaque access token. */
 async function tokenLogin(core: Core, username: string, device: string, format = 'jwt') {
   const reply = await post(`${core.sessionService.url}/auth/login`, {
-    ...{ username, password: PASSWORD, device: { name: device }, token_format: format },
+    ...{ username, password: BENCH_PASSWORD, device: { name: device }, token_format: format },
   });
   if (reply.status !== 200) throw new Error(`/auth/login answered ${reply.status}: ${reply.text}`);
   return JSON.parse(reply.text) as TokenReply;
@@ -231,7 +216,7 @@ await run.main(async () => {
   const topic = `bench-gateway-${Date.now().toString(36)}`;
   const usersFile = join(run.dataDir, 'users.json');
   const users = parameters.warmup_revocations + parameters.revocations + parameters.sessions;
-  writeUsers(usersFile, users);
+  writeBenchUsers(usersFile, users);
   const ttl = String(parameters.access_token_ttl_s);
   const guardEnv = { ACCESS_TOKEN_MAX_TTL_SECONDS: ttl };
   const core = await startCore(run, {

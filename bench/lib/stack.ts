@@ -3,12 +3,31 @@
 // sessions are cheap to open: no scrypt), the session service, the publisher and any number
 // of API instances, each app a process of its own from dist/ with the stack's wiring.
 import { exportJWK, generateKeyPair } from 'jose';
+import { randomBytes, scryptSync } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import type { TestOidcIssuer } from '@app/testing';
 import { freePort } from '../../scripts/lib/process.ts';
 import { startApp, startSystem, type AppHandle, type AppName } from '../../scripts/system.ts';
 import { builtLib } from './built.ts';
 import { bearer, post, type TokenReply } from './http.ts';
 import { inParallel, log, Stage, type BenchRun } from './run.ts';
+
+/** The password of every user `writeBenchUsers` writes. */
+export const BENCH_PASSWORD = 'bench-pass';
+
+/**
+ * Bench users for the session service's USERS_FILE: `bench-<i>`, all with BENCH_PASSWORD under
+ * one cheap scrypt hash (N=16), so a password sign-in costs no hashing time worth measuring.
+ */
+export function writeBenchUsers(file: string, count: number): void {
+  const salt = randomBytes(16);
+  const hash = scryptSync(BENCH_PASSWORD, salt, 32, { N: 16, r: 1, p: 1 });
+  const password_hash = `scrypt$16$1$1$${salt.toString('base64')}$${hash.toString('base64')}`;
+  const users = Array.from({ length: count }, (_, i) => ({
+    ...{ id: `bench-${i}`, username: `bench-${i}`, password_hash, roles: ['user'] },
+  }));
+  writeFileSync(file, JSON.stringify(users));
+}
 
 /**
  * What a benchmark's session service gets: limits raised so that its sign-ins are never

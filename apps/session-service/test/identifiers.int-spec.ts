@@ -72,11 +72,15 @@ describe('identifiers and revocation events (real Redis)', () => {
   it('property: any user id in an admin route is either refused with 400 or makes a valid event', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.oneof(
-          fc.string({ minLength: 1, maxLength: 300 }),
-          fc.string({ unit: 'grapheme', minLength: 1, maxLength: 260 }),
-          fc.stringMatching(/^[\w.@-]{100,260}$/),
-        ),
+        // "." and ".." are no path segment of a URL: the client resolves them away (RFC 3986
+        // 5.2.4) and the route is never reached (404). The service refuses dot-only ids anyway.
+        fc
+          .oneof(
+            fc.string({ minLength: 1, maxLength: 300 }),
+            fc.string({ unit: 'grapheme', minLength: 1, maxLength: 260 }),
+            fc.stringMatching(/^[\w.@-]{100,260}$/),
+          )
+          .filter((id) => id !== '.' && id !== '..'),
         async (userId) => {
           const answer = await call(
             'POST',

@@ -95,4 +95,42 @@ describe('gateway lifecycle (a broker of its own)', () => {
       { timeoutMs: 90_000, intervalMs: 250 },
     );
   }, 180_000);
+
+  it('paused (SIGSTOP) while a session is revoked, it never lets that cookie through once resumed; another session goes on', async () => {
+    const { handle: revoked } = await browserLogin(gateway.url, 'bob', 'browser-stalled');
+    const { handle: live } = await browserLogin(gateway.url, 'alice', 'browser-live');
+    const phone = await phoneLogin(sessionUrl, 'bob', 'phone-stalled');
+    const at = (handle: string) => call(gateway.url, 'GET', '/api/recorder/x', { cookie: handle });
+    expect((await at(revoked)).status).toBe(200);
+    const pid = gateway.pid;
+    if (pid === undefined) throw new Error('the gateway has no pid');
+    // A stall (GC, a starved VM): the revocation happens while the gateway cannot read it.
+    process.kill(pid, 'SIGSTOP');
+    try {
+      const ended = await call(sessionUrl, 'POST', '/auth/logout-all', {
+        bearer: phone.access_token,
+      });
+      expect(ended.status).toBe(204);
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // Resumed: 503 while its view catches up (stale past the bound), then 401; never 200.
+    const seen: number[] = [];
+    await eventually(
+      'the resumed gateway to refuse the revoked cookie',
+      async () => {
+        const { status } = await at(revoked);
+        seen.push(status);
+        return status === 401 ? true : undefined;
+      },
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    expect(seen.filter((status) => status !== 401 && status !== 503)).toEqual([]);
+    await eventually(
+      'the live session to be served again',
+      async () => ((await at(live)).status === 200 ? true : undefined),
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+  }, 180_000);
 });

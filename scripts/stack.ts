@@ -8,7 +8,16 @@ import { rmSync, watch, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { build } from './build.ts';
 import { envInt } from './lib/process.ts';
-import { APPS, portVar, root, startSystem, type AppName, type RunningSystem } from './system.ts';
+import {
+  APPS,
+  DEV_IDP_NAME,
+  portVar,
+  root,
+  SSF_CLIENT_ID,
+  startSystem,
+  type AppName,
+  type RunningSystem,
+} from './system.ts';
 
 const env = process.env;
 const dataDir = resolve(env.STACK_DATA_DIR ?? join(root, '.data', 'stack'));
@@ -124,6 +133,14 @@ async function main(): Promise<void> {
   process.stdout.write(`\nStack ready in ${((Date.now() - started) / 1000).toFixed(1)} s:\n`);
   for (const [name, where, pid] of rows)
     process.stdout.write(`  ${name.padEnd(width)}  ${where}${pid ? `  (pid ${pid})` : ''}\n`);
+  if (running.devIdpUrl)
+    process.stdout.write(
+      `\nSingle sign-on: the console's "Sign in with ${DEV_IDP_NAME}" goes through the dev OpenID provider at ${running.devIdpUrl} (demo users, development only).\n`,
+    );
+  if (running.ssfUrl)
+    process.stdout.write(
+      `SSF transmitter: ${running.ssfUrl}/.well-known/ssf-configuration; management client "${SSF_CLIENT_ID}", Authorization: Bearer ${running.ssfToken} (made up for this run).\n`,
+    );
   process.stdout.write(
     `\nLogs: ${logsToStdout ? 'above' : running.logDir}. Ctrl-C stops everything.\n`,
   );

@@ -19,16 +19,26 @@ import { startRedis, type AppendFsync, type RedisHandle } from './redis/redis.ts
 export const root = resolve(import.meta.dirname, '..');
 
 export type AppName =
-  'session-service' | 'revocation-publisher' | 'content-api' | 'account-api' | 'gateway';
+  | 'dev-idp'
+  | 'session-service'
+  | 'revocation-publisher'
+  | 'content-api'
+  | 'account-api'
+  | 'ssf-transmitter'
+  | 'gateway';
 
 /** Every app, in start order, its default first port (`<NAME>_PORT` for `npm run stack`),
  * whether it runs several instances, and its stage: the publisher provisions the topic the
- * API services read (stage 1), and the gateway proxies to the API services (stage 2). */
+ * API services and the SSF transmitter read (stage 1), and the gateway proxies to the API
+ * services (stage 2). The dev OpenID provider is the local stand-in for the users' provider:
+ * started only where asked for (`npm run stack` does), never in production. */
 export const APPS = [
+  { name: 'dev-idp', port: 4000, scalable: false, stage: 0 },
   { name: 'session-service', port: 3000, scalable: false, stage: 0 },
   { name: 'revocation-publisher', port: 3001, scalable: false, stage: 0 },
   { name: 'content-api', port: 3100, scalable: true, stage: 1 },
   { name: 'account-api', port: 3200, scalable: true, stage: 1 },
+  { name: 'ssf-transmitter', port: 3500, scalable: false, stage: 1 },
   { name: 'gateway', port: 8080, scalable: true, stage: 2 },
 ] as const satisfies readonly { name: AppName; port: number; scalable: boolean; stage: number }[];
 
@@ -40,8 +50,28 @@ const UPSTREAMS = {
   session: 'session-service',
 } as const;
 
-/** The gateway's client at the session service's `/oauth/introspect` (phantom tokens). */
+/** The gateway's client at the session service's `/oauth/introspect` (phantom tokens), and
+ * at the OpenID provider (its ID tokens and logout tokens are addressed to it). */
 export const GATEWAY_CLIENT_ID = 'gateway';
+
+/** The SSF transmitter's one management client in a system started here. */
+export const SSF_CLIENT_ID = 'ssf-demo';
+
+/** What the gateway's sign-in button says for the dev provider. */
+export const DEV_IDP_NAME = 'Dev IdP';
+
+/** The dev provider's trust entry at the session service (OIDC_ISSUERS). oidc-provider serves
+ * its JWKS at /jwks; its `roles` claim carries "admin" for the demo admin. */
+export function devIdpIssuer(devIdpUrl: string) {
+  return {
+    issuer: devIdpUrl,
+    jwks_uri: `${devIdpUrl}/jwks`,
+    audience: GATEWAY_CLIENT_ID,
+    roles_claim: 'roles',
+    admin_role: 'admin',
+    require_nonce: true,
+  };
+}
 
 /** The variable `npm run stack` takes an app's first port from: SESSION_SERVICE_PORT… */
 export const portVar = (name: AppName) => `${name.toUpperCase().replaceAll('-', '_')}_PORT`;
@@ -58,13 +88,29 @@ export function wiringEnv(
   instanceId: string,
   wiring: Wiring,
 ): Record<string, string> {
-  const { brokers, redisUrl, sessionServiceUrl, gatewayClientSecret } = wiring;
+  const { brokers, redisUrl, sessionServiceUrl, gatewayClientSecret, devIdpUrl } = wiring;
   const verifier = {
     KAFKA_BROKERS: brokers,
     JWKS_URL: `${sessionServiceUrl}/.well-known/jwks.json`,
     TOKEN_ISSUER: sessionServiceUrl,
   };
   switch (name) {
+    case 'dev-idp':
+      // The gateway is its one client: code flow at every gateway origin, back-channel logout
+      // to the session service.
+      return {
+        INSTANCE_ID: instanceId,
+        DEV_IDP_ISSUER: devIdpUrl ?? '',
+        DEV_IDP_CLIENTS: JSON.stringify([
+          {
+            client_id: GATEWAY_CLIENT_ID,
+            client_secret: wiring.idpClientSecret,
+            redirect_uris: wiring.gatewayOrigins.map((origin) => `${origin}/bff/callback`),
+            post_logout_redirect_uris: wiring.gatewayOrigins.map((origin) => `${origin}/`),
+            backchannel_logout_uri: `${sessionServiceUrl}/oidc/backchannel-logout`,
+          },
+        ]),
+      };
     case 'session-service':
       // The demo users: a system started from this repository is a developer's or a test's.
       return {
@@ -75,12 +121,21 @@ export function wiringEnv(
         OAUTH_CLIENTS: JSON.stringify([
           { client_id: GATEWAY_CLIENT_ID, client_secret: gatewayClientSecret },
         ]),
+        ...(devIdpUrl && { OIDC_ISSUERS: JSON.stringify([devIdpIssuer(devIdpUrl)]) }),
       };
     case 'revocation-publisher':
       return { INSTANCE_ID: instanceId, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers };
     case 'content-api':
     case 'account-api':
       return { INSTANCE_ID: instanceId, ...verifier };
+    case 'ssf-transmitter':
+      return {
+        INSTANCE_ID: instanceId,
+        REDIS_URL: redisUrl,
+        KAFKA_BROKERS: brokers,
+        SSF_ISSUER: wiring.ssfUrl ?? '',
+        SSF_CLIENTS: JSON.stringify([{ client_id: SSF_CLIENT_ID, token: wiring.ssfToken }]),
+      };
     case 'gateway':
       return {
         INSTANCE_ID: instanceId,
@@ -91,6 +146,12 @@ export function wiringEnv(
         GATEWAY_ALLOWED_ORIGINS: wiring.gatewayOrigins.join(','),
         GATEWAY_CLIENT_ID,
         GATEWAY_CLIENT_SECRET: gatewayClientSecret,
+        ...(devIdpUrl && {
+          GATEWAY_OIDC_ISSUER: devIdpUrl,
+          GATEWAY_OIDC_CLIENT_ID: GATEWAY_CLIENT_ID,
+          GATEWAY_OIDC_CLIENT_SECRET: wiring.idpClientSecret,
+          GATEWAY_OIDC_PROVIDER_NAME: DEV_IDP_NAME,
+        }),
       };
   }
 }
@@ -105,6 +166,15 @@ export interface Wiring {
   gatewayOrigins: string[];
   /** The gateway's client secret at the session service, made up for each system. */
   gatewayClientSecret: string;
+  /** The dev OpenID provider's URL (its issuer), when the system has one: the session service
+   * trusts it and the gateway signs users in through it. */
+  devIdpUrl?: string | undefined;
+  /** The gateway's client secret at the dev OpenID provider, made up for each system. */
+  idpClientSecret: string;
+  /** The SSF transmitter's URL (its issuer), when the system has one. */
+  ssfUrl?: string | undefined;
+  /** The bearer token of the SSF transmitter's management client, made up for each system. */
+  ssfToken: string;
 }
 
 export interface AppHandle extends ProcessHandle {
@@ -210,7 +280,11 @@ export class RunningSystem {
   sessionServiceUrl = '';
   upstreams: Record<string, string[]> = {};
   gatewayOrigins: string[] = [];
+  devIdpUrl: string | undefined;
+  ssfUrl: string | undefined;
   readonly gatewayClientSecret = randomBytes(24).toString('base64url');
+  readonly idpClientSecret = randomBytes(24).toString('base64url');
+  readonly ssfToken = randomBytes(24).toString('base64url');
   /** The app instances running now, in start order. */
   readonly apps: AppHandle[] = [];
   private readonly deliberatelyStopped = new Set<AppHandle>();
@@ -318,8 +392,9 @@ export class RunningSystem {
 }
 
 /**
- * Starts the system: Kafka and Redis (or takes the given ones), then the session service and
- * the publisher, then the API services, then the gateway. Rejects, with everything it started stopped, when
+ * Starts the system: Kafka and Redis (or takes the given ones), then the dev OpenID provider,
+ * the session service and the publisher, then the API services and the SSF transmitter, then
+ * the gateway. Rejects, with everything it started stopped, when
  * any piece does not come up.
  */
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
@@ -387,6 +462,8 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
         .filter(([, urls]) => urls.length > 0),
     );
     system.gatewayOrigins = [...urlsOf('gateway', 'localhost'), ...urlsOf('gateway')];
+    system.devIdpUrl = urlsOf('dev-idp')[0];
+    system.ssfUrl = urlsOf('ssf-transmitter')[0];
     for (const stage of [0, 1, 2])
       await allStarted(
         launches

@@ -44,6 +44,9 @@ beforeAll(async () => {
         case 'content-api':
         case 'account-api':
           return { REVOCATION_TOPIC: topic };
+        case 'dev-idp':
+        case 'ssf-transmitter':
+          return {};
       }
     },
   });

@@ -134,6 +134,9 @@ beforeAll(async () => {
         case 'account-api':
         case 'gateway':
           return { REVOCATION_TOPIC: topic, FRESHNESS_BOUND_MS: String(FRESHNESS_BOUND_MS) };
+        case 'dev-idp':
+        case 'ssf-transmitter':
+          return {};
       }
     },
   });

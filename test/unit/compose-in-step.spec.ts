@@ -63,6 +63,10 @@ describe('docker-compose.yml and the local launcher agree', () => {
         },
         gatewayOrigins: ['http://localhost:8080'],
         gatewayClientSecret: 'a secret of the deployment',
+        devIdpUrl: 'http://dev-idp.localhost:4000',
+        idpClientSecret: 'another secret of the deployment',
+        ssfUrl: 'http://127.0.0.1:3500',
+        ssfToken: 'a third secret of the deployment',
       });
       for (const variable of Object.keys(wired).filter((name) => name !== 'INSTANCE_ID'))
         expect({

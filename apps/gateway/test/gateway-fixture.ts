@@ -92,6 +92,9 @@ export async function startGatewayFixture({
             GATEWAY_KEY_PREFIX: gatewayPrefix,
             ...gatewayEnv,
           };
+        case 'dev-idp':
+        case 'ssf-transmitter':
+          return {};
       }
     },
   });

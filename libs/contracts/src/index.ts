@@ -7,3 +7,4 @@ export * from './outbox';
 export * from './access-token';
 export * from './revocation-store';
 export * from './backoff';
+export * from './set';

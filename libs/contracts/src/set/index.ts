@@ -1,0 +1,2 @@
+export * from './set-claims';
+export * from './uris';

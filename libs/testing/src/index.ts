@@ -5,3 +5,4 @@ export * from './http-server';
 export * from './script-slots';
 export * from './http-client';
 export * from './access-token-issuer';
+export * from './browser-client';

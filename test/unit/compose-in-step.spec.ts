@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { APPS, root, wiringEnv } from '../../scripts/system.ts';
+import { APPS, devIdpIssuer, root, wiringEnv } from '../../scripts/system.ts';
 import { kraftClusterId, singleNodeSettings } from '../../scripts/kafka/kafka.ts';
 
 // docker-compose.yml cannot run here (no Docker engine); this keeps it in step with the
@@ -94,6 +94,24 @@ describe('docker-compose.yml and the local launcher agree', () => {
     });
     const upstreams = Object.keys(JSON.parse(gateway.GATEWAY_UPSTREAMS ?? '{}') as object);
     expect(upstreams.sort()).toEqual(['account', 'content', 'session']);
+  });
+  it('makes the dev OpenID provider one issuer for the browser, the gateway and the session service', () => {
+    const idp = compose.services['dev-idp']!.environment!;
+    const session = compose.services['session-service']!.environment!;
+    const gateway = compose.services.gateway!.environment!;
+    const issuer = idp.DEV_IDP_ISSUER ?? '';
+    // A *.localhost name: loopback for browsers, the provider's network alias for the apps.
+    expect(new URL(issuer).hostname).toMatch(/\.localhost$/);
+    expect(gateway.GATEWAY_OIDC_ISSUER).toBe(issuer);
+    expect(JSON.parse(session.OIDC_ISSUERS ?? '[]')).toEqual([devIdpIssuer(issuer)]);
+    const [client] = JSON.parse(idp.DEV_IDP_CLIENTS ?? '[]') as Record<string, unknown>[];
+    expect(client).toMatchObject({
+      client_id: gateway.GATEWAY_OIDC_CLIENT_ID,
+      client_secret: gateway.GATEWAY_OIDC_CLIENT_SECRET,
+      backchannel_logout_uri: 'http://session-service:3000/oidc/backchannel-logout',
+    });
+    const origins = (gateway.GATEWAY_ALLOWED_ORIGINS ?? '').split(',');
+    expect(client?.redirect_uris).toEqual(origins.map((origin) => `${origin}/bff/callback`));
   });
 });
 

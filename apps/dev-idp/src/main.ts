@@ -8,7 +8,7 @@ import { validateEnv } from '@app/config';
 
 const log = (level: string, message: string, extra: Record<string, unknown> = {}) =>
   process.stdout.write(
-    `${JSON.stringify({ level, time: Date.now(), context: 'dev-idp', message, ...extra })}\n`,
+    `${JSON.stringify({ level, pid: process.pid, timestamp: Date.now(), message, context: 'dev-idp', ...extra })}\n`,
   );
 
 async function main(): Promise<void> {

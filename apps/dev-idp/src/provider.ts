@@ -45,6 +45,11 @@ export async function createProvider({
     alg: 'RS256',
     use: 'sig',
   };
+  const backchannelUris = new Set(
+    clients.flatMap((c) =>
+      c.backchannel_logout_uri === undefined ? [] : [new URL(c.backchannel_logout_uri).href],
+    ),
+  );
   const firstParty = new Set(clients.filter((c) => c.first_party).map((c) => c.client_id));
 
   const provider = new Provider(issuer, {
@@ -116,6 +121,16 @@ export async function createProvider({
       grant.addOIDCScope('openid profile');
       await grant.save();
       return grant;
+    },
+    /**
+     * oidc-provider's outgoing requests refuse loopback and private addresses (SSRF
+     * protection, its own dispatcher). Its only requests here are the back-channel logouts to
+     * the configured clients' URIs, which on the local stack are loopback: those go out with
+     * the default dispatcher; anything else keeps the protection.
+     */
+    fetch: (url: string | URL, options: RequestInit & { dispatcher?: unknown }) => {
+      if (!backchannelUris.has(new URL(url).href)) return globalThis.fetch(url, options);
+      return globalThis.fetch(url, { ...options, dispatcher: undefined });
     },
     renderError: (ctx: KoaContextLike, out: Record<string, unknown>) => {
       setPage(ctx, errorPage(out));

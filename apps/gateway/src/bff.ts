@@ -3,15 +3,40 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { GatewayEnv } from './config';
 import type { CookieSessions } from './cookie-sessions';
+import { providerLogoutUrl, type OidcProvider } from './oidc-login';
 import { badRequest, Refusal, unavailable } from './refusal';
-import { accessClaims, onBehalfOf, type SessionClient } from './session-client';
+import { accessClaims, onBehalfOf, type SessionClient, type TokenPair } from './session-client';
 import { newHandle, type CookieSession, type TokenStore } from './token-store';
 
 export interface BffDeps {
-  env: Pick<GatewayEnv, 'GATEWAY_SESSION_TTL_SECONDS' | 'GATEWAY_REMEMBER_TTL_SECONDS'>;
+  env: Pick<
+    GatewayEnv,
+    'GATEWAY_SESSION_TTL_SECONDS' | 'GATEWAY_REMEMBER_TTL_SECONDS' | 'GATEWAY_ALLOWED_ORIGINS'
+  >;
   store: TokenStore;
   sessions: SessionClient;
   cookies: CookieSessions;
+  /** The OpenID provider, when configured: its sessions' logout answers its end-session URL. */
+  oidc?: OidcProvider | undefined;
+}
+
+/** A new cookie session's server-side entry, from the session service's sign-in answer. */
+export function cookieSessionOf(
+  pair: TokenPair & { session_id: string },
+  ttlSeconds: number,
+): CookieSession {
+  const claims = accessClaims(pair.access_token);
+  return {
+    access_token: pair.access_token,
+    refresh_token: pair.refresh_token,
+    session_id: pair.session_id,
+    sub: claims.sub,
+    roles: claims.roles,
+    iat: claims.iat,
+    exp: claims.exp,
+    csrf_token: randomBytes(32).toString('base64url'),
+    expires_at: Date.now() + ttlSeconds * 1000,
+  };
 }
 
 const loginBody = z.strictObject({
@@ -27,7 +52,10 @@ const loginBody = z.strictObject({
 });
 
 /** The token handler: `POST /bff/login`, `GET /bff/session`, `POST /bff/logout`. */
-export function bffRoutes(fastify: FastifyInstance, { env, store, sessions, cookies }: BffDeps) {
+export function bffRoutes(
+  fastify: FastifyInstance,
+  { env, store, sessions, cookies, oidc }: BffDeps,
+) {
   fastify.post('/bff/login', async (request, reply) => {
     cookies.checkCsrf(request);
     const parsed = loginBody.safeParse(request.body);
@@ -48,20 +76,9 @@ export function bffRoutes(fastify: FastifyInstance, { env, store, sessions, cook
         error: 'bad_gateway',
         error_description: 'sign-in failed upstream',
       });
-    const claims = accessClaims(answer.body.access_token);
     const remember = parsed.data.remember === true;
     const ttl = remember ? env.GATEWAY_REMEMBER_TTL_SECONDS : env.GATEWAY_SESSION_TTL_SECONDS;
-    const session: CookieSession = {
-      access_token: answer.body.access_token,
-      refresh_token: answer.body.refresh_token,
-      session_id: answer.body.session_id,
-      sub: claims.sub,
-      roles: claims.roles,
-      iat: claims.iat,
-      exp: claims.exp,
-      csrf_token: randomBytes(32).toString('base64url'),
-      expires_at: Date.now() + ttl * 1000,
-    };
+    const session = cookieSessionOf({ ...answer.body, session_id: answer.body.session_id }, ttl);
     const handle = newHandle();
     await store.create(handle, session);
     cookies.setCookie(reply, handle, remember);
@@ -86,6 +103,7 @@ export function bffRoutes(fastify: FastifyInstance, { env, store, sessions, cook
     cookies.checkCsrf(request);
     const handle = cookies.handleOf(request);
     const session = handle === undefined ? undefined : await store.get(handle);
+    let endSessionUrl: string | undefined;
     if (handle !== undefined && session !== undefined) {
       let access = session.access_token;
       if (session.exp - 1 <= Date.now() / 1000)
@@ -96,8 +114,20 @@ export function bffRoutes(fastify: FastifyInstance, { env, store, sessions, cook
       const answer = await sessions.logout(access, onBehalfOf(request));
       if (answer.status >= 500) throw unavailable('could not end the session, retry shortly');
       await store.delete(handle);
+      // Signed in through the provider: the browser is sent there to end that session too.
+      endSessionUrl = await providerLogoutUrl(
+        oidc,
+        session.id_token,
+        request,
+        env.GATEWAY_ALLOWED_ORIGINS,
+      );
     }
     cookies.clearCookie(reply);
+    if (endSessionUrl !== undefined)
+      return reply
+        .code(200)
+        .header('cache-control', 'no-store')
+        .send({ end_session_url: endSessionUrl });
     return reply.code(204).send();
   });
 }

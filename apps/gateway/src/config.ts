@@ -7,6 +7,12 @@ const upstreams = z.record(
   z.array(z.url({ protocol: /^https?$/ })).min(1, 'needs at least one instance URL'),
 );
 
+/** Loopback may use plain HTTP (the local stack, tests); anything else must be HTTPS. */
+const loopbackOrHttps = (value: string): boolean => {
+  const url = new URL(value);
+  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
+};
+
 const origins = z
   .string()
   .transform((value) =>
@@ -107,6 +113,42 @@ export const gatewayEnv = httpEnv(8080)
       .describe(
         'most revocation events held for one `GET /bff/events` client that does not read; one more closes its stream (it reconnects and sees the gap in the event ids)',
       ),
+    GATEWAY_OIDC_ISSUER: z
+      .url({ protocol: /^https?$/ })
+      .refine(loopbackOrHttps, 'must be https (plain http only on loopback)')
+      .optional()
+      .describe(
+        'OpenID provider for "Sign in with …" (`GET /bff/login/oidc`, code flow with PKCE): its issuer URL, discovered at first use; unset: no such sign-in (404)',
+      ),
+    GATEWAY_OIDC_CLIENT_ID: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        "the gateway's client id at that provider (its redirect URIs: `<each allowed origin>/bff/callback`, post-logout: `<origin>/`)",
+      ),
+    GATEWAY_OIDC_CLIENT_SECRET: secret(
+      z
+        .string()
+        .min(1)
+        .optional()
+        .describe("that client's secret (sent with HTTP Basic to the provider's token endpoint)"),
+    ),
+    GATEWAY_OIDC_PROVIDER_NAME: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe(
+        'the provider as the console names it ("Sign in with <name>"); default: the issuer\'s host',
+      ),
+    GATEWAY_OIDC_SCOPES: z
+      .string()
+      .regex(/^openid( [\x21\x23-\x5b\x5d-\x7e]+)*$/, 'space-separated scopes, `openid` first')
+      .default('openid profile')
+      .describe(
+        'scopes the gateway asks the provider for (the ID token must carry the roles claim the session service reads)',
+      ),
     GATEWAY_TEST_HOLD_INTROSPECTION_MS: positiveInt
       .max(60_000)
       .optional()
@@ -122,6 +164,19 @@ export const gatewayEnv = httpEnv(8080)
         path: ['GATEWAY_TEST_HOLD_INTROSPECTION_MS'],
         message: 'a test-only setting, refused with NODE_ENV=production',
       });
+    const oidc = [
+      'GATEWAY_OIDC_ISSUER',
+      'GATEWAY_OIDC_CLIENT_ID',
+      'GATEWAY_OIDC_CLIENT_SECRET',
+    ] as const;
+    const set = oidc.filter((name) => env[name] !== undefined);
+    if (set.length > 0 && set.length < oidc.length)
+      for (const name of oidc.filter((n) => env[n] === undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: [name],
+          message: `needed with ${set.join(', ')} (OpenID sign-in takes issuer, client id and secret)`,
+        });
   });
 
 export type GatewayEnv = z.output<typeof gatewayEnv>;

@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { optional } from '@app/config';
 import { exitOnStartupFailure, METRICS_REGISTRY, runHttpApp } from '@app/observability';
 import { REDIS } from '@app/redis';
 import { RevocationGuard } from '@app/revocation-guard';
@@ -8,6 +9,7 @@ import { Counter, Gauge, type Registry } from 'prom-client';
 import { AppModule } from './app.module';
 import type { GatewayEnv } from './config';
 import { PhantomCache } from './phantom-cache';
+import { OidcProvider, oidcSettings } from './oidc-login';
 import { gatewayRoutes } from './routes';
 import { SessionClient } from './session-client';
 import { TokenStore } from './token-store';
@@ -29,6 +31,19 @@ runHttpApp(AppModule, 'gateway', (app) => {
       GATEWAY_TEST_HOLD_INTROSPECTION_MS: env('GATEWAY_TEST_HOLD_INTROSPECTION_MS'),
     },
     store: new TokenStore(app.get<Redis>(REDIS), env('GATEWAY_KEY_PREFIX')),
+    oidc: {
+      provider: ((settings) => settings && new OidcProvider(settings))(
+        oidcSettings({
+          GATEWAY_OIDC_ISSUER: optional(env('GATEWAY_OIDC_ISSUER')),
+          GATEWAY_OIDC_CLIENT_ID: optional(env('GATEWAY_OIDC_CLIENT_ID')),
+          GATEWAY_OIDC_CLIENT_SECRET: optional(env('GATEWAY_OIDC_CLIENT_SECRET')),
+          GATEWAY_OIDC_PROVIDER_NAME: optional(env('GATEWAY_OIDC_PROVIDER_NAME')),
+          GATEWAY_OIDC_SCOPES: env('GATEWAY_OIDC_SCOPES'),
+        }),
+      ),
+      redis: app.get<Redis>(REDIS),
+      prefix: env('GATEWAY_KEY_PREFIX'),
+    },
     sessions: new SessionClient(
       env('GATEWAY_SESSION_SERVICE_URL'),
       env('GATEWAY_SESSION_SERVICE_TIMEOUT_MS'),

@@ -3,11 +3,13 @@ import helmet from '@fastify/helmet';
 import replyFrom from '@fastify/reply-from';
 import type { RevocationGuard } from '@app/revocation-guard';
 import type { FastifyInstance } from 'fastify';
+import type { Redis } from 'ioredis';
 import { bffRoutes } from './bff';
 import { consoleRoutes } from './console';
 import type { GatewayEnv } from './config';
 import { eventRoutes, type EventStreamSettings } from './events';
 import { CookieSessions } from './cookie-sessions';
+import { oidcRoutes, type OidcProvider } from './oidc-login';
 import type { PhantomCache } from './phantom-cache';
 import { proxyRoutes, type ProxyDeps } from './proxy';
 import { Refusal, refuse } from './refusal';
@@ -34,6 +36,9 @@ export interface GatewayDeps {
     | 'GATEWAY_TEST_HOLD_INTROSPECTION_MS'
   >;
   store: TokenStore;
+  /** Single sign-on (oidc-login.ts): the OpenID provider (undefined when not configured) and
+   * where pending code flows are kept (Redis, under the gateway's prefix). */
+  oidc?: { provider: OidcProvider | undefined; redis: Redis; prefix: string } | undefined;
   sessions: SessionClient;
   guard: RevocationGuard;
   phantom: PhantomCache;
@@ -65,7 +70,19 @@ export function gatewayRoutes(deps: GatewayDeps) {
       return reply.code(502).send({ error: 'bad_gateway', error_description: 'upstream failed' });
     });
 
-    bffRoutes(fastify, { ...deps, cookies });
+    bffRoutes(fastify, { ...deps, cookies, oidc: deps.oidc?.provider });
+    oidcRoutes(fastify, {
+      provider: deps.oidc?.provider,
+      redis: deps.oidc?.redis,
+      prefix: deps.oidc?.prefix ?? '',
+      env: deps.env,
+      store: deps.store,
+      sessions: deps.sessions,
+      cookies,
+      log: (message, detail) => {
+        fastify.log.warn(detail, message);
+      },
+    });
     eventRoutes(fastify, { guard: deps.guard, cookies, settings: deps.events });
     sessionEventRoutes(fastify, {
       guard: deps.guard,

@@ -68,6 +68,11 @@ export class SessionClient {
     return this.call('/auth/login', { body, client });
   }
 
+  /** Sign-in with an OpenID provider's ID token (the code flow's, see oidc-login.ts). */
+  loginWithIdToken(body: unknown, client: OnBehalfOf): Promise<Upstream<TokenPair>> {
+    return this.call('/auth/oidc', { body, client });
+  }
+
   refresh(refreshToken: string, client: OnBehalfOf): Promise<Upstream<TokenPair>> {
     return this.call('/auth/refresh', { body: { refresh_token: refreshToken }, client });
   }

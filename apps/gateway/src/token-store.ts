@@ -14,6 +14,8 @@ export interface CookieSession {
   csrf_token: string;
   /** When this entry (and the cookie session) ends, epoch ms. */
   expires_at: number;
+  /** Signed in through the OpenID provider: its ID token, the `id_token_hint` of its logout. */
+  id_token?: string;
 }
 
 /** A new cookie value: 256 random bits, base64url. */

@@ -239,85 +239,211 @@ export async function startKafka({
   for (const password of Object.values(security?.users ?? {}))
     if (!/^[\w-]+$/.test(password))
       throw new Error('Kafka passwords: letters, digits, _ and - only');
-  const controller = await freePort();
-  const logDir = join(dataDir, 'logs');
-  const logsDir = join(dataDir, 'kraft');
-  const configFile = join(dataDir, 'server.properties');
-  mkdirSync(logDir, { recursive: true });
-  writeProperties(configFile, {
-    'process.roles': 'broker,controller',
-    'node.id': '1',
-    'controller.quorum.voters': `1@127.0.0.1:${controller}`,
-    'controller.listener.names': 'CONTROLLER',
-    ...listenerSettings({ port, controllerPort: controller, security, dataDir }),
-    'log.dirs': logsDir,
-    ...singleNodeSettings,
-  });
-
-  const classpath = join(libDir, '*');
-  const jvm = [
-    '-Xmx512m',
-    '-Xms256m',
-    '-XX:+UseG1GC',
-    '-XX:MaxGCPauseMillis=20',
-    '-Djava.awt.headless=true',
-    `-Dkafka.logs.dir=${logDir}`,
-    `-Dlog4j2.configurationFile=${join(here, 'log4j2.properties')}`,
-    '-cp',
-    classpath,
-  ];
-  if (!existsSync(join(logsDir, 'meta.properties'))) {
-    execFileSync(
-      'java',
-      [
-        ...jvm,
-        'kafka.tools.StorageTool',
-        'format',
-        '--cluster-id',
-        kraftClusterId(),
-        '--config',
-        configFile,
-        // SCRAM credentials live in the metadata log: created when it is formatted.
-        ...Object.entries(security?.users ?? {}).flatMap(([name, password]) => [
-          '--add-scram',
-          `SCRAM-SHA-512=[name=${name},password=${password}]`,
-        ]),
-      ],
-      {
-        // Its output lists the credentials' salts and keys: not for the terminal.
-        stdio: ['ignore', 'ignore', 'inherit'],
-      },
-    );
-  }
-
-  const brokers = `127.0.0.1:${port}`;
-  const launch = async (): Promise<ProcessHandle> => {
-    const proc = startProcess('java', [...jvm, 'kafka.Kafka', configFile], {
-      logFile: join(logDir, 'stdout.log'),
-      name: 'kafka',
-    });
-    try {
-      const admin = clientSecurity(security, dataDir, 'admin');
-      await waitFor(`Kafka on ${brokers}`, () => adminAnswers(brokers, admin), {
-        timeoutMs: 90_000,
-        intervalMs: 300,
-        isAlive: proc.isAlive,
-      });
-    } catch (error) {
-      await proc.kill();
-      throw new Error(`${String(error)} (see ${join(logDir, 'server.log')})`, { cause: error });
-    }
-    return proc;
-  };
-
-  const server = await restartable(launch, { port, dataDir, graceMs: 30_000 });
+  const controllerPort = await freePort();
+  const node = { nodeId: 1, port, controllerPort, dataDir };
+  const [server] = await startNodes([node], { settings: singleNodeSettings, security, heap: 512 });
+  if (!server) throw new Error('no broker started');
   // Stop: controlled shutdown, SIGKILL after 30 s; kill: a crash; restart: same port and data.
   return Object.assign(server, {
-    brokers,
     ...(security?.tls ? { caFile: join(dataDir, 'tls', 'ca.crt') } : {}),
     /** KafkaJS `ssl` and `sasl` for one of `security.users` (empty on a plain broker). */
     clientSecurity: (user: string) => clientSecurity(security, dataDir, user),
   });
+}
+
+/** Broker settings for the local cluster: every topic on 3 replicas, 2 of them in sync for
+ * a write to count (with producers' acks=all), as DESIGN.md asks of a production cluster. */
+export const clusterSettings: Record<string, string> = {
+  ...singleNodeSettings,
+  'default.replication.factor': '3',
+  'min.insync.replicas': '2',
+  'offsets.topic.replication.factor': '3',
+  'transaction.state.log.replication.factor': '3',
+  'transaction.state.log.min.isr': '2',
+  'share.coordinator.state.topic.replication.factor': '3',
+  'share.coordinator.state.topic.min.isr': '2',
+};
+
+/** One broker of a cluster: its id, where it listens, and its own stop, kill and restart. */
+export interface KafkaNode extends ServiceHandle {
+  nodeId: number;
+  brokers: string;
+}
+
+export interface KafkaClusterHandle extends KafkaHandle {
+  nodes: KafkaNode[];
+}
+
+/**
+ * Starts `nodes` brokers (default 3) as one KRaft cluster on loopback: each a combined broker
+ * and controller (every node votes), from the same jars, with small heaps, in
+ * `<dataDir>/node-<id>`. Resolves once every node answers and the cluster has all of them.
+ * The handle's stop, kill and restart act on every node; `nodes` on one (fault tests).
+ */
+export async function startKafkaCluster({
+  nodes: count = 3,
+  dataDir = join(root, '.data', 'kafka-cluster'),
+  log = console.error,
+}: { nodes?: number; dataDir?: string; log?: Log } = {}): Promise<KafkaClusterHandle> {
+  ensureKafkaJars({ log });
+  const specs = await Promise.all(
+    Array.from({ length: count }, async (_, i) => ({
+      nodeId: i + 1,
+      port: await freePort(),
+      controllerPort: await freePort(),
+      dataDir: join(dataDir, `node-${i + 1}`),
+    })),
+  );
+  mkdirSync(dataDir, { recursive: true });
+  // Every node of a cluster is formatted with the same id, kept for restarts.
+  const idFile = join(dataDir, 'cluster.id');
+  if (!existsSync(idFile)) writeFileSync(idFile, kraftClusterId());
+  const clusterId = readFileSync(idFile, 'utf8').trim();
+  const servers = await startNodes(specs, { settings: clusterSettings, heap: 384, clusterId });
+  const nodes = servers.map((server, i) => Object.assign(server, { nodeId: i + 1 }));
+  const brokers = nodes.map((node) => node.brokers).join(',');
+  await waitFor(
+    `all ${count} brokers in the cluster at ${brokers}`,
+    async () => (await clusterSize(brokers)) === count,
+    { timeoutMs: 60_000, intervalMs: 300 },
+  );
+  const each = (act: (node: KafkaNode) => Promise<unknown>) =>
+    Promise.all(nodes.map(act)).then(() => undefined);
+  return {
+    brokers,
+    nodes,
+    port: nodes[0]?.port ?? 0,
+    dataDir,
+    get pid() {
+      return nodes[0]?.pid;
+    },
+    isAlive: () => nodes.every((node) => node.isAlive()),
+    stop: () => each((node) => node.stop()),
+    kill: () => each((node) => node.kill()),
+    restart: () => each((node) => node.restart()),
+    clientSecurity: () => ({}),
+  };
+}
+
+interface NodeSpec {
+  nodeId: number;
+  port: number;
+  controllerPort: number;
+  dataDir: string;
+}
+
+/**
+ * Formats (when new) and starts each node of `specs` as one KRaft quorum (all of them
+ * voters), all at once: a node of a cluster answers only once a quorum of its voters runs.
+ */
+async function startNodes(
+  specs: NodeSpec[],
+  {
+    settings,
+    security,
+    heap,
+    clusterId = kraftClusterId(),
+  }: {
+    settings: Record<string, string>;
+    security?: KafkaSecurity | undefined;
+    heap: number;
+    clusterId?: string;
+  },
+): Promise<(ServiceHandle & { brokers: string })[]> {
+  const voters = specs.map((n) => `${n.nodeId}@127.0.0.1:${n.controllerPort}`).join(',');
+  return Promise.all(
+    specs.map(async ({ nodeId, port, controllerPort, dataDir }) => {
+      const logDir = join(dataDir, 'logs');
+      const logsDir = join(dataDir, 'kraft');
+      const configFile = join(dataDir, 'server.properties');
+      mkdirSync(logDir, { recursive: true });
+      writeProperties(configFile, {
+        'process.roles': 'broker,controller',
+        'node.id': String(nodeId),
+        'controller.quorum.voters': voters,
+        'controller.listener.names': 'CONTROLLER',
+        ...listenerSettings({ port, controllerPort, security, dataDir }),
+        'log.dirs': logsDir,
+        ...settings,
+      });
+      const jvm = [
+        `-Xmx${heap}m`,
+        `-Xms${Math.min(256, heap)}m`,
+        '-XX:+UseG1GC',
+        '-XX:MaxGCPauseMillis=20',
+        '-Djava.awt.headless=true',
+        `-Dkafka.logs.dir=${logDir}`,
+        `-Dlog4j2.configurationFile=${join(here, 'log4j2.properties')}`,
+        '-cp',
+        join(libDir, '*'),
+      ];
+      if (!existsSync(join(logsDir, 'meta.properties'))) {
+        execFileSync(
+          'java',
+          [
+            ...jvm,
+            'kafka.tools.StorageTool',
+            'format',
+            '--cluster-id',
+            clusterId,
+            '--config',
+            configFile,
+            // SCRAM credentials live in the metadata log: created when it is formatted.
+            ...Object.entries(security?.users ?? {}).flatMap(([name, password]) => [
+              '--add-scram',
+              `SCRAM-SHA-512=[name=${name},password=${password}]`,
+            ]),
+          ],
+          {
+            // Its output lists the credentials' salts and keys: not for the terminal.
+            stdio: ['ignore', 'ignore', 'inherit'],
+          },
+        );
+      }
+      const brokers = `127.0.0.1:${port}`;
+      const name = specs.length > 1 ? `kafka-${nodeId}` : 'kafka';
+      const launch = async (): Promise<ProcessHandle> => {
+        const proc = startProcess('java', [...jvm, 'kafka.Kafka', configFile], {
+          logFile: join(logDir, 'stdout.log'),
+          name,
+        });
+        try {
+          const admin = clientSecurity(security, dataDir, 'admin');
+          await waitFor(`Kafka on ${brokers}`, () => adminAnswers(brokers, admin), {
+            timeoutMs: 90_000,
+            intervalMs: 300,
+            isAlive: proc.isAlive,
+          });
+        } catch (error) {
+          await proc.kill();
+          throw new Error(`${String(error)} (see ${join(logDir, 'server.log')})`, { cause: error });
+        }
+        return proc;
+      };
+      const server = await restartable(launch, { port, dataDir, graceMs: 30_000 });
+      return Object.assign(server, { brokers });
+    }),
+  );
+}
+
+/** How many brokers the cluster at `brokers` lists (0 when it does not answer). */
+async function clusterSize(brokers: string): Promise<number> {
+  const kafka = new Kafka({
+    clientId: 'kafka-launcher-probe',
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1_000,
+    retry: { retries: 0 },
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    return (await admin.describeCluster()).brokers.length;
+  } catch {
+    return 0;
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /** True once the broker answers a metadata request and has a controller. */

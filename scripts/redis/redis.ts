@@ -94,6 +94,125 @@ export async function startRedis({
   return Object.assign(await restartable(launch, { port, dataDir, graceMs: 10_000 }), { url });
 }
 
+/** One node of a Redis Cluster: primary or replica as the cluster decides, after failovers too. */
+export type RedisClusterNode = RedisHandle;
+
+export interface RedisClusterHandle {
+  /** `127.0.0.1:<port>,…`: every node, as REDIS_CLUSTER_NODES takes them. */
+  nodes: string;
+  members: RedisClusterNode[];
+  dataDir: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts a Redis Cluster on loopback: `primaries` (default 3) primaries each with `replicas`
+ * (default 1) replicas, every node a redis-server of its own (`--cluster-enabled yes`, AOF as
+ * `startRedis`) in `<dataDir>/node-<i>`, joined by `redis-cli --cluster create` from the same
+ * Debian package. Resolves once every node reports `cluster_state:ok` with all 16,384 slots.
+ */
+export async function startRedisCluster({
+  primaries = 3,
+  replicas = 1,
+  dataDir = join(root, '.data', 'redis-cluster'),
+  appendfsync = 'always',
+  log = console.error,
+}: {
+  primaries?: number;
+  replicas?: number;
+  dataDir?: string;
+  appendfsync?: AppendFsync;
+  log?: Log;
+} = {}): Promise<RedisClusterHandle> {
+  const count = primaries * (1 + replicas);
+  const members: RedisClusterNode[] = [];
+  const stop = async () => {
+    await Promise.allSettled(members.map((member) => member.stop()));
+  };
+  try {
+    for (const member of await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        startRedis({
+          dataDir: join(dataDir, `node-${i + 1}`),
+          appendfsync,
+          // A node that cannot be reached for 2 s is failed over (the default is 15 s).
+          args: [
+            ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
+            ...['--cluster-node-timeout', '2000'],
+          ],
+          log,
+        }),
+      ),
+    ))
+      members.push(member);
+    const nodes = members.map((member) => member.url.replace('redis://', ''));
+    const formed = await clusterState(members[0]?.url ?? '', replicas);
+    if (!formed.ok) {
+      execFileSync(
+        redisCli(),
+        ['--cluster', 'create', ...nodes, '--cluster-replicas', String(replicas), '--cluster-yes'],
+        { stdio: ['ignore', 'ignore', 'inherit'] },
+      );
+    }
+    await waitFor(
+      `Redis Cluster on ${nodes.join(',')}`,
+      async () => {
+        const states = await Promise.all(
+          members.map((member) => clusterState(member.url, replicas)),
+        );
+        return states.every((state) => state.ok);
+      },
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    return { nodes: nodes.join(','), members, dataDir, stop };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** redis-cli, from the Debian package that brings redis-server. */
+function redisCli(): string {
+  const found = spawnSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' });
+  if (found.status !== 0) throw new Error('redis-cli is not installed (Debian: redis-tools)');
+  return found.stdout.trim();
+}
+
+/**
+ * Whether a node sees the cluster as healthy (`cluster_state:ok`, every slot assigned) and is
+ * in its place: a primary with `replicas` replicas attached, or a replica whose link to its
+ * primary is up (its first sync done).
+ */
+async function clusterState(url: string, replicas: number): Promise<{ ok: boolean }> {
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const info = String(await client.call('CLUSTER', 'INFO'));
+    const replication = await client.info('replication');
+    const field = (name: string) =>
+      new RegExp(`^${name}:(.*)$`, 'm').exec(replication)?.[1]?.trim();
+    const placed =
+      field('role') === 'master'
+        ? Number(field('connected_slaves')) >= replicas
+        : field('master_link_status') === 'up';
+    return {
+      ok:
+        info.includes('cluster_state:ok') &&
+        info.includes('cluster_slots_assigned:16384') &&
+        placed,
+    };
+  } catch {
+    return { ok: false };
+  } finally {
+    client.disconnect();
+  }
+}
+
 async function pingOnce(url: string): Promise<boolean> {
   const client = new Redis(url, {
     lazyConnect: true,

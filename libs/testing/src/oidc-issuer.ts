@@ -2,6 +2,7 @@ import {
   exportJWK,
   generateKeyPair,
   SignJWT,
+  UnsecuredJWT,
   type CryptoKey,
   type JWK,
   type JWTPayload,
@@ -17,7 +18,14 @@ export interface SignOptions {
   /** `kid` header to claim instead of the current key's (e.g. one the JWKS does not list). */
   kid?: string;
   nonce?: string;
+  /** `typ` header instead of the default (`JWT` for ID tokens, `logout+jwt` for logout tokens); null leaves it out. */
+  typ?: string | null;
+  /** `none`: an unsecured token (no signature), as an attacker would send. */
+  alg?: 'none';
 }
+
+/** OpenID Connect Back-Channel Logout 1.0: the event a logout token carries. */
+export const BACKCHANNEL_LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 
 export interface TestOidcIssuer {
   /** `http://127.0.0.1:<port>`: the `iss` of its tokens. */
@@ -30,6 +38,12 @@ export interface TestOidcIssuer {
    * `claims`, which may override any of them (`sub: undefined` leaves `sub` out).
    */
   sign(claims?: JWTPayload, options?: SignOptions): Promise<string>;
+  /**
+   * A logout token (OpenID Connect Back-Channel Logout 1.0) signed with the current key: `iss`,
+   * `aud`, `iat`, `exp` (2 minutes), a fresh `jti`, the back-channel `events` member, then
+   * `claims` (give `sid` and/or `sub`; `undefined` leaves a claim out). `typ` is `logout+jwt`.
+   */
+  signLogoutToken(claims?: JWTPayload, options?: SignOptions): Promise<string>;
   /** A new signing key; the old ones stay in the JWKS, as at a real issuer. */
   rotate(): Promise<void>;
   /** How many times the JWKS was fetched. */
@@ -88,6 +102,27 @@ export async function startOidcIssuer(): Promise<TestOidcIssuer> {
   issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const audience = 'test-client';
 
+  // Claims set to `undefined` are left out (JSON has no undefined).
+  const signWith = async (payload: JWTPayload, typ: string, options: SignOptions) => {
+    const claims = JSON.parse(JSON.stringify(payload)) as JWTPayload;
+    const type = options.typ === undefined ? typ : options.typ;
+    if (options.alg === 'none') {
+      const unsecured = new UnsecuredJWT(claims).encode();
+      if (type === null) return unsecured;
+      const [, body] = unsecured.split('.');
+      const header = Buffer.from(JSON.stringify({ alg: 'none', typ: type })).toString('base64url');
+      return `${header}.${body}.`;
+    }
+    const current = keys[keys.length - 1] as SigningKey;
+    return new SignJWT(claims)
+      .setProtectedHeader({
+        alg: 'ES256',
+        kid: options.kid ?? current.kid,
+        ...(type === null ? {} : { typ: type }),
+      })
+      .sign(current.privateKey);
+  };
+
   return {
     issuer,
     jwksUri: `${issuer}/jwks`,
@@ -96,7 +131,6 @@ export async function startOidcIssuer(): Promise<TestOidcIssuer> {
       return jwksFetches;
     },
     async sign(claims = {}, options = {}) {
-      const current = keys[keys.length - 1] as SigningKey;
       const iat = Math.floor(Date.now() / 1000);
       const payload: JWTPayload = {
         iss: issuer,
@@ -107,9 +141,21 @@ export async function startOidcIssuer(): Promise<TestOidcIssuer> {
         ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
         ...claims,
       };
-      return new SignJWT(payload)
-        .setProtectedHeader({ alg: 'ES256', typ: 'JWT', kid: options.kid ?? current.kid })
-        .sign(current.privateKey);
+      return signWith(payload, 'JWT', options);
+    },
+    async signLogoutToken(claims = {}, options = {}) {
+      const iat = Math.floor(Date.now() / 1000);
+      const payload: JWTPayload = {
+        iss: issuer,
+        aud: audience,
+        iat,
+        exp: iat + (options.expiresIn ?? 120),
+        jti: randomBytes(12).toString('base64url'),
+        events: { [BACKCHANNEL_LOGOUT_EVENT]: {} },
+        ...(options.nonce === undefined ? {} : { nonce: options.nonce }),
+        ...claims,
+      };
+      return signWith(payload, 'logout+jwt', options);
     },
     async rotate() {
       keys.push(await newKey());

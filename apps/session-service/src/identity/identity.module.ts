@@ -1,8 +1,10 @@
 import { Logger, Module } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { readIdentityEnv, type IdentityEnv } from './identity.env';
+import { LogoutTokenVerifier } from './logout-token-verifier';
 import { OidcVerifier } from './oidc-verifier';
 import { PasswordHasher } from './password-hasher';
+import { TrustedIssuers } from './trusted-issuers';
 import { UserDirectory } from './user-directory';
 import {
   combineUsers,
@@ -16,7 +18,8 @@ import { UsersFileWatcher } from './users-file-watcher';
 
 /**
  * Who may sign in: password users (USERS / USERS_FILE, demo users outside production) and
- * trusted OpenID Connect issuers (OIDC_ISSUERS). Needs the global ConfigModule.
+ * trusted OpenID Connect issuers (OIDC_ISSUERS: ID tokens at sign-in, logout tokens at
+ * back-channel logout, both against one key set per issuer). Needs the global ConfigModule.
  */
 @Module({
   providers: [
@@ -44,8 +47,10 @@ import { UsersFileWatcher } from './users-file-watcher';
     },
     UserDirectory,
     UsersFileWatcher,
+    TrustedIssuers,
     OidcVerifier,
+    LogoutTokenVerifier,
   ],
-  exports: [PasswordHasher, UserDirectory, OidcVerifier],
+  exports: [PasswordHasher, UserDirectory, OidcVerifier, LogoutTokenVerifier],
 })
 export class IdentityModule {}

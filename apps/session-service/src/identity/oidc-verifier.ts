@@ -1,16 +1,31 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Optional } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { optional } from '@app/config';
-import { createRemoteJWKSet, decodeJwt, errors, jwtVerify, type JWTPayload } from 'jose';
+import { jwtVerify, type JWTPayload } from 'jose';
 import { createHash } from 'node:crypto';
-import type { IdentityEnv, OidcIssuerConfig } from './identity.env';
+import type { IdentityEnv } from './identity.env';
+import {
+  ISSUER_CLOCK_TOLERANCE_SECONDS,
+  ISSUER_TOKEN_ALGORITHMS,
+  joseVerdict,
+  TrustedIssuers,
+  type TrustedIssuer,
+} from './trusted-issuers';
 
 /** Asymmetric only: no `none`, and no HMAC, whose "key" a JWKS would hand to anyone. */
-export const ID_TOKEN_ALGORITHMS = ['RS256', 'ES256', 'EdDSA'];
-const CLOCK_TOLERANCE_SECONDS = 5;
+export const ID_TOKEN_ALGORITHMS = ISSUER_TOKEN_ALGORITHMS;
+const CLOCK_TOLERANCE_SECONDS = ISSUER_CLOCK_TOLERANCE_SECONDS;
 /** OpenID Connect Core §2: `sub` is at most 255 ASCII characters. */
-const MAX_SUB_LENGTH = 255;
-const MAX_TOKEN_LENGTH = 16_384;
+export const MAX_SUB_LENGTH = 255;
+/** Our bound on a provider's `sid` (the specifications set none; providers use tens of characters). */
+export const MAX_SID_LENGTH = 255;
+
+/** A usable `sid` claim, or undefined (an unusable one is ignored at sign-in: no logout by sid). */
+export function providerSessionId(sid: unknown): string | undefined {
+  return typeof sid === 'string' && sid.length > 0 && sid.length <= MAX_SID_LENGTH
+    ? sid
+    : undefined;
+}
 
 export type IdTokenRejection =
   | 'malformed'
@@ -47,14 +62,11 @@ export class InvalidIdTokenError extends Error {
 export interface VerifiedIdentity {
   issuer: string;
   sub: string;
+  /** The provider's session (`sid` claim, OpenID Connect Front/Back-Channel Logout), if given. */
+  sid?: string | undefined;
   claims: JWTPayload;
   /** What makes this ID token one-use: remembered until `until` (ms), refused if seen again. */
   use: { id: string; until: number };
-}
-
-interface TrustedIssuer {
-  config: OidcIssuerConfig;
-  keys: ReturnType<typeof createRemoteJWKSet>;
 }
 
 /** Translates jose's verdicts into ours. */
@@ -62,27 +74,32 @@ function rejection(error: unknown): InvalidIdTokenError {
   if (error instanceof InvalidIdTokenError) return error;
   const reject = (reason: IdTokenRejection, message: string) =>
     new InvalidIdTokenError(reason, message);
-  if (error instanceof errors.JWTExpired) {
-    return error.claim === 'iat'
-      ? reject('too_old', 'ID token was issued too long ago')
-      : reject('expired', 'ID token has expired');
+  const verdict = joseVerdict(error);
+  switch (verdict.reason) {
+    case 'too_old':
+      return reject('too_old', 'ID token was issued too long ago');
+    case 'expired':
+      return reject('expired', 'ID token has expired');
+    case 'wrong_audience':
+      return reject('wrong_audience', 'ID token is not for this client');
+    case 'not_yet_valid':
+      return reject('not_yet_valid', 'ID token is not valid yet');
+    case 'wrong_issuer':
+      return reject('invalid_claims', 'ID token has an invalid "iss" claim');
+    case 'invalid_claims':
+      if (verdict.claim === 'sub') return reject('missing_sub', 'ID token has no subject');
+      return reject('invalid_claims', `ID token has an invalid "${verdict.claim}" claim`);
+    case 'algorithm_not_allowed':
+      return reject('algorithm_not_allowed', 'ID token algorithm is not allowed');
+    case 'bad_signature':
+      return reject('bad_signature', 'ID token signature is invalid');
+    case 'unknown_key':
+      return reject('unknown_key', 'ID token is signed with a key the issuer does not publish');
+    case 'malformed':
+      return reject('malformed', 'ID token is malformed');
+    case 'issuer_unavailable':
+      return reject('issuer_unavailable', 'the issuer’s keys could not be fetched');
   }
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    if (error.claim === 'aud') return reject('wrong_audience', 'ID token is not for this client');
-    if (error.claim === 'sub') return reject('missing_sub', 'ID token has no subject');
-    if (error.claim === 'nbf') return reject('not_yet_valid', 'ID token is not valid yet');
-    return reject('invalid_claims', `ID token has an invalid "${error.claim}" claim`);
-  }
-  if (error instanceof errors.JOSEAlgNotAllowed || error instanceof errors.JOSENotSupported)
-    return reject('algorithm_not_allowed', 'ID token algorithm is not allowed');
-  if (error instanceof errors.JWSSignatureVerificationFailed)
-    return reject('bad_signature', 'ID token signature is invalid');
-  if (error instanceof errors.JWKSNoMatchingKey || error instanceof errors.JWKSMultipleMatchingKeys)
-    return reject('unknown_key', 'ID token is signed with a key the issuer does not publish');
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid)
-    return reject('malformed', 'ID token is malformed');
-  // Timeouts, refused connections, non-200 answers, a JWKS that is not one.
-  return reject('issuer_unavailable', 'the issuer’s keys could not be fetched');
 }
 
 /**
@@ -92,23 +109,16 @@ function rejection(error: unknown): InvalidIdTokenError {
  */
 @Injectable()
 export class OidcVerifier {
-  private readonly issuers: Map<string, TrustedIssuer>;
+  private readonly issuers: TrustedIssuers;
   private readonly maxAgeSeconds: number;
 
   constructor(
     config: ConfigService<IdentityEnv & { OIDC_ID_TOKEN_MAX_AGE_SECONDS: number }, true>,
+    @Optional() issuers?: TrustedIssuers,
   ) {
     this.maxAgeSeconds =
       optional(config.get('OIDC_ID_TOKEN_MAX_AGE_SECONDS', { infer: true })) ?? 300;
-    const issuers = optional(config.get('OIDC_ISSUERS', { infer: true })) ?? [];
-    // One key set per issuer for the process's life: jose caches the keys (10 min), and refetches
-    // early on an unknown `kid` (a rotation) at most once per 30 s, so junk kids cannot flood the issuer.
-    this.issuers = new Map(
-      issuers.map((issuer) => [
-        issuer.issuer,
-        { config: issuer, keys: createRemoteJWKSet(new URL(issuer.jwks_uri)) },
-      ]),
-    );
+    this.issuers = issuers ?? new TrustedIssuers(config);
   }
 
   /** True when at least one issuer is trusted (the OIDC sign-in is offered). */
@@ -153,22 +163,15 @@ export class OidcVerifier {
     const unique = typeof claims.jti === 'string' ? `jti:${claims.jti}` : `token:${idToken}`;
     const id = createHash('sha256').update(issuer).update('\0').update(unique).digest('hex');
     const until = ((claims.exp ?? 0) + CLOCK_TOLERANCE_SECONDS) * 1000;
-    return { issuer, sub, claims, use: { id, until } };
+    const sid = providerSessionId(claims['sid']);
+    return { issuer, sub, sid, claims, use: { id, until } };
   }
 
   private issuerOf(idToken: string): TrustedIssuer {
-    if (idToken.length > MAX_TOKEN_LENGTH) {
-      throw new InvalidIdTokenError('malformed', 'ID token is too long');
-    }
-    let iss: unknown;
-    try {
-      ({ iss } = decodeJwt(idToken));
-    } catch {
-      throw new InvalidIdTokenError('malformed', 'ID token is malformed');
-    }
-    const trusted = typeof iss === 'string' ? this.issuers.get(iss) : undefined;
-    if (!trusted)
-      throw new InvalidIdTokenError('untrusted_issuer', 'ID token issuer is not trusted');
-    return trusted;
+    return this.issuers.of(idToken, (reason) => {
+      throw reason === 'malformed'
+        ? new InvalidIdTokenError('malformed', 'ID token is malformed')
+        : new InvalidIdTokenError('untrusted_issuer', 'ID token issuer is not trusted');
+    });
   }
 }

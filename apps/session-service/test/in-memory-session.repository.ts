@@ -6,6 +6,8 @@ import type {
   Initiator,
   OpaqueTokenTarget,
   Plan,
+  ProviderLogout,
+  ProviderSession,
   RotateResult,
   SessionView,
   SignIn,
@@ -23,6 +25,7 @@ export type SessionRules = Pick<
   | 'defaultPlan'
   | 'graceMs'
   | 'revocationRetentionMs'
+  | 'providerLogoutMemoryMs'
 >;
 
 interface StoredSession {
@@ -39,6 +42,8 @@ interface StoredSession {
   tokenFormat: TokenFormat;
   /** Hashes of the session's opaque access tokens → their expiry (ms). */
   opaqueTokens: Map<string, number>;
+  /** An OIDC sign-in's provider session. */
+  provider: ProviderSession | undefined;
 }
 
 interface Family {
@@ -67,10 +72,17 @@ export class InMemorySessionRepository implements SessionRepository {
   /** Opaque access tokens by their hash, as the Redis store keeps them (no plain token). */
   private readonly opaqueTokens = new Map<string, { jwt: string; sid: string; exp: number }>();
 
+  /** Provider sessions (issuer and `sid`) → the user who signed in with one, and whether it ended. */
+  private readonly providerSessions = new Map<string, { user?: string; endedUntil?: number }>();
+
   constructor(private readonly rules: SessionRules) {}
 
   create(signIn: SignIn, now: number): Promise<CreateResult> {
-    const { userId } = signIn;
+    const { userId, provider } = signIn;
+    const providerKey = provider?.sid ? `${provider.issuer}\0${provider.sid}` : undefined;
+    const known = providerKey === undefined ? undefined : this.providerSessions.get(providerKey);
+    if ((known?.endedUntil ?? -Infinity) > now) return Promise.resolve({ kind: 'provider_ended' });
+    if (providerKey !== undefined) this.providerSessions.set(providerKey, { user: userId });
     if (signIn.idToken && (this.idTokenUses.get(signIn.idToken.use) ?? -Infinity) > now)
       return Promise.resolve({ kind: 'replayed' });
     this.endExpired(userId, now);
@@ -111,6 +123,7 @@ export class InMemorySessionRepository implements SessionRepository {
       family,
       tokenFormat: signIn.tokenFormat ?? 'jwt',
       opaqueTokens: new Map(),
+      provider,
     });
     this.families.set(family, { sid: sessionId, secrets: new Map([[secret, 'active']]) });
     if (signIn.idToken) this.idTokenUses.set(signIn.idToken.use, signIn.idToken.until);
@@ -179,6 +192,36 @@ export class InMemorySessionRepository implements SessionRepository {
       return Promise.resolve(undefined);
     this.endOne(sessionId, how.initiator, how.reason, now);
     return Promise.resolve(session.user);
+  }
+
+  endProviderSessions(
+    logout: ProviderLogout,
+    how: { initiator: Initiator; reason: string },
+    now: number,
+  ): Promise<number> {
+    let userId = logout.userId;
+    if (logout.sid !== undefined) {
+      const key = `${logout.issuer}\0${logout.sid}`;
+      const known = this.providerSessions.get(key);
+      userId ??= known?.user;
+      this.providerSessions.set(key, {
+        ...(known?.user === undefined ? {} : { user: known.user }),
+        endedUntil: now + this.rules.providerLogoutMemoryMs,
+      });
+    }
+    if (userId === undefined) return Promise.resolve(0);
+    let ended = 0;
+    for (const [sid, session] of this.liveOf(userId)) {
+      const p = session.provider;
+      const match =
+        logout.sid !== undefined
+          ? p?.issuer === logout.issuer && p.sid === logout.sid
+          : p === undefined || p.issuer === logout.issuer;
+      if (!match || (logout.sub !== undefined && p !== undefined && p.sub !== logout.sub)) continue;
+      this.endOne(sid, how.initiator, how.reason, now);
+      ended += 1;
+    }
+    return Promise.resolve(ended);
   }
 
   endAll(

@@ -1,5 +1,9 @@
 import { ConfigService } from '@nestjs/config';
-import { createSession, rotateRefresh } from '../src/sessions/redis/session-commands';
+import {
+  createSession,
+  endProviderSessions,
+  rotateRefresh,
+} from '../src/sessions/redis/session-commands';
 import { refreshToken, SessionKeys } from '../src/sessions/redis/session-keys';
 import { hashToken } from '../src/sessions/redis/redis-session.repository';
 import { client, outbox, startSessionApp, type SessionApp } from './session-app';
@@ -57,6 +61,7 @@ describe('session commands run twice with the same argument (real Redis)', () =>
           keys.session(shard, sid),
           keys.refreshFamily(shard, hashToken('retried-family')),
           keys.idTokenUse('bob', 'none'),
+          keys.providerSessionEnded('bob', 'none'),
         ],
         {
           ...ctx(shard),
@@ -107,5 +112,44 @@ describe('session commands run twice with the same argument (real Redis)', () =>
       body: { refresh_token: refreshToken(shard, family, next) },
     });
     expect(refreshed.status).toBe(200);
+  });
+
+  it('a back-channel logout run twice ends the provider session’s sessions with one event each', async () => {
+    const user = 'oidc-retried-user';
+    const shard = keys.shardOf(user);
+    const sids = [`s${shard}_retried-idp-session-01`, `s${shard}_retried-idp-session-02`];
+    for (const sid of sids) {
+      await app.redis.hset(keys.session(shard, sid), {
+        user,
+        family: hashToken(`family-${sid}`),
+        idp_iss: 'https://idp.example',
+        idp_sub: 'sub-1',
+        idp_sid: 'idp-sid-1',
+      });
+      await app.redis.zadd(keys.userSessions(user), app.clock.now(), sid);
+    }
+    const run = () =>
+      endProviderSessions.run(
+        app.redis,
+        [
+          keys.userSessions(user),
+          keys.expiries(shard),
+          keys.outbox(shard),
+          keys.providerSessionEnded(user, 'idp-sid-1-hash'),
+        ],
+        {
+          ...ctx(shard),
+          user,
+          idp_iss: 'https://idp.example',
+          idp_sid: 'idp-sid-1',
+          entity: 'system',
+          reason: 'signed out at the identity provider',
+          marker_ms: 60_000,
+        },
+      );
+    expect(await run()).toEqual({ ended: 2, events: 2 });
+    expect(await run()).toEqual({ ended: 0, events: 0 });
+    const events = (await outbox(app)).filter((r) => r.key === user);
+    expect(events.map((r) => r.sessionId).sort()).toEqual([...sids].sort());
   });
 });

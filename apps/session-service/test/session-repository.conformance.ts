@@ -32,6 +32,7 @@ export const CONFORMANCE_RULES: SessionRules = {
   defaultPlan: { max_devices: 3, policy: 'evict_oldest' },
   graceMs: 10_000,
   revocationRetentionMs: 900_000,
+  providerLogoutMemoryMs: 310_000,
 };
 
 /** An outbox event, as {@link Ended}. */

@@ -94,6 +94,7 @@ export class AuthController {
           replaceSessionId: body.end_session_id,
           ...origin(request),
           idToken: { use: identity.use.id, until: identity.use.until },
+          provider: { issuer: identity.issuer, sub: identity.sub, sid: identity.sid },
         },
         'oidc',
       );

@@ -3,6 +3,7 @@ import type {
   Initiator,
   OpaqueTokenTarget,
   Plan,
+  ProviderLogout,
   RotateResult,
   SessionView,
   SignIn,
@@ -28,6 +29,16 @@ export interface SessionRepository {
     how: { initiator: Initiator; reason: string; owner?: string },
     now: number,
   ): Promise<string | undefined>;
+  /**
+   * Back-channel logout: ends the sessions from a provider session (`sid`) or, with the user
+   * only, every session of that user from that issuer, each with its own event; how many
+   * ended. With `sid`, later sign-ins with ID tokens of that provider session are refused.
+   */
+  endProviderSessions(
+    logout: ProviderLogout,
+    how: { initiator: Initiator; reason: string },
+    now: number,
+  ): Promise<number>;
   /** "Log out everywhere": every session of the user, one user-wide event; how many ended. */
   endAll(
     userId: string,

@@ -14,6 +14,7 @@ import type {
   Initiator,
   OpaqueTokenTarget,
   Plan,
+  ProviderLogout,
   SessionView,
   SignIn,
   TokenSubject,
@@ -26,6 +27,9 @@ export interface TokenResponse {
   refresh_token: string;
   session_id: string;
 }
+
+/** The `reason_admin` of a session ended by the provider's back-channel logout. */
+export const IDP_LOGOUT_REASON = 'signed out at the identity provider';
 
 /** Sign-in, refresh and every way a session ends; the HTTP layer only maps to and from this. */
 @Injectable()
@@ -45,6 +49,12 @@ export class SessionService {
       throw new UnauthorizedException({
         error: 'invalid_id_token',
         error_description: 'this ID token was used before',
+      });
+    }
+    if (result.kind === 'provider_ended') {
+      throw new UnauthorizedException({
+        error: 'invalid_id_token',
+        error_description: 'the provider session of this ID token has ended',
       });
     }
     if (result.kind === 'rejected') {
@@ -105,6 +115,21 @@ export class SessionService {
       this.clock.now(),
     );
     this.metrics.revocations.inc({ reason: kind });
+    return ended;
+  }
+
+  /**
+   * OpenID Connect Back-Channel Logout: ends the sessions that came from the provider session
+   * (or, with `sub` only, every session of that user from that issuer), each with a revocation
+   * event from the system; how many ended (0 when none was live: already ended is not an error).
+   */
+  async endProviderSessions(logout: ProviderLogout): Promise<number> {
+    const ended = await this.store.endProviderSessions(
+      logout,
+      { initiator: 'system', reason: IDP_LOGOUT_REASON },
+      this.clock.now(),
+    );
+    this.metrics.revocations.inc({ reason: 'idp_logout' }, ended);
     return ended;
   }
 

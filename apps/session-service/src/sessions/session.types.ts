@@ -28,6 +28,31 @@ export interface SignIn {
   /** A session of this user to end first (the device the user chose to sign out at a device
    * limit); ignored unless it is a live session of this user. */
   replaceSessionId?: string | undefined;
+  /**
+   * An OIDC sign-in's provider session: the issuer, the ID token's `sub` and its `sid` (when
+   * given), kept with the session so that the provider's back-channel logout can end it.
+   */
+  provider?: ProviderSession | undefined;
+}
+
+/** A session at an OpenID provider, as its ID tokens and logout tokens name it. */
+export interface ProviderSession {
+  issuer: string;
+  sub: string;
+  sid?: string | undefined;
+}
+
+/**
+ * What a verified logout token ends: with `sid`, the sessions signed in with that provider
+ * session (of `userId` when known from `sub`, else of the user the index names); with `userId`
+ * (from `sub`) only, every session of that user from that issuer.
+ */
+export interface ProviderLogout {
+  issuer: string;
+  sid?: string | undefined;
+  sub?: string | undefined;
+  /** The user `sub` maps to (oidcUserId), when the token has a `sub`. */
+  userId?: string | undefined;
 }
 
 /** A session as the "my devices" list shows it. */
@@ -68,7 +93,9 @@ export type Initiator = 'user' | 'admin' | 'policy' | 'system';
 export type CreateResult =
   | ({ kind: 'created'; refreshToken: string; evicted: number } & TokenSubject)
   | { kind: 'rejected'; sessions: SessionView[] }
-  | { kind: 'replayed' };
+  | { kind: 'replayed' }
+  /** The ID token's provider session was logged out (back-channel) before the session opened. */
+  | { kind: 'provider_ended' };
 
 export type RotateResult =
   | ({ kind: 'rotated'; refreshToken: string } & TokenSubject)

@@ -20,6 +20,9 @@ export const sessionsSettings = featureSettings('sessions', sessionServiceEnv, (
   // As long as an API instance remembers a user-wide revocation (see RevocationStore).
   revocationRetentionMs: (env.ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS + 1) * 1000,
   sweepIntervalMs: env.SESSION_SWEEP_INTERVAL_SECONDS * 1000,
+  // No ID token older than this opens a session: how long a provider session logged out
+  // (back-channel) must be remembered to refuse ID tokens of it.
+  providerLogoutMemoryMs: (env.OIDC_ID_TOKEN_MAX_AGE_SECONDS + CLOCK_TOLERANCE_SECONDS + 5) * 1000,
   durability: {
     mode: env.REDIS_DURABILITY,
     replicas: env.REDIS_DURABILITY_REPLICAS,

@@ -8,8 +8,10 @@ import {
   createSession,
   endAllSessions,
   endExpired,
+  endProviderSessions,
   endSession,
   expiredUsers,
+  providerSession,
   rotateRefresh,
   storeAccessToken,
   type EventContext,
@@ -20,6 +22,7 @@ import type {
   Initiator,
   OpaqueTokenTarget,
   Plan,
+  ProviderLogout,
   RotateResult,
   SessionView,
   SignIn,
@@ -31,6 +34,10 @@ export const hashToken = (token: string): string =>
   createHash('sha256').update(token).digest('hex');
 
 const random = (bytes: number): string => randomBytes(bytes).toString('base64url');
+
+/** A provider session's name in keys: the hash of its issuer and `sid`. */
+export const providerSessionHash = (issuer: string, sid: string): string =>
+  createHash('sha256').update(issuer).update('\0').update(sid).digest('hex');
 
 /**
  * Sessions, refresh-token families and device limits in Redis. Every change that ends a
@@ -61,7 +68,21 @@ export class RedisSessionRepository implements SessionRepository {
     const lifetime = signIn.remember ? this.settings.rememberMs : this.settings.absoluteMs;
     const idleMs = signIn.remember ? this.settings.rememberMs : this.settings.idleMs;
     const absoluteAt = now + lifetime;
-    const { userId } = signIn;
+    const { userId, provider } = signIn;
+    const providerHash = provider?.sid
+      ? providerSessionHash(provider.issuer, provider.sid)
+      : 'none';
+    // Indexed before the session exists, so that a logout token with only this `sid` finds the
+    // user whether it comes before, during or after the sign-in's own command (which checks, in
+    // the user's slot, that the provider session was not logged out meanwhile).
+    if (provider?.sid) {
+      const indexed = await providerSession.run(
+        this.redis,
+        [this.keys.providerSessionUser(providerHash)],
+        { op: 'sign_in', user: userId, until: absoluteAt },
+      );
+      if ('ok' in indexed && !indexed.ok) return { kind: 'provider_ended' };
+    }
     const reply = await this.durability.run(
       createSession,
       [
@@ -73,9 +94,17 @@ export class RedisSessionRepository implements SessionRepository {
         this.keys.session(shard, sessionId),
         this.keys.refreshFamily(shard, hashToken(family)),
         this.keys.idTokenUse(userId, signIn.idToken?.use ?? 'none'),
+        this.keys.providerSessionEnded(userId, providerHash),
       ],
       {
         ...this.context(shard, now),
+        ...(provider
+          ? {
+              idp_iss: provider.issuer,
+              idp_sub: provider.sub,
+              ...(provider.sid ? { idp_sid: provider.sid } : {}),
+            }
+          : {}),
         ...(signIn.idToken ? { id_token_until: signIn.idToken.until } : {}),
         ...(signIn.replaceSessionId ? { replace: signIn.replaceSessionId } : {}),
         user: userId,
@@ -96,6 +125,7 @@ export class RedisSessionRepository implements SessionRepository {
       },
     );
     if (reply.kind === 'replayed') return { kind: 'replayed' };
+    if (reply.kind === 'provider_ended') return { kind: 'provider_ended' };
     if (reply.kind === 'rejected') {
       return {
         kind: 'rejected',
@@ -173,6 +203,54 @@ export class RedisSessionRepository implements SessionRepository {
       },
     );
     return user === false ? undefined : user;
+  }
+
+  /**
+   * A logout token with `sid` first marks the provider session ended in its index (outside the
+   * user's slot), which also names the user when the token has no `sub`; then one command in
+   * the user's slot ends the matching sessions. A retry after a failure between the two finds
+   * the user again (the index keeps it).
+   */
+  async endProviderSessions(
+    logout: ProviderLogout,
+    how: { initiator: Initiator; reason: string },
+    now: number,
+  ): Promise<number> {
+    const memoryMs = this.settings.providerLogoutMemoryMs;
+    const providerHash = logout.sid ? providerSessionHash(logout.issuer, logout.sid) : 'none';
+    let userId = logout.userId;
+    if (logout.sid) {
+      const indexed = await providerSession.run(
+        this.redis,
+        [this.keys.providerSessionUser(providerHash)],
+        { op: 'logout', now, marker_ms: memoryMs },
+      );
+      if (userId === undefined && 'user' in indexed && indexed.user !== false) {
+        userId = indexed.user;
+      }
+    }
+    if (userId === undefined) return 0;
+    const shard = this.keys.shardOf(userId);
+    const { ended } = await this.durability.run(
+      endProviderSessions,
+      [
+        this.keys.userSessions(userId),
+        this.keys.expiries(shard),
+        this.keys.outbox(shard),
+        this.keys.providerSessionEnded(userId, providerHash),
+      ],
+      {
+        ...this.context(shard, now),
+        user: userId,
+        idp_iss: logout.issuer,
+        ...(logout.sid ? { idp_sid: logout.sid } : {}),
+        ...(logout.sub ? { idp_sub: logout.sub } : {}),
+        entity: how.initiator,
+        reason: how.reason,
+        marker_ms: memoryMs,
+      },
+    );
+    return ended;
   }
 
   async endAll(

@@ -38,6 +38,7 @@ export const createSession = luaCommand(
     }),
     z.object({ kind: z.literal('rejected'), sessions: luaArray(z.string()), ...events }),
     z.object({ kind: z.literal('replayed'), ...events }),
+    z.object({ kind: z.literal('provider_ended'), ...events }),
   ]),
 ).takes<
   EventContext & {
@@ -62,7 +63,41 @@ export const createSession = luaCommand(
     replace?: string;
     /** OIDC sign-in: when the ID token expires (ms); until then it opens no other session. */
     id_token_until?: number;
+    /** OIDC sign-in: the provider's session (issuer, `sub`, `sid` when given), for back-channel logout. */
+    idp_iss?: string;
+    idp_sub?: string;
+    idp_sid?: string;
   }
+>();
+
+/** Back-channel logout: ends the user's sessions from one provider session, or from one issuer. */
+export const endProviderSessions = luaCommand(
+  commands,
+  'endProviderSessions',
+  z.object({ ended: z.int().nonnegative(), ...events }),
+).takes<
+  EventContext & {
+    user: string;
+    idp_iss: string;
+    idp_sid?: string;
+    idp_sub?: string;
+    entity: string;
+    reason: string;
+    /** How long (ms) a sign-in with an ID token of the ended provider session is refused. */
+    marker_ms: number;
+  }
+>();
+
+/** The index of provider sessions (`sid`) to our users; outside any user's slot. */
+export const providerSession = luaCommand(
+  commands,
+  'providerSession',
+  z.union([
+    z.object({ ok: z.boolean() }),
+    z.object({ user: z.union([z.string(), z.literal(false)]) }),
+  ]),
+).takes<
+  { op: 'sign_in'; user: string; until: number } | { op: 'logout'; now: number; marker_ms: number }
 >();
 
 export const rotateRefresh = luaCommand(

@@ -45,6 +45,22 @@ export class SessionKeys {
     return `${this.base(this.shardOf(userId))}id-token:${useId}`;
   }
 
+  /**
+   * That the provider logged out one of its sessions (by the hash of issuer and `sid`), in the
+   * user's slot: the sign-in command refuses ID tokens of it.
+   */
+  providerSessionEnded(userId: string, providerSession: string): string {
+    return `${this.base(this.shardOf(userId))}idp-ended:${providerSession}`;
+  }
+
+  /**
+   * Which user signed in with a provider session (by the hash of issuer and `sid`): for logout
+   * tokens without `sub`. Outside every user's slot: it is read before the user is known.
+   */
+  providerSessionUser(providerSession: string): string {
+    return `${this.layout.prefix}idp-sid:${providerSession}`;
+  }
+
   /** A user's live sessions (zset by last activity). */
   userSessions(userId: string): string {
     return `${this.base(this.shardOf(userId))}user:${userId}:sessions`;

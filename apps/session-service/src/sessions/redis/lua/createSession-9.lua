@@ -17,10 +17,14 @@
   KEYS[7] its refresh-token family  hash sid, user, t:<secret hash> -> 'a' (active) | rotated_at;
                                     expires with the session
   KEYS[8] the ID token's use       string, kept until the ID token expires (OIDC sign-in only)
+  KEYS[9] the provider session's end  string: the provider's back-channel logout for this `sid`
+                                    (written by endProviderSessions); an ID token of it opens nothing
   ARGV[1] JSON { base, issuer, nonce, now, user, sid, family, secret, default_max, default_policy,
                  idle_ms, absolute_at, remember, roles, device_name, device_platform, user_agent, ip,
-                 format, id_token_until?, replace? }
+                 format, id_token_until?, replace?, idp_iss?, idp_sub?, idp_sid? }
           id_token_until: for an OIDC sign-in, when its ID token expires (ms); it opens one session
+          idp_iss, idp_sub, idp_sid: for an OIDC sign-in, the provider's session (issuer, the ID
+          token's `sub`, its `sid` when given), stored in the session's hash for back-channel logout
           family, secret: SHA-256 of the refresh token's two parts
           format: 'jwt' | 'opaque', the access-token format, stored with the session
           replace: a session id; ended (user, replaced_at_sign_in) if it is a live session of
@@ -29,6 +33,7 @@
   Reply (JSON, with "events": how many it appended): { "kind": "created", "iat", "evicted" }   iat: of the session's first token
               | { "kind": "rejected", "sessions": [sid, ...] }
               | { "kind": "replayed" }   the ID token opened a session before
+              | { "kind": "provider_ended" }   the provider session (idp_sid) was logged out
 ]]
 --- @include "includes/revocation"
 
@@ -45,6 +50,9 @@ if redis.call('EXISTS', KEYS[6]) == 1 then
 end
 if a.id_token_until and redis.call('EXISTS', KEYS[8]) == 1 then
   return reply(ctx, { kind = 'replayed' })
+end
+if a.idp_sid and redis.call('EXISTS', KEYS[9]) == 1 then
+  return reply(ctx, { kind = 'provider_ended' })
 end
 local plan = redis.call('HMGET', KEYS[2], 'max_devices', 'policy')
 local max_devices = tonumber(plan[1] or a.default_max)
@@ -72,6 +80,10 @@ redis.call('HSET', KEYS[6], 'user', a.user, 'created_at', a.now, 'last_active_at
   'idle_ms', a.idle_ms, 'absolute_at', a.absolute_at, 'remember', a.remember, 'roles', a.roles,
   'device_name', a.device_name, 'device_platform', a.device_platform,
   'user_agent', a.user_agent, 'ip', a.ip, 'family', a.family, 'format', a.format)
+if a.idp_iss then
+  redis.call('HSET', KEYS[6], 'idp_iss', a.idp_iss, 'idp_sub', a.idp_sub)
+  if a.idp_sid then redis.call('HSET', KEYS[6], 'idp_sid', a.idp_sid) end
+end
 redis.call('PEXPIREAT', KEYS[6], a.absolute_at)
 redis.call('ZADD', index, a.now, a.sid)
 expire_not_before(index, a.absolute_at)

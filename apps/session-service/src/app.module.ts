@@ -12,6 +12,10 @@ import { HttpErrorsFilter } from './http/http-errors.filter';
 import { validationPipe } from './http/validation';
 import { IdentityModule } from './identity/identity.module';
 import { OAuthController } from './oauth/oauth.controller';
+import {
+  BackchannelLogoutController,
+  LogoutTokenReplayCache,
+} from './oidc/backchannel-logout.controller';
 import { SignInThrottle } from './rate-limit/sign-in-throttle';
 import { SessionsModule } from './sessions/sessions.module';
 import { throttleSettings } from './sessions/sessions.settings';
@@ -28,9 +32,10 @@ import { TokensModule } from './tokens/tokens.module';
     IdentityModule,
     SessionsModule,
   ],
-  controllers: [AuthController, AdminController, OAuthController],
+  controllers: [AuthController, AdminController, OAuthController, BackchannelLogoutController],
   providers: [
     SignInThrottle,
+    LogoutTokenReplayCache,
     { provide: APP_GUARD, useClass: BearerGuard },
     { provide: APP_PIPE, useFactory: validationPipe },
     { provide: APP_FILTER, useClass: HttpErrorsFilter },

@@ -2,6 +2,11 @@ import type { INestApplication } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { z } from 'zod';
+import {
+  BACKCHANNEL_LOGOUT_PATH,
+  guardBackchannelLogout,
+  logoutTokenBody,
+} from '../oidc/backchannel-logout.controller';
 import { loginBody, oidcBody, planBody, refreshBody, tokenBody } from './schemas';
 
 /** Request bodies come from the same zod schemas the validation pipe uses, so the docs cannot drift. */
@@ -12,7 +17,11 @@ const BODIES: Record<string, Record<string, z.ZodType>> = {
   '/admin/users/{userId}/plan': { put: planBody },
   '/oauth/revoke': { post: tokenBody },
   '/oauth/introspect': { post: tokenBody },
+  [BACKCHANNEL_LOGOUT_PATH]: { post: logoutTokenBody },
 };
+
+/** Form bodies only: OpenID Connect Back-Channel Logout 1.0 §2.5. */
+const FORM_ONLY_BODIES = new Set([BACKCHANNEL_LOGOUT_PATH]);
 
 /** The OAuth endpoints take form bodies, as RFC 7009 and RFC 7662 define them (JSON too). */
 const FORM_BODIES = new Set(['/oauth/revoke', '/oauth/introspect']);
@@ -37,15 +46,18 @@ export function openApiDocument(app: INestApplication): OpenAPIObject {
       operation.requestBody = {
         required: true,
         content: Object.fromEntries(
-          (FORM_BODIES.has(path)
-            ? ['application/x-www-form-urlencoded', 'application/json']
-            : ['application/json']
+          (FORM_ONLY_BODIES.has(path)
+            ? ['application/x-www-form-urlencoded']
+            : FORM_BODIES.has(path)
+              ? ['application/x-www-form-urlencoded', 'application/json']
+              : ['application/json']
           ).map((type) => [type, { schema: z.toJSONSchema(schema, { io: 'input' }) }]),
         ),
       };
     }
   }
   documentIntrospection(document);
+  documentBackchannelLogout(document);
   return document;
 }
 
@@ -88,6 +100,41 @@ function documentIntrospection(document: OpenAPIObject): void {
   };
 }
 
+/** `POST /oidc/backchannel-logout`: OpenID Connect Back-Channel Logout 1.0's answers. */
+function documentBackchannelLogout(document: OpenAPIObject): void {
+  const operation = document.paths[BACKCHANNEL_LOGOUT_PATH]?.post;
+  if (!operation) return;
+  operation.summary = 'OpenID Connect Back-Channel Logout 1.0 receiver (the provider calls it)';
+  operation.description =
+    'Verifies the logout token (a trusted issuer’s key, typ logout+jwt or none, iss, aud, iat, ' +
+    'exp, a jti not seen before, the back-channel logout event, sid and/or sub, no nonce) and ' +
+    'ends the sessions signed in with that provider session (sid), or with sub only every ' +
+    'session of that user from that issuer, each with a revocation event. Answers carry ' +
+    'Cache-Control: no-store.';
+  operation.security = [];
+  const error = {
+    'application/json': {
+      schema: {
+        type: 'object',
+        required: ['error', 'error_description'],
+        properties: { error: { type: 'string' }, error_description: { type: 'string' } },
+      },
+    },
+  };
+  operation.responses = {
+    '200': { description: 'the sessions ended (also when none was live)' },
+    '400': {
+      description: 'invalid_request: the logout token, or the request, is not valid',
+      content: error,
+    },
+    '429': { description: 'too many refused logout tokens from this address', content: error },
+    '503': {
+      description: 'the issuer’s keys or the session store are unreachable; retry',
+      content: error,
+    },
+  };
+}
+
 /** Serves the document at /docs (UI) and /docs-json. */
 export function serveOpenApi(app: INestApplication): void {
   SwaggerModule.setup('docs', app, openApiDocument(app));
@@ -95,5 +142,6 @@ export function serveOpenApi(app: INestApplication): void {
 
 /** What the session service's HTTP app needs besides Nest's defaults. */
 export function configureSessionApp(app: NestFastifyApplication): void {
+  guardBackchannelLogout(app);
   serveOpenApi(app);
 }

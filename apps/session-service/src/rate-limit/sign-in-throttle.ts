@@ -33,6 +33,7 @@ export class SignInThrottle {
   private readonly consecutiveFails: RateLimiterRedis;
   private readonly failsByIp: RateLimiterRedis;
   private readonly failsByUsername: RateLimiterRedis;
+  private readonly refusedLogoutTokens: RateLimiterRedis;
 
   constructor(
     @Inject(REDIS) redis: Redis,
@@ -57,6 +58,23 @@ export class SignInThrottle {
     );
     this.failsByIp = limiter('fails-ip', settings.failsPerIp, 24 * 3600, 24 * 3600);
     this.failsByUsername = limiter('fails-user', settings.failsPerUsername, 3600, 3600);
+    this.refusedLogoutTokens = limiter('logout-refused', perIp, windowSeconds, windowSeconds);
+  }
+
+  /**
+   * Back-channel logout: only refused logout tokens count (RATE_LIMIT_PER_IP per window and
+   * address, then that address waits a window). Valid ones are never throttled: a provider
+   * signing many users out at once (an admin's "log out all") sends one request per session
+   * from one address, and a 429 there would leave sessions alive.
+   */
+  async admitLogoutToken(ip: string): Promise<void> {
+    const result = await this.refusedLogoutTokens.get(ip);
+    if (result && result.consumedPoints >= this.refusedLogoutTokens.points)
+      tooMany('address')(result);
+  }
+
+  async refusedLogoutToken(ip: string): Promise<void> {
+    await this.refusedLogoutTokens.penalty(ip);
   }
 
   /** Counts the attempt; 429 (with when to retry) when this client may not try now. */

@@ -1,0 +1,160 @@
+import {
+  BadRequestException,
+  Body,
+  Controller,
+  Header,
+  HttpCode,
+  Inject,
+  Injectable,
+  Post,
+  Req,
+  ServiceUnavailableException,
+} from '@nestjs/common';
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { REDIS } from '@app/redis';
+import type { FastifyRequest } from 'fastify';
+import type { Redis } from 'ioredis';
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { Public } from '../auth/auth.decorators';
+import {
+  InvalidLogoutTokenError,
+  LogoutTokenVerifier,
+  type LogoutRequest,
+} from '../identity/logout-token-verifier';
+import { oidcUserId } from '../identity/user-directory';
+import { MAX_ISSUER_TOKEN_LENGTH } from '../identity/trusted-issuers';
+import { SignInThrottle } from '../rate-limit/sign-in-throttle';
+import { SessionService } from '../sessions/session.service';
+import { throttleSettings, type ThrottleSettings } from '../sessions/sessions.settings';
+
+export const BACKCHANNEL_LOGOUT_PATH = '/oidc/backchannel-logout';
+/** A form holding one logout token of at most 16 KiB, with room to spare. */
+const MAX_BODY_BYTES = 32 * 1024;
+
+export const logoutTokenBody = z.object({
+  logout_token: z
+    .string()
+    .min(1)
+    .max(MAX_ISSUER_TOKEN_LENGTH)
+    .describe('the logout token (a JWT signed by a trusted issuer)'),
+});
+type LogoutTokenBody = z.output<typeof logoutTokenBody>;
+
+/**
+ * Logout tokens already acted on (OpenID Connect Back-Channel Logout 1.0 §2.6, step 9), by the
+ * hash of issuer and `jti`, in Redis (every instance shares it) until the token expires.
+ */
+@Injectable()
+export class LogoutTokenReplayCache {
+  private readonly prefix: string;
+
+  constructor(
+    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(throttleSettings.KEY) settings: ThrottleSettings,
+  ) {
+    this.prefix = `${settings.keyPrefix}logout-jti:`;
+  }
+
+  private key(token: LogoutRequest): string {
+    const id = createHash('sha256').update(token.issuer).update('\0').update(token.jti);
+    return `${this.prefix}${id.digest('hex')}`;
+  }
+
+  async seen(token: LogoutRequest): Promise<boolean> {
+    return (await this.redis.exists(this.key(token))) === 1;
+  }
+
+  /** Remembers the token until it could no longer be accepted anyway. */
+  async remember(token: LogoutRequest, now: number): Promise<void> {
+    await this.redis.set(
+      this.key(token),
+      '1',
+      'PX',
+      Math.max(1_000, token.replayUntil - now),
+      'NX',
+    );
+  }
+}
+
+/**
+ * The provider's back-channel logout receiver (OpenID Connect Back-Channel Logout 1.0 §2.5-2.8).
+ * A public route: the logout token is the credential. It answers from the request alone and
+ * never calls this service's own public URL (a receiver that did broke behind proxies).
+ *
+ * The `jti` is checked before anything ends and remembered after the sessions are ended: a
+ * failure in between (503) leaves the token acceptable, so the provider's retry works; two
+ * copies racing may both act, which ends nothing twice (ending is idempotent).
+ */
+@Controller('oidc')
+@Public()
+export class BackchannelLogoutController {
+  constructor(
+    private readonly verifier: LogoutTokenVerifier,
+    private readonly replays: LogoutTokenReplayCache,
+    private readonly sessions: SessionService,
+    private readonly throttle: SignInThrottle,
+  ) {}
+
+  @Post('backchannel-logout')
+  @HttpCode(200)
+  @Header('Cache-Control', 'no-store')
+  async logout(
+    @Body({ schema: logoutTokenBody }) body: LogoutTokenBody,
+    @Req() request: FastifyRequest,
+  ): Promise<Record<string, never>> {
+    await this.throttle.admitLogoutToken(request.ip);
+    let token: LogoutRequest;
+    try {
+      token = await this.verifier.verify(body.logout_token);
+      if (await this.replays.seen(token)) {
+        throw new InvalidLogoutTokenError('replayed', 'logout token was received before');
+      }
+    } catch (error) {
+      if (!(error instanceof InvalidLogoutTokenError)) throw error;
+      if (error.reason === 'issuer_unavailable') {
+        throw new ServiceUnavailableException({
+          error: 'temporarily_unavailable',
+          error_description: error.message,
+          retry_after: 5,
+        });
+      }
+      await this.throttle.refusedLogoutToken(request.ip);
+      throw new BadRequestException({ error: 'invalid_request', error_description: error.message });
+    }
+    await this.sessions.endProviderSessions({
+      issuer: token.issuer,
+      sid: token.sid,
+      sub: token.sub,
+      userId: token.sub === undefined ? undefined : oidcUserId(token.issuer, token.sub),
+    });
+    await this.replays.remember(token, Date.now());
+    return {};
+  }
+}
+
+/**
+ * What the route needs before Nest sees the request: `Cache-Control: no-store` on every answer
+ * (errors too), a form body only (§2.5: `application/x-www-form-urlencoded`; anything else is a
+ * 400, not parsed), and a small one (a declared length over 32 KiB is a 400 before it is read).
+ */
+export function guardBackchannelLogout(app: NestFastifyApplication): void {
+  app
+    .getHttpAdapter()
+    .getInstance()
+    .addHook('onRequest', async (request, reply) => {
+      const path = request.url.split('?', 1)[0];
+      if (request.method !== 'POST' || path !== BACKCHANNEL_LOGOUT_PATH) return;
+      void reply.header('Cache-Control', 'no-store');
+      const type = (request.headers['content-type'] ?? '').split(';', 1)[0]?.trim().toLowerCase();
+      const length = Number(request.headers['content-length'] ?? 0);
+      const refusal =
+        type !== 'application/x-www-form-urlencoded'
+          ? 'the body must be application/x-www-form-urlencoded'
+          : length > MAX_BODY_BYTES
+            ? 'the body is too large'
+            : undefined;
+      if (refusal === undefined) return;
+      await reply.code(400).send({ error: 'invalid_request', error_description: refusal });
+    });
+}

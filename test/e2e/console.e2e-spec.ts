@@ -5,8 +5,14 @@ import AxeBuilder from '@axe-core/playwright';
 import { eventually, testInfra, uniqueName } from '@app/testing';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
-import { root, startSystem, type AppHandle, type RunningSystem } from '../../scripts/system.ts';
+import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
+import {
+  DEV_IDP_NAME,
+  root,
+  startSystem,
+  type AppHandle,
+  type RunningSystem,
+} from '../../scripts/system.ts';
 import { launchChromium } from '../../scripts/browser/chromium.ts';
 
 const SCREENSHOTS = join(root, 'docs', 'console');
@@ -25,7 +31,8 @@ beforeAll(async () => {
   browser = await launchChromium();
   system = await startSystem({
     dataDir: join(process.env.TEST_DATA_DIR ?? '/tmp', topic),
-    apps: ['session-service', 'revocation-publisher', 'content-api', 'gateway'],
+    // The dev OpenID provider too: the sign-in page offers it ("Sign in with Dev IdP").
+    apps: ['dev-idp', 'session-service', 'revocation-publisher', 'content-api', 'gateway'],
     kafka: { brokers: infra.kafkaBrokers.join(',') },
     redis: { url: infra.redisUrl },
     env: (app): Record<string, string> => {
@@ -206,6 +213,39 @@ describe('web console (real Chromium, real gateway and services)', () => {
       return [answer.status, stream.status];
     });
     expect(refused).toEqual([403, 403]);
+  });
+
+  it('signs in with the OpenID provider: its login page, then the devices view, signed in', async () => {
+    const page = await device();
+    // A sign-in that came back without a session: the reason in words, taken off the URL.
+    await page.goto('/?sso_error=access_denied');
+    expect(await page.getByRole('alert').textContent()).toContain('was cancelled');
+    expect(new URL(page.url()).search).toBe('');
+    const landings: Request[] = [];
+    page.on('request', (request) => {
+      if (request.isNavigationRequest() && request.url() === `${origin()}/`) landings.push(request);
+    });
+    await page.getByRole('link', { name: `Sign in with ${DEV_IDP_NAME}` }).click();
+    // The provider's own page, at its own (cross-site) origin.
+    await page.waitForURL((url) => url.origin === system.devIdpUrl);
+    await page.getByLabel('Username').waitFor();
+    await noSeriousViolations(page, 'provider sign-in');
+    await page.getByLabel('Username').fill('alice');
+    await page.getByLabel('Password').fill('alice-pass');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    // Back at the console, signed in: the session cookie (SameSite=Strict) went with the
+    // same-site hop that followed the cross-site callback.
+    await page.getByRole('heading', { name: 'Your devices' }).waitFor();
+    expect(new URL(page.url()).origin).toBe(origin());
+    // The landing navigation itself carried the new cookie (a redirect straight from the
+    // callback would not: that chain began at the provider, cross-site).
+    const landing = landings.at(-1);
+    expect((await landing?.allHeaders())?.cookie ?? '').toContain('__Host-session=');
+    await page.locator('body[data-session-stream="open"]').waitFor();
+    expect(await page.locator('.who').textContent()).toMatch(/^oidc-/);
+    await eventually('this device in the list', async () =>
+      (await page.getByTestId('devices').getByRole('listitem').count()) > 0 ? true : undefined,
+    );
   });
 
   it('pages are accessible and fit a phone: sign-in and your devices', async () => {

@@ -18,6 +18,12 @@ export interface Device {
   current?: boolean;
 }
 
+/** An OpenID provider the gateway signs in through ("Sign in with <name>"). */
+export interface Provider {
+  name: string;
+  login_url: string;
+}
+
 export interface Plan {
   max_devices: number;
   policy: 'evict_oldest' | 'reject';
@@ -81,7 +87,9 @@ export const api = {
     device: { name: string; platform: string };
     end_session_id?: string;
   }) => call<SessionInfo>('POST', '/bff/login', body),
-  logout: () => call<undefined>('POST', '/bff/logout'),
+  /** Signed in through a provider: its end-session URL, to sign out there too. */
+  logout: () => call<{ end_session_url?: string } | undefined>('POST', '/bff/logout'),
+  providers: () => call<Provider[]>('GET', '/bff/providers'),
   devices: () => call<Device[]>('GET', session('/sessions')),
   endDevice: (id: string) => call<undefined>('DELETE', session(`/sessions/${enc(id)}`)),
   logoutEverywhere: () => call<undefined>('POST', session('/auth/logout-all')),

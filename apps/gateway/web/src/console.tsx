@@ -99,9 +99,16 @@ function App() {
         <button
           type="button"
           onClick={() => {
-            void api.logout().finally(() => {
-              signedOut('You signed out.');
-            });
+            api.logout().then(
+              (answer) => {
+                // Signed in through a provider: sign out there too (it comes back to /).
+                if (answer?.end_session_url) location.assign(answer.end_session_url);
+                else signedOut('You signed out.');
+              },
+              () => {
+                signedOut('You signed out.');
+              },
+            );
           }}
         >
           Sign out

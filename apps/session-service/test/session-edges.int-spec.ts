@@ -93,14 +93,22 @@ describe('session service: OIDC, rate limits, Redis outage', () => {
     const idToken = await issuer.sign({ sub: 'ext-7' });
     const { body } = await call('POST', '/auth/oidc', { body: { id_token: idToken, device } });
     const token = String(body.access_token);
+    // The provider's back-channel logout of that user (issue 14), sent while Redis is down.
+    const logoutToken = await issuer.signLogoutToken({ sub: 'ext-7' });
+    const backchannelLogout = () =>
+      call('POST', '/oidc/backchannel-logout', {
+        body: new URLSearchParams({ logout_token: logoutToken }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
     await redis.kill();
 
     const down = await Promise.all([
       call('GET', '/sessions', { token }),
       call('POST', '/auth/refresh', { body: { refresh_token: body.refresh_token } }),
       call('GET', '/health/ready'),
+      backchannelLogout(),
     ]);
-    expect(down.map((r) => r.status)).toEqual([503, 503, 503]);
+    expect(down.map((r) => r.status)).toEqual([503, 503, 503, 503]);
     expect(down[0].headers.get('retry-after')).toBe('1');
     expect((await call('GET', '/health/live')).status).toBe(200);
 
@@ -110,5 +118,9 @@ describe('session service: OIDC, rate limits, Redis outage', () => {
       return answer.status === 200 ? answer : undefined;
     });
     expect(sessions.body).toHaveLength(1); // AOF with appendfsync always: nothing lost
+    // The provider retries the logout that got 503: the same token is accepted now (its jti
+    // is remembered only once the sessions have ended), and the session ends.
+    expect((await backchannelLogout()).status).toBe(200);
+    expect((await call('GET', '/sessions', { token })).status).toBe(401);
   });
 });

@@ -201,6 +201,61 @@ export function describeSessionRepository(
       );
     });
 
+    it('provider logout by sid: that provider session’s sessions end (system), others stay; later sign-ins of it are refused', async () => {
+      const issuer = 'https://idp.conformance.test';
+      const provider = (sid?: string) => ({ provider: { issuer, sub: 'sub-1', sid } });
+      const a1 = created(await repo.create(signIn(user, provider('sid-a')), h.now()));
+      const a2 = created(await repo.create(signIn(user, provider('sid-a')), h.now()));
+      const b = created(await repo.create(signIn(user, provider('sid-b')), h.now()));
+      const how = { initiator: 'system' as const, reason: 'signed out at the identity provider' };
+      // A sub of someone else with this sid ends nothing.
+      expect(
+        await repo.endProviderSessions(
+          { issuer, sid: 'sid-a', sub: 'sub-2', userId: user },
+          how,
+          h.now(),
+        ),
+      ).toBe(0);
+      // sid only: the user is found from the sid.
+      expect(await repo.endProviderSessions({ issuer, sid: 'sid-a' }, how, h.now())).toBe(2);
+      expect(await repo.ownerOf(a1.sessionId, h.now())).toBeUndefined();
+      expect(await repo.ownerOf(a2.sessionId, h.now())).toBeUndefined();
+      expect(await repo.ownerOf(b.sessionId, h.now())).toBe(user);
+      expect((await eventsOf(user)).map((e) => [e.session, e.initiator, e.reason]).sort()).toEqual(
+        [
+          [a1.sessionId, 'system', how.reason],
+          [a2.sessionId, 'system', how.reason],
+        ].sort(),
+      );
+      expect(await repo.endProviderSessions({ issuer, sid: 'sid-a' }, how, h.now())).toBe(0);
+      expect(await repo.create(signIn(user, provider('sid-a')), h.now())).toEqual({
+        kind: 'provider_ended',
+      });
+      // (How long that is remembered, providerLogoutMemoryMs, is a key's TTL in Redis, which a
+      // manual clock does not move.)
+      expect(await repo.endProviderSessions({ issuer, sid: 'never-seen' }, how, h.now())).toBe(0);
+    });
+
+    it('provider logout by sub: every session of the user from that issuer, each with its event', async () => {
+      const issuer = 'https://idp.conformance.test';
+      const how = { initiator: 'system' as const, reason: 'signed out at the identity provider' };
+      const withSid = created(
+        await repo.create(signIn(user, { provider: { issuer, sub: 'sub-1', sid: 's1' } }), h.now()),
+      );
+      const withoutSid = created(
+        await repo.create(signIn(user, { provider: { issuer, sub: 'sub-1' } }), h.now()),
+      );
+      const other = `${user}-other`;
+      const others = created(await repo.create(signIn(other), h.now()));
+      expect(
+        await repo.endProviderSessions({ issuer, sub: 'sub-1', userId: user }, how, h.now()),
+      ).toBe(2);
+      expect((await eventsOf(user)).map((e) => e.session).sort()).toEqual(
+        [withSid.sessionId, withoutSid.sessionId].sort(),
+      );
+      expect(await repo.ownerOf(others.sessionId, h.now())).toBe(other);
+    });
+
     it('rotation: a new token; a rotated one within the grace window gets a sibling', async () => {
       const session = created(await repo.create(signIn(user), h.now()));
       h.advance(2_000);

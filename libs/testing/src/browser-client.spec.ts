@@ -26,6 +26,17 @@ describe('parseForms', () => {
     ]);
   });
 
+  it('counts the fields that name the form by its id, wherever they are', () => {
+    const html = `<form id="op.logoutForm" method="post" action="/session/end/confirm">
+        <input type="hidden" name="xsrf" value="x"></form>
+      <button type="submit" form="op.logoutForm" name="logout" value="yes">Yes</button>
+      <button type="submit" form="other" name="stray" value="no">No</button>`;
+    expect(parseForms(html, 'http://idp/session/end')[0]?.fields).toEqual({
+      xsrf: 'x',
+      logout: 'yes',
+    });
+  });
+
   it('submits to the page itself when the form names no action', () => {
     const [form] = parseForms('<form method="get"><input name="q"></form>', 'http://h/p?x=1');
     expect(form).toMatchObject({ action: 'http://h/p?x=1', method: 'get' });

@@ -215,9 +215,13 @@ export function metaRefresh(html: string): string | undefined {
   return undefined;
 }
 
-/** The forms of an HTML page, with their fields' values as served. */
+/**
+ * The forms of an HTML page, with their fields' values as served: the fields inside each
+ * form, and those elsewhere that name the form by its id (`<button form="…">`).
+ */
 export function parseForms(html: string, pageUrl: string): Form[] {
   const forms: Form[] = [];
+  const fieldTags = /<(input|button)\b([^>]*)>/gi;
   for (const match of html.matchAll(/<form\b([^>]*)>([\s\S]*?)<\/form>/gi)) {
     const attributes = attributesOf(match[1] ?? '');
     const form: Form = {
@@ -227,22 +231,30 @@ export function parseForms(html: string, pageUrl: string): Form[] {
       passwordFields: [],
       textFields: [],
     };
-    for (const field of (match[2] ?? '').matchAll(/<(input|button)\b([^>]*)>/gi)) {
-      const input = attributesOf(field[2] ?? '');
-      if (!input.name) continue;
-      const type = (
-        input.type ?? (field[1]?.toLowerCase() === 'button' ? 'submit' : 'text')
-      ).toLowerCase();
-      if (type === 'password') form.passwordFields.push(input.name);
-      if (type === 'text' || type === 'email') form.textFields.push(input.name);
-      if ((type === 'checkbox' || type === 'radio') && !('checked' in input)) continue;
-      // A page's submit buttons: the first one counts, as if clicked.
-      if (type === 'submit' && input.name in form.fields) continue;
-      form.fields[input.name] = input.value ?? '';
-    }
+    const inside = [...(match[2] ?? '').matchAll(fieldTags)].map((field) => ({
+      tag: field[1] ?? '',
+      input: attributesOf(field[2] ?? ''),
+    }));
+    const outside = attributes.id
+      ? [...html.matchAll(fieldTags)]
+          .map((field) => ({ tag: field[1] ?? '', input: attributesOf(field[2] ?? '') }))
+          .filter(({ input }) => input.form === attributes.id)
+      : [];
+    for (const { tag, input } of [...inside, ...outside]) addField(form, tag, input);
     forms.push(form);
   }
   return forms;
+}
+
+function addField(form: Form, tag: string, input: Record<string, string>): void {
+  if (!input.name) return;
+  const type = (input.type ?? (tag.toLowerCase() === 'button' ? 'submit' : 'text')).toLowerCase();
+  if (type === 'password') form.passwordFields.push(input.name);
+  if (type === 'text' || type === 'email') form.textFields.push(input.name);
+  if ((type === 'checkbox' || type === 'radio') && !('checked' in input)) return;
+  // A page's submit buttons: the first one counts, as if clicked.
+  if (type === 'submit' && input.name in form.fields) return;
+  form.fields[input.name] = input.value ?? '';
 }
 
 /**

@@ -30,6 +30,7 @@ const ALL = [
   { key: 'request_overhead', file: 'request-overhead', flags: [quiet], boundS: 600 },
   { key: 'gateway', file: 'gateway', flags: [quiet], boundS: 720 },
   { key: 'console', file: 'console', flags: [quiet], boundS: 1_200 },
+  { key: 'idp_logout', file: 'idp-logout', flags: [quiet], boundS: 840 },
 ].map((b) => ({ ...b, file: `${b.file}.ts`, results: `${b.key.replaceAll('_', '-')}.json` }));
 type Benchmark = (typeof ALL)[number];
 const resultsDir = join(root, 'bench', 'results');
@@ -131,11 +132,14 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
     ...pick(r.gateway, 'phantom_cached_vs_jwt_rps_ratio'),
     // Issue 13: the web console, in a real Chromium.
     ...pick(r.console, 'console_signout_visible_p50_ms console_signout_visible_p99_ms'),
+    // Issue 14: federation (sign-out at the OpenID provider).
+    ...pick(r.idp_logout, 'idp_logout_propagation_p50_ms idp_logout_propagation_p99_ms'),
     goals: {
       propagation: get(p, 'goal'),
       ...(isObject(goals) && goals),
       ...(isObject(gatewayGoals) && gatewayGoals),
       console_signout_visible: get(r.console, 'goal'),
+      idp_logout_propagation: get(r.idp_logout, 'goal'),
     },
     charts: { propagation: 'bench/results/propagation.svg' },
     // The earlier benchmarks' headline figures, for docs/ALL.md; details in their files.
@@ -204,6 +208,7 @@ process.stdout.write(
     `  logout p50 by durability ${JSON.stringify((summary as Json).durability_logout_p50_ms ?? {})} ms`,
     `  gateway propagation p50/p99 ${show('gateway_propagation_p50_ms', 'gateway_propagation_p99_ms')} ms, gateway/direct ${show('gateway_vs_direct_rps_ratio')}, opaque/JWT ${show('phantom_cached_vs_jwt_rps_ratio')}`,
     `  console signed-out visible p50/p99 ${show('console_signout_visible_p50_ms', 'console_signout_visible_p99_ms')} ms`,
+    `  provider sign-out → refused p50/p99 ${show('idp_logout_propagation_p50_ms', 'idp_logout_propagation_p99_ms')} ms`,
     ...failed.map(([key, outcome]) => `  ${key}: ${outcome}`),
     `Results: ${latestFile}; chart: ${summary.charts.propagation}`,
     '',

@@ -7,7 +7,14 @@ import { randomBytes, scryptSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import type { TestOidcIssuer } from '@app/testing';
 import { freePort } from '../../scripts/lib/process.ts';
-import { startApp, startSystem, type AppHandle, type AppName } from '../../scripts/system.ts';
+import {
+  devIdpIssuer,
+  startApp,
+  startSystem,
+  type AppHandle,
+  type AppName,
+  type RunningSystem,
+} from '../../scripts/system.ts';
 import { builtLib } from './built.ts';
 import { bearer, post, type TokenReply } from './http.ts';
 import { inParallel, log, Stage, type BenchRun } from './run.ts';
@@ -31,9 +38,13 @@ export function writeBenchUsers(file: string, count: number): void {
 
 /**
  * What a benchmark's session service gets: limits raised so that its sign-ins are never
- * throttled or evicted, and `issuer`'s ID tokens accepted at POST /auth/oidc.
+ * throttled or evicted, and `issuer`'s ID tokens accepted at POST /auth/oidc, as well as the
+ * dev OpenID provider's when the system runs one.
  */
-export function benchSessionEnv(issuer: TestOidcIssuer): Record<string, string> {
+export function benchSessionEnv(
+  issuer: TestOidcIssuer,
+  devIdpUrl?: string,
+): Record<string, string> {
   return {
     RATE_LIMIT_PER_IP: '1000000',
     RATE_LIMIT_FAILS_PER_USERNAME: '1000000',
@@ -41,6 +52,7 @@ export function benchSessionEnv(issuer: TestOidcIssuer): Record<string, string> 
     DEFAULT_MAX_DEVICES: '1000',
     OIDC_ISSUERS: JSON.stringify([
       { issuer: issuer.issuer, jwks_uri: issuer.jwksUri, audience: issuer.audience },
+      ...(devIdpUrl ? [devIdpIssuer(devIdpUrl)] : []),
     ]),
   };
 }
@@ -78,10 +90,10 @@ export async function startCore(
     'oidc-issuer',
     await builtLib('testing').startOidcIssuer(),
   );
-  const ownEnv = (name: AppName): Record<string, string> => ({
+  const ownEnv = (name: AppName, _label: string, system: RunningSystem) => ({
     REVOCATION_TOPIC: topic,
     LOG_LEVEL: 'warn',
-    ...(name === 'session-service' && benchSessionEnv(issuer)),
+    ...(name === 'session-service' && benchSessionEnv(issuer, system.devIdpUrl)),
     ...env[name],
   });
   const bootStart = Date.now();

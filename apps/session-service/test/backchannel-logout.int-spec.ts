@@ -201,6 +201,24 @@ describe('back-channel logout (real Redis)', () => {
     expect(late.body).toMatchObject({ error: 'invalid_id_token' });
   });
 
+  it('every key the back-channel path writes expires by itself', async () => {
+    const [lena, sid] = [unique('lena'), unique('sid')];
+    await signIn(lena, sid);
+    const index = `${app.prefix}idp-sid:${providerSessionHash(idp.issuer, sid)}`;
+    expect(await app.redis.pttl(index)).toBeGreaterThan(0); // with the session's lifetime
+    expect((await logout(await idp.signLogoutToken({ sid, sub: lena }))).status).toBe(200);
+    const written = [
+      index,
+      ...(await app.redis.keys(`${app.prefix}{o*}:idp-ended:*`)),
+      ...(await app.redis.keys(`${app.prefix}logout-jti:*`)),
+    ];
+    expect(written.length).toBeGreaterThanOrEqual(3);
+    for (const key of written) {
+      const ttl = await app.redis.pttl(key);
+      expect({ key, expires: ttl > 0 }).toEqual({ key, expires: true });
+    }
+  });
+
   it('a second identical logout token (replayed jti) is a 400', async () => {
     const [ivan, sid] = [unique('ivan'), unique('sid')];
     await signIn(ivan, sid);

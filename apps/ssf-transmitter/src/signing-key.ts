@@ -1,17 +1,8 @@
 import { SET_TYP } from '@app/contracts';
 import type { Redis } from 'ioredis';
-import {
-  calculateJwkThumbprint,
-  CompactSign,
-  exportJWK,
-  generateKeyPair,
-  importJWK,
-  type JWK,
-} from 'jose';
+import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
+import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import type { SigningJwk } from './config';
-
-const encoder = new TextEncoder();
-type PrivateKey = Awaited<ReturnType<typeof importJWK>>;
 
 function algorithmOf({ kty, crv }: SigningJwk): 'ES256' | 'EdDSA' {
   if (kty === 'EC' && crv === 'P-256') return 'ES256';
@@ -19,21 +10,33 @@ function algorithmOf({ kty, crv }: SigningJwk): 'ES256' | 'EdDSA' {
   throw new Error('SSF_SIGNING_KEY: an EC P-256 or an OKP Ed25519 key only');
 }
 
-/** The transmitter's one signing key: signs SETs, and is published (public part) at jwks_uri. */
+const base64url = (text: string) => Buffer.from(text).toString('base64url');
+
+/**
+ * The transmitter's one signing key: signs SETs, and is published (public part) at jwks_uri.
+ * Signing is node:crypto's, synchronous: one SET per receiver per revocation makes it the
+ * transmitter's hottest path, and WebCrypto's asynchronous jobs (jose's `sign`) cost a thread
+ * hop each. The JWS is the compact form RFC 7515 defines; receivers verify it with any JOSE
+ * library (the tests use jose's).
+ */
 export class SigningKey {
+  private readonly header: string;
+
   private constructor(
-    private readonly key: PrivateKey,
+    private readonly key: KeyObject,
     readonly alg: 'ES256' | 'EdDSA',
     readonly kid: string,
     readonly publicJwk: JWK,
-  ) {}
+  ) {
+    this.header = base64url(JSON.stringify({ alg, kid, typ: SET_TYP }));
+  }
 
   static async fromJwk(jwk: SigningJwk): Promise<SigningKey> {
     const alg = algorithmOf(jwk);
     const { kty, crv, x, y } = jwk;
     const publicPart: JWK = { kty, crv, x, ...(y !== undefined && { y }) };
     const kid = jwk.kid ?? (await calculateJwkThumbprint(publicPart));
-    const key = await importJWK({ ...jwk, alg }, alg);
+    const key = createPrivateKey({ key: { kty, crv, x, y, d: jwk.d }, format: 'jwk' });
     return new SigningKey(key, alg, kid, { ...publicPart, kid, alg, use: 'sig' });
   }
 
@@ -51,9 +54,12 @@ export class SigningKey {
   }
 
   /** The JWS compact form of `claims`, typed `secevent+jwt`. */
-  async sign(claims: object): Promise<string> {
-    return new CompactSign(encoder.encode(JSON.stringify(claims)))
-      .setProtectedHeader({ alg: this.alg, kid: this.kid, typ: SET_TYP })
-      .sign(this.key);
+  sign(claims: object): string {
+    const input = `${this.header}.${base64url(JSON.stringify(claims))}`;
+    const signature =
+      this.alg === 'ES256'
+        ? sign('sha256', Buffer.from(input), { key: this.key, dsaEncoding: 'ieee-p1363' })
+        : sign(null, Buffer.from(input), this.key);
+    return `${input}.${signature.toString('base64url')}`;
   }
 }

@@ -7,6 +7,7 @@ import {
   SESSION_REVOKED,
   SSF_SPEC_VERSION,
   type RevocationEvent,
+  type SessionRevokedSet,
 } from '@app/contracts';
 import { KAFKA } from '@app/kafka/nest';
 import { METRICS_REGISTRY, type ReadinessCheck } from '@app/observability';
@@ -265,7 +266,7 @@ export class Transmitter implements OnApplicationBootstrap, OnApplicationShutdow
       audience: stream.aud,
       jti,
     });
-    const set = await this.signer().sign(claims);
+    const set = this.signer().sign(claims);
     await this.store.enqueue([{ streamId, entry: { jti, user: null, set, topicAt: 0 } }]);
     this.metrics.queued.inc({ event: 'verification' });
     this.wake(streamId);
@@ -328,22 +329,23 @@ export class Transmitter implements OnApplicationBootstrap, OnApplicationShutdow
     for (const wake of this.pollWaiters.get(streamId) ?? []) wake();
   }
 
-  /** The SETs of one revocation: one per stream that wants it and is not disabled. */
-  private async setsFor(event: RevocationEvent, topicAt: number): Promise<Outgoing[]> {
+  /**
+   * The SETs of one revocation: one per stream that wants it and is not disabled. The claims
+   * are built (and checked) once; each stream's differ only in `aud` and `jti`.
+   */
+  private setsFor(event: RevocationEvent, topicAt: number): Outgoing[] {
     const { subject } = event.events[SESSION_REVOKED];
     const outgoing: Outgoing[] = [];
+    let claims: SessionRevokedSet | undefined;
     for (const stream of this.streams.values()) {
       if (stream.status === 'disabled' || !delivers(stream, SESSION_REVOKED)) continue;
       if (!this.wantsSubject(stream.stream_id, subject.user.id, subject.session?.id)) continue;
       const jti = randomUUID();
-      const claims = buildSessionRevokedSet(event, {
-        issuer: this.issuer,
-        audience: stream.aud,
-        jti,
-      });
+      claims ??= buildSessionRevokedSet(event, { issuer: this.issuer, audience: stream.aud, jti });
+      const set = this.signer().sign({ ...claims, aud: stream.aud, jti });
       outgoing.push({
         streamId: stream.stream_id,
-        entry: { jti, user: subject.user.id, set: await this.signer().sign(claims), topicAt },
+        entry: { jti, user: subject.user.id, set, topicAt },
       });
     }
     return outgoing;

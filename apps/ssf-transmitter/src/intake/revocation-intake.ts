@@ -12,7 +12,7 @@ export interface IntakeOptions {
   metrics: SsfMetrics;
   logger: LoggerService;
   /** The SETs (one per stream that wants it) for one revocation read at `topicAt` (ms). */
-  setsFor: (event: RevocationEvent, topicAt: number) => Promise<Outgoing[]>;
+  setsFor: (event: RevocationEvent, topicAt: number) => Outgoing[];
   /** Called after SETs were queued for these streams. */
   queued: (streamIds: Set<string>) => void;
 }
@@ -22,13 +22,17 @@ const CHUNK = 200;
 
 /**
  * Reads the revocation topic in a consumer group of its own and queues each revocation's SETs
- * for every stream that wants it. Offsets are committed to Kafka only after the SETs are in
- * Redis, and Redis records per partition the last offset queued (in the same transaction), so
- * a crash between the two neither loses an event nor queues it twice.
+ * for every stream that wants it. An offset is resolved (and so committed to Kafka, every
+ * second) only after its SETs are in Redis, and Redis records per partition the last offset
+ * queued, in the same transaction: after a crash the messages since the last commit come
+ * again and are skipped, so none is lost and none is queued twice. The commits are not on the
+ * delivery path: a restart re-reads at most a second of the topic.
  */
 export class RevocationIntake {
   private consumer: Consumer | undefined;
   private joined = false;
+  /** Per partition, the last offset queued: Redis's mark, read once after each (re)join. */
+  private readonly queuedUpTo = new Map<number, number>();
 
   constructor(private readonly options: IntakeOptions) {}
 
@@ -49,6 +53,7 @@ export class RevocationIntake {
     });
     this.consumer = consumer;
     consumer.on(consumer.events.GROUP_JOIN, () => {
+      this.queuedUpTo.clear();
       this.joined = true;
     });
     consumer.on(consumer.events.CRASH, (event) => {
@@ -60,9 +65,11 @@ export class RevocationIntake {
     // older is owed to them. A known group resumes where it committed.
     await consumer.subscribe({ topic, fromBeginning: false });
     await consumer.run({
-      autoCommit: false,
+      autoCommit: true,
+      autoCommitInterval: 1_000,
       eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
+      // One user's events share a partition; partitions may go side by side.
+      partitionsConsumedConcurrently: 4,
       eachBatch: (payload) => this.onBatch(payload),
     });
   }
@@ -75,28 +82,27 @@ export class RevocationIntake {
     const { batch } = payload;
     const { store, topic } = this.options;
     const { partition } = batch;
-    const queuedUpTo = await store.queuedOffset(topic, partition);
+    const queuedUpTo =
+      this.queuedUpTo.get(partition) ?? (await store.queuedOffset(topic, partition));
     const fresh = batch.messages.filter((message) => Number(message.offset) > queuedUpTo);
     for (let start = 0; start < fresh.length; start += CHUNK) {
       if (!payload.isRunning() || payload.isStale()) return;
       const chunk = fresh.slice(start, start + CHUNK);
       const outgoing: Outgoing[] = [];
-      for (const message of chunk) outgoing.push(...(await this.setsOf(message)));
+      for (const message of chunk) outgoing.push(...this.setsOf(message));
       const last = chunk.at(-1)?.offset ?? '-1';
       await store.enqueue(outgoing, { topic, partition, offset: last });
+      this.queuedUpTo.set(partition, Number(last));
       if (outgoing.length > 0) this.options.queued(new Set(outgoing.map((o) => o.streamId)));
       payload.resolveOffset(last);
       await payload.heartbeat();
     }
     const last = batch.messages.at(-1)?.offset;
-    if (last === undefined) return;
-    payload.resolveOffset(last);
-    await this.consumer?.commitOffsets([{ topic, partition, offset: String(Number(last) + 1) }]);
+    if (last !== undefined) payload.resolveOffset(last);
+    await payload.commitOffsetsIfNecessary();
   }
 
-  private async setsOf(
-    message: EachBatchPayload['batch']['messages'][number],
-  ): Promise<Outgoing[]> {
+  private setsOf(message: EachBatchPayload['batch']['messages'][number]): Outgoing[] {
     const { metrics, logger } = this.options;
     try {
       const decoded = decodeMessage(message);
@@ -105,7 +111,7 @@ export class RevocationIntake {
         return [];
       }
       metrics.consumed.inc({ kind: 'revocation' });
-      const sets = await this.options.setsFor(decoded.event, Number(message.timestamp));
+      const sets = this.options.setsFor(decoded.event, Number(message.timestamp));
       if (sets.length > 0) metrics.queued.inc({ event: 'session-revoked' }, sets.length);
       return sets;
     } catch (error) {

@@ -98,6 +98,31 @@ describe('session commands keep to one hash slot (real Redis, MONITOR)', () => {
     const idToken = await issuer.sign({ sub: 'ext-slots' });
     await call('POST', '/auth/oidc', { body: { id_token: idToken, device: { name: 'x' } } });
     await call('POST', '/auth/oidc', { body: { id_token: idToken, device: { name: 'x' } } }); // replay
+    // Back-channel logout (issue 14): by sid only (through the index), by sid and sub, by sub
+    // only, and a sign-in of a provider session already logged out, for users of several shards.
+    const backchannelLogout = async (claims: Record<string, string>) => {
+      const token = await issuer.signLogoutToken(claims);
+      const answer = await call('POST', '/oidc/backchannel-logout', {
+        body: new URLSearchParams({ logout_token: token }).toString(),
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(answer.status).toBe(200);
+    };
+    for (let i = 0; i < 4; i += 1) {
+      const [sub, sid] = [`ext-slots-${i}`, `sid-slots-${i}`];
+      for (const device of ['a', 'b']) {
+        const signIn = await call('POST', '/auth/oidc', {
+          body: { id_token: await issuer.sign({ sub, sid }), device: { name: device } },
+        });
+        expect(signIn.status).toBe(200);
+      }
+      await backchannelLogout(i % 2 === 0 ? { sid } : { sid, sub });
+      await backchannelLogout({ sub });
+      const late = await call('POST', '/auth/oidc', {
+        body: { id_token: await issuer.sign({ sub, sid }), device: { name: 'late' } },
+      });
+      expect(late.status).toBe(401);
+    }
     await login('alice', 'old');
     app.clock.advance(13 * 3600 * 1000);
     await app.app.get(SessionService).sweepExpired();

@@ -90,7 +90,9 @@ export class PushWorker {
     const byUser = new Map<string, QueuedSet[]>();
     for (const entry of batch) {
       const key = entry.user ?? `~${entry.jti}`;
-      byUser.set(key, [...(byUser.get(key) ?? []), entry]);
+      const entries = byUser.get(key);
+      if (entries) entries.push(entry);
+      else byUser.set(key, [entry]);
     }
     const settled: string[] = [];
     // Per user: true when all of its SETs went; its first failure stops it (order per user).

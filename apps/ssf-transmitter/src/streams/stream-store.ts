@@ -87,10 +87,20 @@ export class StreamStore {
     position?: { topic: string; partition: number; offset: string },
   ): Promise<void> {
     const multi = this.redis.multi();
+    const byStream = new Map<string, QueuedSet[]>();
     for (const { streamId, entry } of outgoing) {
-      const stored: StoredSet = { u: entry.user, s: entry.set, t: entry.topicAt };
-      multi.hset(this.key('sets', streamId), entry.jti, JSON.stringify(stored));
-      multi.rpush(this.key('q', streamId), entry.jti);
+      const entries = byStream.get(streamId);
+      if (entries) entries.push(entry);
+      else byStream.set(streamId, [entry]);
+    }
+    // Two commands per stream, whatever the number of SETs (in order: RPUSH keeps it).
+    for (const [streamId, entries] of byStream) {
+      const stored = entries.map(({ jti, user, set, topicAt }): [string, string] => [
+        jti,
+        JSON.stringify({ u: user, s: set, t: topicAt } satisfies StoredSet),
+      ]);
+      multi.hset(this.key('sets', streamId), Object.fromEntries(stored));
+      multi.rpush(this.key('q', streamId), ...entries.map((entry) => entry.jti));
     }
     if (position)
       multi.hset(this.key('offsets'), `${position.topic}:${position.partition}`, position.offset);

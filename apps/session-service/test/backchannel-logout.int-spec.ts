@@ -241,6 +241,24 @@ describe('back-channel logout (real Redis)', () => {
     expect(await live(victim)).toBe(true);
   });
 
+  it('is in the OpenAPI document: a public route taking a form', async () => {
+    const document = (await (await fetch(`${app.url}/docs-json`)).json()) as {
+      paths: Record<
+        string,
+        Record<
+          string,
+          { requestBody?: { content: object }; security?: unknown[]; responses: object }
+        >
+      >;
+    };
+    const operation = document.paths['/oidc/backchannel-logout']?.post;
+    expect(Object.keys(operation?.requestBody?.content ?? {})).toEqual([
+      'application/x-www-form-urlencoded',
+    ]);
+    expect(operation?.security).toEqual([]);
+    expect(Object.keys(operation?.responses ?? {}).sort()).toEqual(['200', '400', '429', '503']);
+  });
+
   describe('conformance: each bad request is a 400 that ends nothing', () => {
     const victimSub = unique('victim');
     const victimSid = unique('sid');

@@ -6,6 +6,7 @@ import {
   HttpCode,
   Inject,
   Injectable,
+  Logger,
   Post,
   Req,
   ServiceUnavailableException,
@@ -89,6 +90,8 @@ export class LogoutTokenReplayCache {
 @Controller('oidc')
 @Public()
 export class BackchannelLogoutController {
+  private readonly logger = new Logger('BackchannelLogout');
+
   constructor(
     private readonly verifier: LogoutTokenVerifier,
     private readonly replays: LogoutTokenReplayCache,
@@ -119,6 +122,9 @@ export class BackchannelLogoutController {
           retry_after: 5,
         });
       }
+      // The reason only (a fixed code), never the token: a provider misconfigured for us (wrong
+      // audience, unknown key) shows up here.
+      this.logger.warn(`logout token refused: ${error.reason}`);
       await this.throttle.refusedLogoutToken(request.ip);
       throw new BadRequestException({ error: 'invalid_request', error_description: error.message });
     }

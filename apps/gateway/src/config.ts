@@ -1,4 +1,4 @@
-import { httpEnv, jsonEnv, positiveInt, redisEnv, secret } from '@app/config';
+import { httpEnv, jsonEnv, positiveInt, redisEnv, secret, secureUrlRules } from '@app/config';
 import { revocationGuardEnv, revocationGuardEnvRules } from '@app/revocation-guard';
 import { z } from 'zod';
 
@@ -6,12 +6,6 @@ const upstreams = z.record(
   z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'a service name: lowercase letters, digits, -'),
   z.array(z.url({ protocol: /^https?$/ })).min(1, 'needs at least one instance URL'),
 );
-
-/** Loopback may use plain HTTP (the local stack, tests); anything else must be HTTPS. */
-const loopbackOrHttps = (value: string): boolean => {
-  const url = new URL(value);
-  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-};
 
 const origins = z
   .string()
@@ -115,7 +109,6 @@ export const gatewayEnv = httpEnv(8080)
       ),
     GATEWAY_OIDC_ISSUER: z
       .url({ protocol: /^https?$/ })
-      .refine(loopbackOrHttps, 'must be https (plain http only on loopback)')
       .optional()
       .describe(
         'OpenID provider for "Sign in with …" (`GET /bff/login/oidc`, code flow with PKCE): its issuer URL, discovered at first use; unset: no such sign-in (404)',
@@ -157,6 +150,8 @@ export const gatewayEnv = httpEnv(8080)
       ),
   })
   .superRefine(revocationGuardEnvRules)
+  // The provider vouches for users: https, or plain http on loopback or with ALLOW_INSECURE_HTTP.
+  .superRefine(secureUrlRules(['GATEWAY_OIDC_ISSUER']))
   .superRefine((env, ctx) => {
     if (env.NODE_ENV === 'production' && env.GATEWAY_TEST_HOLD_INTROSPECTION_MS !== undefined)
       ctx.addIssue({

@@ -1,5 +1,6 @@
 import fastifyCookie from '@fastify/cookie';
 import Fastify from 'fastify';
+import { gatewayEnv } from './config';
 import { Refusal, refuse } from './refusal';
 import { deviceOf, oidcRoutes, oidcSettings, safeReturnTo, type OidcDeps } from './oidc-login';
 
@@ -42,6 +43,33 @@ describe('the device of a sign-in through the provider', () => {
       deviceOf('Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36'),
     ).toEqual({ name: 'Chrome on Linux', platform: 'Linux' });
     expect(deviceOf(undefined)).toEqual({ name: 'Browser on web', platform: 'web' });
+  });
+});
+
+describe('the OpenID provider settings', () => {
+  const parse = (env: Record<string, string>) =>
+    gatewayEnv.safeParse({
+      GATEWAY_OIDC_CLIENT_ID: 'gateway',
+      GATEWAY_OIDC_CLIENT_SECRET: 'secret',
+      ...env,
+    });
+
+  it('take https, or plain http on loopback or with ALLOW_INSECURE_HTTP (docker-compose)', () => {
+    expect(parse({ GATEWAY_OIDC_ISSUER: 'https://idp.example/realms/x' }).success).toBe(true);
+    expect(parse({ GATEWAY_OIDC_ISSUER: 'http://127.0.0.1:4000' }).success).toBe(true);
+    expect(parse({ GATEWAY_OIDC_ISSUER: 'http://idp.example' }).success).toBe(false);
+    expect(
+      parse({ GATEWAY_OIDC_ISSUER: 'http://dev-idp.localhost:4000', ALLOW_INSECURE_HTTP: 'true' })
+        .success,
+    ).toBe(true);
+  });
+
+  it('need issuer, client id and secret together', () => {
+    const partial = gatewayEnv.safeParse({ GATEWAY_OIDC_ISSUER: 'https://idp.example' });
+    expect(partial.error?.issues.map((issue) => issue.path[0]).sort()).toEqual([
+      'GATEWAY_OIDC_CLIENT_ID',
+      'GATEWAY_OIDC_CLIENT_SECRET',
+    ]);
   });
 });
 

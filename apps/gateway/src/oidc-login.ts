@@ -55,15 +55,11 @@ let loading: Promise<Lib> | undefined;
  * gateway without a provider, and specs that only register the routes, never load it). */
 const openidClient = (): Promise<Lib> => (loading ??= import('openid-client'));
 
-const isLoopbackHttp = (url: string): boolean => {
-  const { protocol, hostname } = new URL(url);
-  return protocol === 'http:' && ['127.0.0.1', 'localhost', '[::1]'].includes(hostname);
-};
-
 /**
  * The provider as openid-client knows it: discovered at first use, not at start (the gateway
  * starts and serves password sign-in while the provider is down), and again after a failure,
- * at most once a second. Plain http is allowed only for a loopback issuer (the dev provider).
+ * at most once a second. Plain http only as the configuration allows it (loopback, or
+ * ALLOW_INSECURE_HTTP).
  */
 export class OidcProvider {
   private configuration: Promise<OpenidClient.Configuration> | undefined;
@@ -84,9 +80,10 @@ export class OidcProvider {
         undefined,
         oidc.ClientSecretBasic(clientSecret),
         {
-          // Plain http to a loopback issuer only (the dev provider of the local stack).
+          // Plain http only where the configuration allowed it: a loopback issuer (the dev
+          // provider of the local stack) or ALLOW_INSECURE_HTTP (docker-compose's network).
           // eslint-disable-next-line @typescript-eslint/no-deprecated -- deprecated to stand out, as here
-          execute: isLoopbackHttp(issuer) ? [oidc.allowInsecureRequests] : [],
+          execute: new URL(issuer).protocol === 'http:' ? [oidc.allowInsecureRequests] : [],
           timeout: 5,
         },
       );

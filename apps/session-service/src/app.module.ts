@@ -12,10 +12,8 @@ import { HttpErrorsFilter } from './http/http-errors.filter';
 import { validationPipe } from './http/validation';
 import { IdentityModule } from './identity/identity.module';
 import { OAuthController } from './oauth/oauth.controller';
-import {
-  BackchannelLogoutController,
-  LogoutTokenReplayCache,
-} from './oidc/backchannel-logout.controller';
+import { BackchannelLogoutController } from './oidc/backchannel-logout.controller';
+import { BackchannelLogout, LogoutTokenReplayCache } from './oidc/backchannel-logout.service';
 import { SignInThrottle } from './rate-limit/sign-in-throttle';
 import { SessionsModule } from './sessions/sessions.module';
 import { throttleSettings } from './sessions/sessions.settings';
@@ -36,6 +34,7 @@ import { TokensModule } from './tokens/tokens.module';
   providers: [
     SignInThrottle,
     LogoutTokenReplayCache,
+    BackchannelLogout,
     { provide: APP_GUARD, useClass: BearerGuard },
     { provide: APP_PIPE, useFactory: validationPipe },
     { provide: APP_FILTER, useClass: HttpErrorsFilter },

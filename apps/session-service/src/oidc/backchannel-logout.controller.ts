@@ -4,30 +4,19 @@ import {
   Controller,
   Header,
   HttpCode,
-  Inject,
-  Injectable,
   Logger,
   Post,
   Req,
   ServiceUnavailableException,
 } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { REDIS } from '@app/redis';
 import type { FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
-import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Public } from '../auth/auth.decorators';
-import {
-  InvalidLogoutTokenError,
-  LogoutTokenVerifier,
-  type LogoutRequest,
-} from '../identity/logout-token-verifier';
-import { oidcUserId } from '../identity/user-directory';
+import { InvalidLogoutTokenError } from '../identity/logout-token-verifier';
 import { MAX_ISSUER_TOKEN_LENGTH } from '../identity/trusted-issuers';
 import { SignInThrottle } from '../rate-limit/sign-in-throttle';
-import { SessionService } from '../sessions/session.service';
-import { throttleSettings, type ThrottleSettings } from '../sessions/sessions.settings';
+import { BackchannelLogout } from './backchannel-logout.service';
 
 export const BACKCHANNEL_LOGOUT_PATH = '/oidc/backchannel-logout';
 /** A form holding one logout token of at most 16 KiB, with room to spare. */
@@ -43,49 +32,9 @@ export const logoutTokenBody = z.object({
 type LogoutTokenBody = z.output<typeof logoutTokenBody>;
 
 /**
- * Logout tokens already acted on (OpenID Connect Back-Channel Logout 1.0 §2.6, step 9), by the
- * hash of issuer and `jti`, in Redis (every instance shares it) until the token expires.
- */
-@Injectable()
-export class LogoutTokenReplayCache {
-  private readonly prefix: string;
-
-  constructor(
-    @Inject(REDIS) private readonly redis: Redis,
-    @Inject(throttleSettings.KEY) settings: ThrottleSettings,
-  ) {
-    this.prefix = `${settings.keyPrefix}logout-jti:`;
-  }
-
-  private key(token: LogoutRequest): string {
-    const id = createHash('sha256').update(token.issuer).update('\0').update(token.jti);
-    return `${this.prefix}${id.digest('hex')}`;
-  }
-
-  async seen(token: LogoutRequest): Promise<boolean> {
-    return (await this.redis.exists(this.key(token))) === 1;
-  }
-
-  /** Remembers the token until it could no longer be accepted anyway. */
-  async remember(token: LogoutRequest, now: number): Promise<void> {
-    await this.redis.set(
-      this.key(token),
-      '1',
-      'PX',
-      Math.max(1_000, token.replayUntil - now),
-      'NX',
-    );
-  }
-}
-
-/**
  * The provider's back-channel logout receiver (OpenID Connect Back-Channel Logout 1.0 §2.5-2.8).
  * A public route: the logout token is the credential. It answers from the request alone and
  * never calls this service's own public URL (a receiver that did broke behind proxies).
- *
- * The `jti` is checked before anything ends and remembered after the sessions are ended: a
- * failure in between (503) leaves the token acceptable, so the provider's retry works; two
- * copies racing may both act, which ends nothing twice (ending is idempotent).
  */
 @Controller('oidc')
 @Public()
@@ -93,9 +42,7 @@ export class BackchannelLogoutController {
   private readonly logger = new Logger('BackchannelLogout');
 
   constructor(
-    private readonly verifier: LogoutTokenVerifier,
-    private readonly replays: LogoutTokenReplayCache,
-    private readonly sessions: SessionService,
+    private readonly backchannel: BackchannelLogout,
     private readonly throttle: SignInThrottle,
   ) {}
 
@@ -107,12 +54,9 @@ export class BackchannelLogoutController {
     @Req() request: FastifyRequest,
   ): Promise<Record<string, never>> {
     await this.throttle.admitLogoutToken(request.ip);
-    let token: LogoutRequest;
     try {
-      token = await this.verifier.verify(body.logout_token);
-      if (await this.replays.seen(token)) {
-        throw new InvalidLogoutTokenError('replayed', 'logout token was received before');
-      }
+      await this.backchannel.logout(body.logout_token);
+      return {};
     } catch (error) {
       if (!(error instanceof InvalidLogoutTokenError)) throw error;
       if (error.reason === 'issuer_unavailable') {
@@ -128,14 +72,6 @@ export class BackchannelLogoutController {
       await this.throttle.refusedLogoutToken(request.ip);
       throw new BadRequestException({ error: 'invalid_request', error_description: error.message });
     }
-    await this.sessions.endProviderSessions({
-      issuer: token.issuer,
-      sid: token.sid,
-      sub: token.sub,
-      userId: token.sub === undefined ? undefined : oidcUserId(token.issuer, token.sub),
-    });
-    await this.replays.remember(token, Date.now());
-    return {};
   }
 }
 

@@ -181,6 +181,28 @@ describe('SessionService', () => {
     expect(body.error).toBe('invalid_id_token');
   });
 
+  it('back-channel logout: ends with system / "signed out at the identity provider", counted; a later sign-in of that provider session is 401', async () => {
+    const { service, signIn, counted, events } = await setup();
+    const provider = { issuer: 'https://idp.example', sub: 'ext-1', sid: 'idp-sid-1' };
+    const first = await signIn('oidc-x', { provider });
+    const other = await signIn('oidc-x', { provider: { ...provider, sid: 'idp-sid-2' } });
+    expect(await service.endProviderSessions({ issuer: provider.issuer, sid: 'idp-sid-1' })).toBe(
+      1,
+    );
+    expect(events()).toEqual([
+      expect.objectContaining({
+        user: 'oidc-x',
+        session: first.session_id,
+        initiator: 'system',
+        reason: 'signed out at the identity provider',
+      }),
+    ]);
+    expect(await service.ownerOf(other.session_id)).toBe('oidc-x');
+    expect(await counted('session_revocations_total', { reason: 'idp_logout' })).toBe(1);
+    const body = await refusal(signIn('oidc-x', { provider }), UnauthorizedException);
+    expect(body).toMatchObject({ error: 'invalid_id_token' });
+  });
+
   it('refresh: a new pair for the same session, with the roles the user has now', async () => {
     const { clock, service, users, signIn, counted } = await setup();
     const first = await signIn('bob', { roles: ['user', 'admin'] });

@@ -35,4 +35,19 @@ describe('the session service environment', () => {
       validate({ ISSUER: 'http://session-service:3000', ALLOW_INSECURE_HTTP: 'true' }).ISSUER,
     ).toBe('http://session-service:3000');
   });
+
+  it('trusts an OpenID provider over plain http only on loopback, or with ALLOW_INSECURE_HTTP', () => {
+    const issuers = (base: string) =>
+      JSON.stringify([{ issuer: base, jwks_uri: `${base}/jwks`, audience: 'gateway' }]);
+    expect(refusal({ OIDC_ISSUERS: issuers('http://idp.example.com') })).toMatch(
+      /OIDC_ISSUERS\.0\.issuer: must be https/,
+    );
+    expect(validate({ OIDC_ISSUERS: issuers('http://127.0.0.1:4000') }).OIDC_ISSUERS).toHaveLength(
+      1,
+    );
+    // docker-compose: the dev provider on the compose network.
+    const compose = { OIDC_ISSUERS: issuers('http://dev-idp.localhost:4000') };
+    expect(refusal(compose)).toMatch(/must be https/);
+    expect(validate({ ...compose, ALLOW_INSECURE_HTTP: 'true' }).OIDC_ISSUERS).toHaveLength(1);
+  });
 });

@@ -1,12 +1,10 @@
 import type { ConfigService } from '@nestjs/config';
-import { flag, jsonEnv, secret } from '@app/config';
+import { flag, isInsecureRemoteUrl, jsonEnv, secret } from '@app/config';
 import { z } from 'zod';
 
-/** Loopback may use plain HTTP (local issuers, tests); anything else must be HTTPS. */
-const issuerUrl = z.url({ protocol: /^https?$/ }).refine((value) => {
-  const url = new URL(value);
-  return url.protocol === 'https:' || ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname);
-}, 'must be https (plain http only on loopback)');
+/** An issuer's URLs: https, or plain http on loopback or with ALLOW_INSECURE_HTTP (checked by
+ * `identityEnvRules`, which sees that variable). */
+const issuerUrl = z.url({ protocol: /^https?$/ });
 
 /** One trusted OpenID Connect issuer. Strict: a misspelt key is an error, not ignored. */
 export const oidcIssuerConfig = z
@@ -115,9 +113,22 @@ export function identityEnvRules(
     SEED_DEMO_USERS: boolean;
     USERS?: string | undefined;
     USERS_FILE?: string | undefined;
+    OIDC_ISSUERS?: OidcIssuerConfig[] | undefined;
+    ALLOW_INSECURE_HTTP?: boolean | undefined;
   },
   ctx: z.RefinementCtx,
 ): void {
+  // An issuer's keys vouch for users: over plain http anyone on the path could hand us keys.
+  if (env.ALLOW_INSECURE_HTTP !== true)
+    for (const [i, issuer] of (env.OIDC_ISSUERS ?? []).entries())
+      for (const field of ['issuer', 'jwks_uri'] as const)
+        if (isInsecureRemoteUrl(issuer[field]))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['OIDC_ISSUERS', i, field],
+            message:
+              'must be https (plain http only on loopback, or with ALLOW_INSECURE_HTTP=true)',
+          });
   if (env.SEED_DEMO_USERS && env.NODE_ENV === 'production') {
     ctx.addIssue({ code: 'custom', path: ['SEED_DEMO_USERS'], message: DEMO_USERS_IN_PRODUCTION });
   }

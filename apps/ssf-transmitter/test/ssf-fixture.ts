@@ -144,6 +144,12 @@ export class SsfFixture {
   }
 
   async start(): Promise<void> {
+    await this.createTopic();
+    await this.startTransmitter();
+  }
+
+  /** The topic (3 partitions) and a producer on it, as the publisher would make them. */
+  async createTopic(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     await admin.createTopics({
@@ -153,11 +159,10 @@ export class SsfFixture {
     await admin.disconnect();
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
-    this.port = await freePort();
-    await this.startTransmitter();
   }
 
   async startTransmitter(): Promise<void> {
+    if (this.port === 0) this.port = await freePort();
     this.starts += 1;
     this.transmitter = await startApp({
       name: 'ssf-transmitter',

@@ -1,4 +1,4 @@
-import { decodeMessage, InvalidMessageError, type RevocationEvent } from '@app/contracts';
+import { decodeMessage, InvalidMessageError, retry, type RevocationEvent } from '@app/contracts';
 import type { LoggerService } from '@nestjs/common';
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { SsfMetrics } from '../metrics';
@@ -40,7 +40,26 @@ export class RevocationIntake {
     return this.joined;
   }
 
+  private readonly stopping = new AbortController();
+
+  /**
+   * Joins the group and starts reading; until that works (the topic not provisioned yet, the
+   * brokers unreachable) it tries again, with backoff, until `stop`.
+   */
   async start(): Promise<void> {
+    await retry(() => this.run(), {
+      initialMs: 500,
+      maxMs: 10_000,
+      signal: this.stopping.signal,
+      onRetry: ({ error, delayMs }) => {
+        this.options.logger.warn(
+          `revocation intake cannot start yet (${String(error)}); again in ${delayMs} ms`,
+        );
+      },
+    });
+  }
+
+  private async run(): Promise<void> {
     const { kafka, topic, groupId, logger } = this.options;
     const consumer = kafka.consumer({
       groupId,
@@ -60,10 +79,15 @@ export class RevocationIntake {
       this.joined = false;
       logger.error(`revocation consumer crashed: ${String(event.payload.error)}; restarting`);
     });
-    await consumer.connect();
-    // A new group starts at the end of the topic: streams exist from now on, and nothing
-    // older is owed to them. A known group resumes where it committed.
-    await consumer.subscribe({ topic, fromBeginning: false });
+    try {
+      await consumer.connect();
+      // A new group starts at the end of the topic: streams exist from now on, and nothing
+      // older is owed to them. A known group resumes where it committed.
+      await consumer.subscribe({ topic, fromBeginning: false });
+    } catch (error) {
+      await consumer.disconnect().catch(() => undefined);
+      throw error;
+    }
     await consumer.run({
       autoCommit: true,
       autoCommitInterval: 1_000,
@@ -75,6 +99,7 @@ export class RevocationIntake {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
     await this.consumer?.disconnect();
   }
 

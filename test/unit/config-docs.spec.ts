@@ -6,6 +6,8 @@ import { format, resolveConfig } from 'prettier';
 import { sessionServiceEnv } from '../../apps/session-service/src/config';
 import { revocationPublisherEnv } from '../../apps/revocation-publisher/src/config';
 import { gatewayEnv } from '../../apps/gateway/src/config';
+import { ssfEnv } from '../../apps/ssf-transmitter/src/config';
+import { devIdpEnv } from '../../apps/dev-idp/src/config';
 import { root } from '../../scripts/system.ts';
 
 // The README's configuration tables are made from the apps' environment schemas: a variable
@@ -19,7 +21,7 @@ const common = [...keys(httpEnv(0)), ...keys(redisEnv), ...keys(kafkaEnv)];
 const SECTIONS: Record<string, { variables: VariableDoc[]; defaults?: Record<string, string> }> = {
   'every-app': {
     variables: envDocs(httpEnv(0)),
-    defaults: { HTTP_PORT: '3000, 3001, 3100, 3200, 8080' },
+    defaults: { HTTP_PORT: '3000, 3001, 3100, 3200, 3500, 4000, 8080' },
   },
   kafka: { variables: envDocs(kafkaEnv) },
   redis: { variables: envDocs(redisEnv) },
@@ -29,6 +31,8 @@ const SECTIONS: Record<string, { variables: VariableDoc[]; defaults?: Record<str
   gateway: {
     variables: envDocs(gatewayEnv, [...common, ...keys(revocationGuardEnv)]),
   },
+  'ssf-transmitter': { variables: envDocs(ssfEnv, common) },
+  'dev-idp': { variables: envDocs(devIdpEnv, common) },
 };
 
 const marker = (name: string) => ({

@@ -8,6 +8,7 @@ import { Test } from '@nestjs/testing';
 import { IS_PUBLIC, REQUIRED_ROLES } from '@app/auth-metadata';
 import { fastifyAdapter } from '@app/observability';
 import { REDIS } from '@app/redis';
+import type { FastifyInstance } from 'fastify';
 import { Redis } from 'ioredis';
 
 // docs/HTTP-CONTRACT.md's table of served routes is the apps' HTTP contract: each app's
@@ -55,11 +56,46 @@ const APPS: Record<string, AppUnderTest> = {
     document: builtDocument,
     fastifyRoutes: gatewayRoutes,
   },
+  'ssf-transmitter': {
+    module: async () => (await import('../../apps/ssf-transmitter/src/app.module.js')).AppModule,
+    document: builtDocument,
+    fastifyRoutes: ssfRoutes,
+  },
 };
+
+/** Every method and path a Fastify plugin registers, as the table writes them. */
+async function fastifyRoutesOf(
+  plugin: (fastify: FastifyInstance) => Promise<void>,
+): Promise<string[]> {
+  const { default: Fastify } = await import('fastify');
+  const fastify = Fastify();
+  const methods = new Map<string, string[]>();
+  fastify.addHook('onRoute', ({ method, url }) => {
+    methods.set(url, [...(methods.get(url) ?? []), ...[method].flat()]);
+  });
+  await fastify.register(plugin);
+  await fastify.ready();
+  await fastify.close();
+  // `fastify.all` is every method Fastify routes: the table's ANY.
+  const any = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
+  return [...methods].flatMap(([route, list]) => {
+    // Fastify writes a literal colon as `::`.
+    const url = normalisePath(route).replaceAll('::', ':');
+    return any.every((method) => list.includes(method))
+      ? [`ANY ${url}`]
+      : list.filter((method) => method !== 'HEAD').map((method) => `${method} ${url}`);
+  });
+}
+
+/** The SSF transmitter's discovery, JWKS, management and poll routes. */
+async function ssfRoutes(): Promise<string[]> {
+  const { ssfRoutes: plugin } = await import('../../apps/ssf-transmitter/src/routes.js');
+  // Only kept by the routes, never called while they are registered.
+  return fastifyRoutesOf(plugin({} as Parameters<typeof plugin>[0]));
+}
 
 /** The gateway's token handler and proxy routes, registered on a Fastify of their own. */
 async function gatewayRoutes(): Promise<string[]> {
-  const { default: Fastify } = await import('fastify');
   const { gatewayRoutes: plugin } = await import('../../apps/gateway/src/routes.js');
   const { gatewayEnv } = await import('../../apps/gateway/src/config.js');
   const { TokenStore } = await import('../../apps/gateway/src/token-store.js');
@@ -67,33 +103,22 @@ async function gatewayRoutes(): Promise<string[]> {
   const { PhantomCache } = await import('../../apps/gateway/src/phantom-cache.js');
   const env = gatewayEnv.parse({ NODE_ENV: 'test' });
   const redis = new Redis({ lazyConnect: true, enableOfflineQueue: false });
-  const fastify = Fastify();
-  const methods = new Map<string, string[]>();
-  fastify.addHook('onRoute', ({ method, url }) => {
-    methods.set(url, [...(methods.get(url) ?? []), ...[method].flat()]);
-  });
-  await fastify.register(
-    plugin({
-      env,
-      store: new TokenStore(redis, env.GATEWAY_KEY_PREFIX),
-      sessions: new SessionClient(env.GATEWAY_SESSION_SERVICE_URL),
-      // Only kept by the routes, never called while they are registered.
-      guard: {} as Parameters<typeof plugin>[0]['guard'],
-      phantom: new PhantomCache(10),
-      introspections: { inc: () => undefined },
-      upstreamFailures: { inc: () => undefined },
-    }),
-  );
-  await fastify.ready();
-  await fastify.close();
-  redis.disconnect();
-  // `fastify.all` is every method Fastify routes: the table's ANY.
-  const any = ['DELETE', 'GET', 'PATCH', 'POST', 'PUT', 'OPTIONS'];
-  return [...methods].flatMap(([url, list]) =>
-    any.every((method) => list.includes(method))
-      ? [`ANY ${url}`]
-      : list.filter((method) => method !== 'HEAD').map((method) => `${method} ${url}`),
-  );
+  try {
+    return await fastifyRoutesOf(
+      plugin({
+        env,
+        store: new TokenStore(redis, env.GATEWAY_KEY_PREFIX),
+        sessions: new SessionClient(env.GATEWAY_SESSION_SERVICE_URL),
+        // Only kept by the routes, never called while they are registered.
+        guard: {} as Parameters<typeof plugin>[0]['guard'],
+        phantom: new PhantomCache(10),
+        introspections: { inc: () => undefined },
+        upstreamFailures: { inc: () => undefined },
+      }),
+    );
+  } finally {
+    redis.disconnect();
+  }
 }
 
 /** A markdown table row's cells; `\|` is a pipe inside a cell. */
@@ -105,14 +130,16 @@ function cells(line: string): string[] {
     .map((cell) => cell.trim());
 }
 
-/** `:name` (Nest, the doc) and `{name}` (OpenAPI) are the same parameter. */
-const normalisePath = (path: string) => path.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+/** `:name` (Nest, Fastify, the doc) and `{name}` (OpenAPI) are the same parameter: a whole
+ * path segment (`/ssf/subjects:add` has none). */
+const normalisePath = (path: string) => path.replace(/\/:([A-Za-z0-9_]+)/g, '/{$1}');
 
 /** What the guards see: public (no access token), or a bearer token with these roles. */
 function authFromDoc(auth: string): string {
   if (['none', 'ops', 'client'].includes(auth)) return 'public';
   // The gateway's own credentials (its Fastify routes: not checked against metadata).
-  if (['csrf', 'cookie', 'cookie admin', 'cookie csrf or bearer'].includes(auth)) return auth;
+  if (['csrf', 'cookie', 'cookie admin', 'cookie csrf or bearer', 'ssf client'].includes(auth))
+    return auth;
   if (auth === 'bearer') return 'bearer';
   const roles = /^bearer (.+)$/.exec(auth)?.[1];
   if (roles) return `bearer ${roles.split(/\s+/).sort().join(' ')}`;

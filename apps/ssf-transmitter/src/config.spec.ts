@@ -14,7 +14,7 @@ const errors = (env: Record<string, string>) => {
 };
 
 describe('ssfEnv', () => {
-  it('has working defaults besides SSF_CLIENTS', () => {
+  it('has working defaults', () => {
     const env = ssfEnv.parse({ SSF_CLIENTS: clients, SSF_ISSUER: 'https://ssf.example/' });
     expect(env).toMatchObject({
       HTTP_PORT: 3500,
@@ -29,9 +29,9 @@ describe('ssfEnv', () => {
     expect(env.SSF_SIGNING_KEY).toBeUndefined();
   });
 
-  it('refuses missing, malformed or ambiguous clients', () => {
-    expect(errors({})).toContain('SSF_CLIENTS');
-    expect(errors({ SSF_CLIENTS: '[]' })).toContain('SSF_CLIENTS');
+  it('refuses malformed or ambiguous clients, and none in production', () => {
+    expect(errors({})).toEqual([]); // none: management refused, discovery still served
+    expect(errors({ NODE_ENV: 'production', SSF_CLIENTS: '[]' })).toContain('SSF_CLIENTS');
     expect(errors({ SSF_CLIENTS: 'nope' })).toContain('SSF_CLIENTS');
     expect(errors({ SSF_CLIENTS: '[{"client_id":"rp","token":"short"}]' })).toContain(
       'SSF_CLIENTS.0.token',

@@ -22,7 +22,6 @@ export type SsfClient = z.infer<typeof client>;
 
 const clients = z
   .array(client)
-  .min(1, 'needs at least one client')
   .refine((list) => new Set(list.map((c) => c.client_id)).size === list.length, {
     error: 'client_id values must be unique',
   })
@@ -59,9 +58,11 @@ export const ssfEnv = httpEnv(3500)
         "the transmitter's public URL: `iss` of every SET and the base of the discovery document's endpoints (https in production)",
       ),
     SSF_CLIENTS: secret(
-      jsonEnv(clients).describe(
-        'JSON `[{"client_id":"…","token":"…","audience":"…"}]`: who may manage streams (`Authorization: Bearer <token>`); `audience` (default the client_id) is `aud` of its SETs',
-      ),
+      jsonEnv(clients)
+        .default([])
+        .describe(
+          'JSON `[{"client_id":"…","token":"…","audience":"…"}]`: who may manage streams (`Authorization: Bearer <token>`, 16 characters or more); `audience` (default the client_id) is `aud` of its SETs. None: every management call is 401 (refused with NODE_ENV=production)',
+        ),
     ),
     SSF_SIGNING_KEY: secret(
       jsonEnv(privateJwk)
@@ -121,6 +122,12 @@ export const ssfEnv = httpEnv(3500)
   .superRefine(kafkaEnvRules)
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
+    if (env.SSF_CLIENTS.length === 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['SSF_CLIENTS'],
+        message: 'needs at least one client with NODE_ENV=production',
+      });
     if (env.SSF_SIGNING_KEY === undefined)
       ctx.addIssue({
         code: 'custom',

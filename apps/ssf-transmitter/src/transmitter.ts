@@ -80,6 +80,8 @@ export class Transmitter implements OnApplicationBootstrap, OnApplicationShutdow
       client,
       digest: digest(client.token),
     }));
+    if (this.clients.length === 0)
+      this.logger.warn('SSF_CLIENTS is empty: every stream management call will be 401');
   }
 
   setting<K extends keyof SsfEnv>(key: K): SsfEnv[K] {

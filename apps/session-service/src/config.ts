@@ -78,7 +78,7 @@ export const sessionServiceEnv = httpEnv(3000)
     RATE_LIMIT_PER_IP: positiveInt
       .default(30)
       .describe(
-        'sign-in, OIDC sign-in and refresh requests per client address and route, per window',
+        'sign-in, OIDC sign-in and refresh requests per client address and route, per window; also refused back-channel logout tokens per address',
       ),
     RATE_LIMIT_CONSECUTIVE_FAILS: positiveInt
       .default(5)

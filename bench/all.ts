@@ -31,6 +31,7 @@ const ALL = [
   { key: 'gateway', file: 'gateway', flags: [quiet], boundS: 720 },
   { key: 'console', file: 'console', flags: [quiet], boundS: 1_200 },
   { key: 'idp_logout', file: 'idp-logout', flags: [quiet], boundS: 840 },
+  { key: 'ssf', file: 'ssf', flags: [quiet], boundS: 420 },
 ].map((b) => ({ ...b, file: `${b.file}.ts`, results: `${b.key.replaceAll('_', '-')}.json` }));
 type Benchmark = (typeof ALL)[number];
 const resultsDir = join(root, 'bench', 'results');
@@ -134,12 +135,15 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
     ...pick(r.console, 'console_signout_visible_p50_ms console_signout_visible_p99_ms'),
     // Issue 14: federation (sign-out at the OpenID provider).
     ...pick(r.idp_logout, 'idp_logout_propagation_p50_ms idp_logout_propagation_p99_ms'),
+    ...pick(r.ssf, 'ssf_push_p50_ms ssf_push_p99_ms ssf_events_per_s'),
     goals: {
       propagation: get(p, 'goal'),
       ...(isObject(goals) && goals),
       ...(isObject(gatewayGoals) && gatewayGoals),
       console_signout_visible: get(r.console, 'goal'),
       idp_logout_propagation: get(r.idp_logout, 'goal'),
+      ssf_push: get(r.ssf, 'goals.ssf_push'),
+      ssf_throughput: get(r.ssf, 'goals.ssf_throughput'),
     },
     charts: { propagation: 'bench/results/propagation.svg' },
     // The earlier benchmarks' headline figures, for docs/ALL.md; details in their files.
@@ -209,6 +213,7 @@ process.stdout.write(
     `  gateway propagation p50/p99 ${show('gateway_propagation_p50_ms', 'gateway_propagation_p99_ms')} ms, gateway/direct ${show('gateway_vs_direct_rps_ratio')}, opaque/JWT ${show('phantom_cached_vs_jwt_rps_ratio')}`,
     `  console signed-out visible p50/p99 ${show('console_signout_visible_p50_ms', 'console_signout_visible_p99_ms')} ms`,
     `  provider sign-out → refused p50/p99 ${show('idp_logout_propagation_p50_ms', 'idp_logout_propagation_p99_ms')} ms`,
+    `  SSF push p50/p99 ${show('ssf_push_p50_ms', 'ssf_push_p99_ms')} ms, ${show('ssf_events_per_s')} events/s to 10 receivers`,
     ...failed.map(([key, outcome]) => `  ${key}: ${outcome}`),
     `Results: ${latestFile}; chart: ${summary.charts.propagation}`,
     '',

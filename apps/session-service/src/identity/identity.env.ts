@@ -12,8 +12,9 @@ export const oidcIssuerConfig = z
     /** Exactly the `iss` its ID tokens carry. */
     issuer: issuerUrl,
     jwks_uri: issuerUrl,
-    /** Our client id at that issuer: ID tokens must be addressed to it. */
-    audience: z.string().min(1),
+    /** Our client id at that issuer, or the ids of each of our clients there (several
+     * gateways, each its own client): ID and logout tokens must be addressed to one of them. */
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1).max(32)]),
     /** Claim holding the user's roles at the issuer (an array of strings). */
     roles_claim: z.string().min(1).optional(),
     /** Role in `roles_claim` that makes the user an admin here. */
@@ -71,7 +72,7 @@ export const identityEnv = z.object({
   OIDC_ISSUERS: oidcIssuers
     .optional()
     .describe(
-      'JSON array of trusted OpenID Connect issuers: `{ issuer, jwks_uri, audience, roles_claim?, admin_role?, require_nonce? }`',
+      'JSON array of trusted OpenID Connect issuers: `{ issuer, jwks_uri, audience (a client id, or a list of them), roles_claim?, admin_role?, require_nonce? }`',
     ),
   OIDC_ID_TOKEN_MAX_AGE_SECONDS: z.coerce
     .number()

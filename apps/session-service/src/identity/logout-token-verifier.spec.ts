@@ -67,6 +67,21 @@ describe('LogoutTokenVerifier', () => {
     ).resolves.toMatchObject({ sid: 'sid-1' });
   });
 
+  it('takes logout tokens for any of several client ids of ours at one issuer', async () => {
+    const both = new LogoutTokenVerifier(
+      settings([{ ...config, audience: [idp.audience, 'second-gateway'] }]),
+    );
+    for (const aud of [idp.audience, 'second-gateway'])
+      await expect(
+        both.verify(await idp.signLogoutToken({ sid: 'sid-1', aud })),
+      ).resolves.toMatchObject({ sid: 'sid-1' });
+    await expectRejected(
+      await idp.signLogoutToken({ sid: 'sid-1', aud: 'someone-else' }),
+      'wrong_audience',
+      both,
+    );
+  });
+
   it('accepts an events member whose value has members of its own', async () => {
     const token = await idp.signLogoutToken({
       sid: 'sid-1',

@@ -99,6 +99,25 @@ describe('OidcVerifier', () => {
     await expect(verifier.verify(ours)).resolves.toMatchObject({ sub: 'user-1' });
   });
 
+  it('takes several client ids of ours at one issuer (several gateways, each its own client)', async () => {
+    const verifier = new OidcVerifier(
+      verifierFor([{ ...config, audience: [idp.audience, 'second-gateway'] }]),
+    );
+    for (const aud of [idp.audience, 'second-gateway'])
+      await expect(verifier.verify(await idp.sign({ aud }))).resolves.toMatchObject({
+        sub: 'user-1',
+      });
+    await expectRejected(
+      verifier.verify(await idp.sign({ aud: 'someone-else' })),
+      'wrong_audience',
+    );
+    // Several audiences: the authorized party must be one of ours.
+    const theirs = await idp.sign({ aud: ['second-gateway', 'x'], azp: 'x' });
+    await expectRejected(verifier.verify(theirs), 'wrong_audience');
+    const ours = await idp.sign({ aud: ['second-gateway', 'x'], azp: 'second-gateway' });
+    await expect(verifier.verify(ours)).resolves.toMatchObject({ sub: 'user-1' });
+  });
+
   it('refuses an expired token, with 5 s of clock tolerance', async () => {
     const verifier = new OidcVerifier(verifierFor([config]));
     await expectRejected(verifier.verify(await idp.sign({}, { expiresIn: -60 })), 'expired');

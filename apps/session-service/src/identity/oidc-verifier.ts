@@ -148,9 +148,11 @@ export class OidcVerifier {
     if (typeof sub !== 'string' || sub.length === 0 || sub.length > MAX_SUB_LENGTH) {
       throw new InvalidIdTokenError('missing_sub', 'ID token has no usable subject');
     }
-    // OpenID Connect Core §3.1.3.7: with several audiences, the authorized party must be us.
+    // OpenID Connect Core §3.1.3.7: with several audiences, the authorized party must be us
+    // (one of our clients).
     const audiences = Array.isArray(claims.aud) ? claims.aud : [claims.aud];
-    if ((audiences.length > 1 || claims['azp'] !== undefined) && claims['azp'] !== audience) {
+    const ours: unknown[] = [audience].flat();
+    if ((audiences.length > 1 || claims['azp'] !== undefined) && !ours.includes(claims['azp'])) {
       throw new InvalidIdTokenError('wrong_audience', 'ID token is not for this client');
     }
     if (trusted.config.require_nonce && (nonce === undefined || claims['nonce'] === undefined)) {

@@ -100,7 +100,7 @@ export function wiringEnv(
       // to the session service.
       return {
         INSTANCE_ID: instanceId,
-        DEV_IDP_ISSUER: devIdpUrl ?? '',
+        ...(devIdpUrl && { DEV_IDP_ISSUER: devIdpUrl }),
         DEV_IDP_CLIENTS: JSON.stringify([
           {
             client_id: GATEWAY_CLIENT_ID,
@@ -133,7 +133,7 @@ export function wiringEnv(
         INSTANCE_ID: instanceId,
         REDIS_URL: redisUrl,
         KAFKA_BROKERS: brokers,
-        SSF_ISSUER: wiring.ssfUrl ?? '',
+        ...(wiring.ssfUrl && { SSF_ISSUER: wiring.ssfUrl }),
         SSF_CLIENTS: JSON.stringify([{ client_id: SSF_CLIENT_ID, token: wiring.ssfToken }]),
       };
     case 'gateway':
@@ -327,11 +327,15 @@ export class RunningSystem {
       entry,
     }: { label?: string; port?: number; env?: Record<string, string>; entry?: string } = {},
   ): Promise<AppHandle> {
+    const at = port ?? (await freePort());
+    // Started later than the system (not in its `apps`): the app is its own issuer's URL.
+    if (name === 'dev-idp') this.devIdpUrl ??= `http://127.0.0.1:${at}`;
+    if (name === 'ssf-transmitter') this.ssfUrl ??= `http://127.0.0.1:${at}`;
     const app = await startApp({
       name,
       entry,
       label,
-      port: port ?? (await freePort()),
+      port: at,
       logFile: this.options.logs === 'stdout' ? undefined : join(this.logDir, `${label}.log`),
       env: {
         ...wiringEnv(name, label, this),

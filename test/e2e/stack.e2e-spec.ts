@@ -39,9 +39,8 @@ describe('npm run stack (launcher as a separate process)', () => {
     const dataDir = join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('stack'));
     const stateFile = join(dataDir, 'state.json');
     // Two consecutive ports per API service and gateway; a taken port would fail the start loudly.
-    const [kafkaPort, redisPort, session, publisher, content, account, gateway] = await Promise.all(
-      Array.from({ length: 7 }, () => freePort()),
-    );
+    const [kafkaPort, redisPort, session, publisher, content, account, gateway, idp, ssf] =
+      await Promise.all(Array.from({ length: 9 }, () => freePort()));
     stack = spawn(
       process.execPath,
       ['--disable-warning=TimeoutNegativeWarning', 'scripts/stack.ts'],
@@ -59,6 +58,8 @@ describe('npm run stack (launcher as a separate process)', () => {
           CONTENT_API_PORT: String(content),
           ACCOUNT_API_PORT: String(account),
           GATEWAY_PORT: String(gateway),
+          DEV_IDP_PORT: String(idp),
+          SSF_TRANSMITTER_PORT: String(ssf),
           STACK_DATA_DIR: dataDir,
           STACK_STATE_FILE: stateFile,
         },
@@ -86,10 +87,12 @@ describe('npm run stack (launcher as a separate process)', () => {
       'account-api-2',
       'content-api-1',
       'content-api-2',
+      'dev-idp',
       'gateway-1',
       'gateway-2',
       'revocation-publisher',
       'session-service',
+      'ssf-transmitter',
     ]);
     expect(apps.map((p) => p.url)).toContain(`http://127.0.0.1:${content! + 1}`);
     for (const app of apps) {
@@ -97,6 +100,21 @@ describe('npm run stack (launcher as a separate process)', () => {
       expect({ app: app.name, status: response.status }).toEqual({ app: app.name, status: 200 });
     }
     expect(output).toContain('Stack ready');
+    // Federation: the dev provider and the SSF transmitter answer as the stack says.
+    expect(output).toContain(`Sign in with Dev IdP`);
+    expect(output).toMatch(/management client "ssf-demo", Authorization: Bearer \S+/);
+    const providers = await fetch(`${apps.find((p) => p.name === 'gateway-1')!.url}/bff/providers`);
+    expect(await providers.json()).toEqual([
+      expect.objectContaining({
+        name: 'Dev IdP',
+        login_url: expect.stringContaining('/bff/login/oidc'),
+      }),
+    ]);
+    const ssfUrl = apps.find((p) => p.name === 'ssf-transmitter')!.url;
+    const discovery = (await (await fetch(`${ssfUrl}/.well-known/ssf-configuration`)).json()) as {
+      issuer: string;
+    };
+    expect(discovery.issuer).toBe(`http://127.0.0.1:${ssf}`);
 
     // The pieces are wired to each other: a demo user signs in at one gateway (a cookie
     // session), reads through the other, and signs out with a second session at the session
@@ -136,7 +154,7 @@ describe('npm run stack (launcher as a separate process)', () => {
       );
 
     const pids = state.processes.map((p) => p.pid).filter((pid): pid is number => pid !== null);
-    expect(pids).toHaveLength(10); // Kafka, Redis, eight apps
+    expect(pids).toHaveLength(12); // Kafka, Redis, ten apps
     stack.kill('SIGTERM');
     expect(await exited).toBe(0);
     expect(pids.filter(isRunning)).toEqual([]);

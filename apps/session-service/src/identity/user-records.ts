@@ -67,6 +67,14 @@ const DEMO_USERS = [
   { username: 'admin', password: 'admin-pass', roles: ['user', 'admin'] },
 ];
 
+/**
+ * The demo users' scrypt cost: low (1 MiB, about 2 ms), since their passwords are published
+ * in the README and a costly hash would protect nothing; every sign-in of theirs in the stack,
+ * the tests and the dev provider would pay OWASP's cost (~0.3 s of CPU) for nothing. Real
+ * users' hashes (USERS, USERS_FILE) carry their own parameters.
+ */
+export const DEMO_SCRYPT_PARAMS = { N: 2 ** 10, r: 8, p: 1 } as const;
+
 function refuse(variable: string, problem: string): never {
   throw new InvalidEnvironmentError(`Invalid environment:\n  ${variable}: ${problem}`);
 }
@@ -105,8 +113,8 @@ export async function configuredUsers(env: IdentityEnv): Promise<UserRecord[]> {
 }
 
 /**
- * alice, bob and admin with well-known passwords, when SEED_DEMO_USERS is on. Hashed here, in
- * parallel (scrypt runs on the thread pool), so their plain passwords exist only in this file.
+ * alice, bob and admin with well-known passwords, when SEED_DEMO_USERS is on. Hashed here (at
+ * DEMO_SCRYPT_PARAMS), so their plain passwords exist only in this file.
  */
 export async function demoUsers(env: IdentityEnv, hasher: PasswordHasher): Promise<UserRecord[]> {
   // Repeats the env rule: this module must refuse even if the app forgot `identityEnvRules`.
@@ -118,7 +126,7 @@ export async function demoUsers(env: IdentityEnv, hasher: PasswordHasher): Promi
     DEMO_USERS.map(async ({ username, password, roles }) => ({
       id: username,
       username,
-      password_hash: await hasher.hash(password),
+      password_hash: await hasher.hash(password, DEMO_SCRYPT_PARAMS),
       roles,
     })),
   );

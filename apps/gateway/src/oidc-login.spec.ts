@@ -2,7 +2,8 @@ import fastifyCookie from '@fastify/cookie';
 import Fastify from 'fastify';
 import { gatewayEnv } from './config';
 import { Refusal, refuse } from './refusal';
-import { deviceOf, oidcRoutes, oidcSettings, safeReturnTo, type OidcDeps } from './oidc-login';
+import { deviceOf } from './device';
+import { oidcRoutes, oidcSettings, safeReturnTo, type OidcDeps } from './oidc-login';
 
 const ORIGIN = 'https://app.example';
 

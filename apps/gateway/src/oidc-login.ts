@@ -7,6 +7,7 @@ import type { GatewayEnv } from './config';
 import type { CookieSessions } from './cookie-sessions';
 import { Refusal, unavailable } from './refusal';
 import { onBehalfOf, type SessionClient } from './session-client';
+import { deviceOf } from './device';
 import { newHandle, TokenStore } from './token-store';
 
 /** The cookie binding a browser to its pending code flow (SameSite=Lax: see ARCHITECTURE.md). */
@@ -175,32 +176,6 @@ export function safeReturnTo(value: unknown, origin: string): string | undefined
   } catch {
     return undefined;
   }
-}
-
-/** This browser as a device, from its User-Agent: "Chrome on Linux" (as the console names it). */
-export function deviceOf(userAgent: string | undefined): { name: string; platform: string } {
-  const ua = userAgent ?? '';
-  const browser = /Edg\//.test(ua)
-    ? 'Edge'
-    : /Firefox\//.test(ua)
-      ? 'Firefox'
-      : /Chrom(e|ium)\//.test(ua)
-        ? 'Chrome'
-        : /Safari\//.test(ua)
-          ? 'Safari'
-          : 'Browser';
-  const platform = /Android/.test(ua)
-    ? 'Android'
-    : /iPhone|iPad/.test(ua)
-      ? 'iOS'
-      : /Mac OS X/.test(ua)
-        ? 'macOS'
-        : /Windows/.test(ua)
-          ? 'Windows'
-          : /Linux/.test(ua)
-            ? 'Linux'
-            : 'web';
-  return { name: `${browser} on ${platform}`, platform };
 }
 
 const htmlEscape = (value: string): string =>

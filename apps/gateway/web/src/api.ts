@@ -1,3 +1,4 @@
+import { deviceOf } from '../../src/device';
 // The console's only way to the server: the gateway's /bff/* and /api/* with the session cookie
 // (never a token in JavaScript) and the CSRF header the gateway requires.
 
@@ -105,26 +106,5 @@ export const api = {
 
 /** This browser as a device: "Chrome on Linux". */
 export function thisDevice(): { name: string; platform: string } {
-  const ua = navigator.userAgent;
-  const browser = /Edg\//.test(ua)
-    ? 'Edge'
-    : /Firefox\//.test(ua)
-      ? 'Firefox'
-      : /Chrom(e|ium)\//.test(ua)
-        ? 'Chrome'
-        : /Safari\//.test(ua)
-          ? 'Safari'
-          : 'Browser';
-  const platform = /Android/.test(ua)
-    ? 'Android'
-    : /iPhone|iPad/.test(ua)
-      ? 'iOS'
-      : /Mac OS X/.test(ua)
-        ? 'macOS'
-        : /Windows/.test(ua)
-          ? 'Windows'
-          : /Linux/.test(ua)
-            ? 'Linux'
-            : 'web';
-  return { name: `${browser} on ${platform}`, platform };
+  return deviceOf(navigator.userAgent);
 }

@@ -3,7 +3,7 @@
 // stack, the end-to-end tests, the integration tests and the benchmarks all start it here,
 // so what is tested and measured is what users run.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { startKafka, type KafkaHandle, type KafkaSecurity } from './kafka/kafka.ts';
 import {
@@ -197,6 +197,15 @@ export interface StartAppOptions {
   wrapper?: string[];
 }
 
+/** The last `count` lines of a log file, or '' when it cannot be read. */
+function lastLines(file: string, count: number): string {
+  try {
+    return readFileSync(file, 'utf8').trimEnd().split('\n').slice(-count).join('\n');
+  } catch {
+    return '';
+  }
+}
+
 /** Starts one built app as its own OS process on `port`; resolves once /health/ready is 200. */
 export async function startApp({
   name,
@@ -232,6 +241,9 @@ export async function startApp({
     );
   } catch (error) {
     await proc.stop(5_000);
+    // The app's own words on why it stopped, rather than only "exited while starting".
+    const tail = logFile ? lastLines(logFile, 8) : '';
+    if (error instanceof Error && tail) error.message += `\nlast lines of ${logFile}:\n${tail}`;
     throw error;
   }
   return { ...proc, url, port, label };

@@ -22,6 +22,43 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Whether `port` can be bound on 127.0.0.1 right now. */
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', () => {
+      resolve(false);
+    });
+    server.listen(port, '127.0.0.1', () =>
+      server.close(() => {
+        resolve(true);
+      }),
+    );
+  });
+}
+
+// Linux hands out ports from 32768 up to outgoing connections (ip_local_port_range), so a
+// port found free there can be taken by any client's connection a moment later; a run of
+// consecutive ports is picked below that range instead.
+const RUN_LOW = 20_000;
+const RUN_HIGH = 32_768;
+
+/**
+ * The first of `count` consecutive TCP ports that were all free on 127.0.0.1 a moment ago,
+ * for an app whose instances take the ports after its first. Picked below the ephemeral
+ * range, where no outgoing connection lands.
+ */
+export async function freePortRun(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const first = RUN_LOW + Math.floor(Math.random() * (RUN_HIGH - RUN_LOW - count));
+    let free = true;
+    for (let port = first; free && port < first + count; port++) free = await canListen(port);
+    if (free) return first;
+  }
+  throw new Error(`no run of ${count} free ports between ${RUN_LOW} and ${RUN_HIGH}`);
+}
+
 /** Thrown by a `waitFor` probe to stop waiting at once: the awaited thing can no longer happen. */
 export class StopWaiting extends Error {
   override readonly name = 'StopWaiting';

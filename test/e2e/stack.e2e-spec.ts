@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventually, StopWaiting, uniqueName } from '@app/testing';
-import { freePort } from '../../scripts/lib/process.ts';
+import { freePort, freePortRun } from '../../scripts/lib/process.ts';
 
 // `npm run stack` as a user runs it: its own Kafka and Redis, every app as a process,
 // two instances of each API service; every app ready; SIGTERM leaves nothing behind.
@@ -38,9 +38,13 @@ describe('npm run stack (launcher as a separate process)', () => {
   it('starts Kafka, Redis and every app with API_INSTANCES=2 and GATEWAY_INSTANCES=2, wired together, and SIGTERM stops them all', async () => {
     const dataDir = join(process.env.TEST_DATA_DIR ?? '/tmp', uniqueName('stack'));
     const stateFile = join(dataDir, 'state.json');
-    // Two consecutive ports per API service and gateway; a taken port would fail the start loudly.
-    const [kafkaPort, redisPort, session, publisher, content, account, gateway, idp, ssf] =
-      await Promise.all(Array.from({ length: 9 }, () => freePort()));
+    // Two consecutive ports per API service and gateway (the second instance takes the next
+    // port), found free together and below the range outgoing connections draw from.
+    const [kafkaPort, redisPort, session, publisher, idp, ssf] = await Promise.all(
+      Array.from({ length: 6 }, () => freePort()),
+    );
+    const content = await freePortRun(6);
+    const [account, gateway] = [content + 2, content + 4];
     stack = spawn(
       process.execPath,
       ['--disable-warning=TimeoutNegativeWarning', 'scripts/stack.ts'],
@@ -94,7 +98,7 @@ describe('npm run stack (launcher as a separate process)', () => {
       'session-service',
       'ssf-transmitter',
     ]);
-    expect(apps.map((p) => p.url)).toContain(`http://127.0.0.1:${content! + 1}`);
+    expect(apps.map((p) => p.url)).toContain(`http://127.0.0.1:${content + 1}`);
     for (const app of apps) {
       const response = await fetch(`${app.url}/health/ready`);
       expect({ app: app.name, status: response.status }).toEqual({ app: app.name, status: 200 });

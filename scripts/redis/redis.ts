@@ -94,6 +94,14 @@ export async function startRedis({
   return Object.assign(await restartable(launch, { port, dataDir, graceMs: 10_000 }), { url });
 }
 
+/** Settings of every node of the local Redis Cluster; docker-compose.cluster.yml mirrors them. */
+export const redisClusterSettings: Record<string, string> = {
+  'cluster-enabled': 'yes',
+  'cluster-config-file': 'nodes.conf',
+  // A node that cannot be reached for 2 s is failed over (the default is 15 s).
+  'cluster-node-timeout': '2000',
+};
+
 /** One node of a Redis Cluster: primary or replica as the cluster decides, after failovers too. */
 export type RedisClusterNode = RedisHandle;
 
@@ -135,11 +143,10 @@ export async function startRedisCluster({
         startRedis({
           dataDir: join(dataDir, `node-${i + 1}`),
           appendfsync,
-          // A node that cannot be reached for 2 s is failed over (the default is 15 s).
-          args: [
-            ...['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'],
-            ...['--cluster-node-timeout', '2000'],
-          ],
+          args: Object.entries(redisClusterSettings).flatMap(([name, value]) => [
+            `--${name}`,
+            value,
+          ]),
           log,
         }),
       ),

@@ -2,21 +2,42 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { APPS, devIdpIssuer, root, wiringEnv } from '../../scripts/system.ts';
-import { kraftClusterId, singleNodeSettings } from '../../scripts/kafka/kafka.ts';
+import { clusterSettings, kraftClusterId, singleNodeSettings } from '../../scripts/kafka/kafka.ts';
+import { redisClusterSettings } from '../../scripts/redis/redis.ts';
 
 // docker-compose.yml cannot run here (no Docker engine); this keeps it in step with the
 // local launcher, which is what the tests exercise.
 
+interface Service {
+  image?: string;
+  environment?: Record<string, string>;
+  ports?: string[];
+  command?: string[];
+  depends_on?: Record<string, { condition: string }>;
+}
 interface Compose {
-  services: Record<
-    string,
-    { image?: string; environment?: Record<string, string>; ports?: string[] }
-  >;
+  services: Record<string, Service>;
 }
 
-const compose = parse(readFileSync(join(root, 'docker-compose.yml'), 'utf8'), {
-  merge: true,
-}) as Compose;
+const read = (file: string) =>
+  parse(readFileSync(join(root, file), 'utf8'), { merge: true }) as Compose;
+const compose = read('docker-compose.yml');
+
+/** `docker compose -f docker-compose.yml -f <file>`: services merged key by key, as Compose does. */
+function layered(file: string): Compose {
+  const over = read(file);
+  const services = { ...compose.services };
+  for (const [name, service] of Object.entries(over.services)) {
+    const base = services[name] ?? {};
+    services[name] = {
+      ...base,
+      ...service,
+      environment: { ...base.environment, ...service.environment },
+      depends_on: { ...base.depends_on, ...service.depends_on },
+    };
+  }
+  return { services };
+}
 const pom = readFileSync(join(root, 'scripts/kafka/pom.xml'), 'utf8');
 
 describe('docker-compose.yml and the local launcher agree', () => {
@@ -112,6 +133,63 @@ describe('docker-compose.yml and the local launcher agree', () => {
     });
     const origins = (gateway.GATEWAY_ALLOWED_ORIGINS ?? '').split(',');
     expect(client?.redirect_uris).toEqual(origins.map((origin) => `${origin}/bff/callback`));
+  });
+});
+
+describe("docker-compose.cluster.yml and the launcher's cluster topology agree", () => {
+  const cluster = layered('docker-compose.cluster.yml');
+  const kafkaNodes = ['kafka', 'kafka-2', 'kafka-3'].map((name) => cluster.services[name]!);
+  const redisNodes = ['redis', 'redis-2', 'redis-3', 'redis-4', 'redis-5', 'redis-6'];
+
+  it('runs three Kafka nodes in one quorum with the cluster settings of startKafkaCluster', () => {
+    const ids = kafkaNodes.map((node) => node.environment?.KAFKA_NODE_ID);
+    expect(ids).toEqual(['1', '2', '3']);
+    for (const node of kafkaNodes) {
+      expect(node.image).toBe(compose.services.kafka?.image);
+      expect(node.environment?.CLUSTER_ID).toBe(kafkaNodes[0]?.environment?.CLUSTER_ID);
+      expect(node.environment?.KAFKA_CONTROLLER_QUORUM_VOTERS).toBe(
+        '1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093',
+      );
+      for (const [key, value] of Object.entries(clusterSettings)) {
+        const variable = `KAFKA_${key.replaceAll('.', '_').toUpperCase()}`;
+        expect({ variable, value: node.environment?.[variable] }).toEqual({ variable, value });
+      }
+    }
+  });
+
+  it('runs six Redis nodes with the settings of startRedisCluster, joined as 3 primaries with a replica each', () => {
+    for (const name of redisNodes) {
+      const command = cluster.services[name]?.command ?? [];
+      for (const [key, value] of Object.entries(redisClusterSettings))
+        expect({ name, key, value: command[command.indexOf(`--${key}`) + 1] }).toEqual({
+          name,
+          key,
+          value,
+        });
+    }
+    const create = (cluster.services['redis-cluster']?.command ?? []).join('\n');
+    expect(create).toContain('--cluster-replicas 1');
+    for (const name of redisNodes) expect(create).toContain(` ${name}`);
+  });
+
+  it('wires every app that uses Kafka or Redis to the three brokers and the Redis Cluster, once it has formed', () => {
+    const internal = kafkaNodes.map(
+      (node) =>
+        /INTERNAL:\/\/([^,]+)/.exec(node.environment?.KAFKA_ADVERTISED_LISTENERS ?? '')?.[1],
+    );
+    for (const app of APPS.filter((a) => a.name !== 'dev-idp')) {
+      const service = cluster.services[app.name]!;
+      expect({ app: app.name, brokers: service.environment?.KAFKA_BROKERS }).toEqual({
+        app: app.name,
+        brokers: internal.join(','),
+      });
+      const seeds = (service.environment?.REDIS_CLUSTER_NODES ?? '').split(',');
+      expect(seeds.length).toBeGreaterThan(0);
+      for (const seed of seeds) expect(redisNodes).toContain(seed.replace(/:6379$/, ''));
+      expect(service.depends_on?.['redis-cluster']).toEqual({
+        condition: 'service_completed_successfully',
+      });
+    }
   });
 });
 

@@ -191,6 +191,12 @@ describe("docker-compose.cluster.yml and the launcher's cluster topology agree",
       });
     }
   });
+
+  it('has the publisher create the revocation topic on 3 replicas, 2 in sync for a write to count', () => {
+    const publisher = cluster.services['revocation-publisher']?.environment;
+    expect(publisher?.TOPIC_REPLICATION_FACTOR).toBe(clusterSettings['default.replication.factor']);
+    expect(publisher?.TOPIC_MIN_INSYNC_REPLICAS).toBe(clusterSettings['min.insync.replicas']);
+  });
 });
 
 describe('kraftClusterId', () => {

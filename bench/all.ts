@@ -136,6 +136,8 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
     // Issue 14: federation (sign-out at the OpenID provider).
     ...pick(r.idp_logout, 'idp_logout_propagation_p50_ms idp_logout_propagation_p99_ms'),
     ...pick(r.ssf, 'ssf_push_p50_ms ssf_push_p99_ms ssf_events_per_s'),
+    // Issue 15: the session service's CPU per refresh against a bare signing's.
+    ...pick(r.session_service, 'refresh_cpu_vs_signing_ratio'),
     goals: {
       propagation: get(p, 'goal'),
       ...(isObject(goals) && goals),
@@ -144,6 +146,7 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
       idp_logout_propagation: get(r.idp_logout, 'goal'),
       ssf_push: get(r.ssf, 'goals.ssf_push'),
       ssf_throughput: get(r.ssf, 'goals.ssf_throughput'),
+      refresh_cpu_vs_signing_ratio: get(r.session_service, 'goals.refresh_cpu_vs_signing_ratio'),
     },
     charts: { propagation: 'bench/results/propagation.svg' },
     // The earlier benchmarks' headline figures, for docs/ALL.md; details in their files.
@@ -151,7 +154,8 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
       session_service: pick(
         r.session_service,
         'login_oidc_rps login_oidc_p99_ms refresh_rps refresh_p50_ms refresh_p99_ms ' +
-          'bare_jose_sign_ops_per_s refresh_vs_bare_signing_ratio login_password_rps',
+          'bare_jose_sign_ops_per_s refresh_vs_bare_signing_ratio login_password_rps ' +
+          'redis_bytes_per_session',
       ),
       publisher: pick(
         r.publisher,

@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
 import { generateKeyPair, SignJWT, type CryptoKey } from 'jose';
 import { build } from '../scripts/build.ts';
 import { envInt } from '../scripts/lib/process.ts';
@@ -214,6 +215,20 @@ async function bareSigning(
   };
 }
 
+/** Redis's `used_memory`, in bytes. */
+async function redisUsedMemory(redis: RedisHandle): Promise<number> {
+  const client = new Redis(redis.url);
+  try {
+    return Number(/^used_memory:(\d+)/m.exec(await client.info('memory'))?.[1]);
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Answers other than 2xx, from a case's error counts. */
+const failures = (errors: Record<string, number>) =>
+  Object.values(errors).reduce((sum, count) => sum + count, 0);
+
 // ---------------------------------------------------------------------------------------
 
 async function main() {
@@ -270,10 +285,16 @@ async function main() {
   });
 
   // (b) OIDC sign-in: ID-token verification (ES256, JWKS cached) and a session in Redis.
+  // Redis's memory before and after tells what a session costs it (a user of its own each).
+  const memoryBefore = await redisUsedMemory(redis);
   const login_oidc = await loadCase('POST /auth/oidc', async () => {
     const body = { id_token: takeIdToken(), device };
     return (await post('/auth/oidc', body)).status;
   });
+  const sessionsOpened = nextIdToken - failures(login_oidc.errors);
+  const redis_bytes_per_session = Math.round(
+    ((await redisUsedMemory(redis)) - memoryBefore) / sessionsOpened,
+  );
 
   // (c) Refresh: each worker chains its own session's rotations.
   const refreshTokens: string[] = [];
@@ -335,6 +356,11 @@ async function main() {
 
   const cases = { login_password, login_oidc, refresh, health_live_floor };
   const ratio = round(cases.refresh.rps / bare.ops_per_s, 4);
+  // CPU, not throughput: the service's CPU per refresh against the CPU of one bare signing
+  // (this process's, one at a time), as the overhead benchmark counts an app's CPU per request.
+  const signCpuMs = ((bare.cores_busy ?? Number.NaN) * 1_000) / bare.ops_per_s;
+  const refreshCpuMs = cases.refresh.cpu.service?.cpu_ms_per_request ?? Number.NaN;
+  const cpuRatio = round(refreshCpuMs / signCpuMs, 2);
   const results = {
     login_password_rps: cases.login_password.rps,
     login_password_p50_ms: cases.login_password.p50_ms,
@@ -347,6 +373,16 @@ async function main() {
     refresh_p99_ms: cases.refresh.p99_ms,
     bare_jose_sign_ops_per_s: bare.ops_per_s,
     refresh_vs_bare_signing_ratio: ratio,
+    refresh_cpu_vs_signing_ratio: cpuRatio,
+    refresh_service_cpu_ms: refreshCpuMs,
+    bare_sign_cpu_ms: round(signCpuMs, 3),
+    redis_bytes_per_session,
+    goals: {
+      refresh_cpu_vs_signing_ratio: {
+        statement: "the service's CPU per refresh at most 2 × the CPU of one bare signing",
+        met: cpuRatio <= 2,
+      },
+    },
     goal: {
       statement: 'refresh throughput at least half of bare signing (ratio >= 0.5)',
       met: ratio >= 0.5,
@@ -401,6 +437,8 @@ async function main() {
     cpu('login (oidc)', r.cases.login_oidc),
     cpu('refresh', r.cases.refresh),
     cpu('health/live', r.cases.health_live_floor),
+    `service CPU per refresh / CPU per bare signing = ${r.refresh_service_cpu_ms} / ${r.bare_sign_cpu_ms} ms = ${r.refresh_cpu_vs_signing_ratio} (goal <= 2: ${r.goals.refresh_cpu_vs_signing_ratio.met ? 'met' : 'NOT met'})`,
+    `Redis memory per session (OIDC sign-ins, a user each): ${n(r.redis_bytes_per_session)} bytes`,
     `refresh / bare signing = ${r.refresh_vs_bare_signing_ratio} (goal >= 0.5: ${r.goal.met ? 'met' : 'NOT met'}; the load generator shares the ${m.cpus} CPUs with the service and Redis)`,
     `  side ratios: refresh / signing with ${b.concurrent.in_flight} in flight = ${r.side_ratios.refresh_vs_concurrent_signing}; ` +
       `no-op GET floor / bare signing = ${r.side_ratios.health_live_floor_vs_bare_signing}; refresh / floor = ${r.side_ratios.refresh_vs_health_live_floor}`,

@@ -1,5 +1,6 @@
 export * from './build-event';
 export * from './codec';
+export type { StoredRevocation } from './quick-check';
 export * from './heartbeat';
 export * from './session-revoked.event';
 export * from './topic';

@@ -1,4 +1,4 @@
-import { SESSION_REVOKED, type RevocationEvent } from '@app/contracts';
+import { SESSION_REVOKED, type RevocationEvent, type StoredRevocation } from '@app/contracts';
 
 export interface RevocationStoreOptions {
   /**
@@ -44,17 +44,24 @@ export class RevocationStore {
 
   /** Applies one event; returns whether it changed the view (false for a duplicate or a stale one). */
   apply(event: RevocationEvent): boolean {
-    const revoked = event.events[SESSION_REVOKED];
-    const at = Math.round(revoked.event_timestamp * 1000);
+    const { subject, event_timestamp } = event.events[SESSION_REVOKED];
+    return this.applyRevoked({
+      userId: subject.user.id,
+      sessionId: subject.session?.id,
+      eventTimestamp: event_timestamp,
+    });
+  }
+
+  /** {@link apply} given only what the store keeps of the event (decodeForStore's revocations). */
+  applyRevoked({ userId, sessionId, eventTimestamp }: StoredRevocation): boolean {
+    const at = Math.round(eventTimestamp * 1000);
     const forgetAt = at + this.retentionMs;
     if (forgetAt <= this.now()) return false; // older than any token still alive
-    const sessionId = revoked.subject.session?.id;
     if (sessionId !== undefined) {
       if (this.sessions.has(sessionId)) return false;
       this.sessions.set(sessionId, forgetAt);
       return true;
     }
-    const userId = revoked.subject.user.id;
     const known = this.users.get(userId);
     if (known !== undefined && known >= at) return false;
     this.users.set(userId, at);

@@ -1,6 +1,7 @@
 import {
   SESSION_REVOKED,
   deadLetterTopic,
+  decodeForStore,
   decodeMessage,
   DLQ_REASON_HEADER,
   DLQ_SOURCE_HEADER,
@@ -24,6 +25,13 @@ import type { PartitionFreshness } from './freshness';
 import type { GuardMetrics } from '../guard-metrics';
 import type { Logger } from '../logger';
 import type { AppliedRevocation } from './revocation-listeners';
+
+/**
+ * The most a fetch brings (KafkaJS's default: 10 MiB). KafkaJS decodes a whole fetch into
+ * message objects before the first is handled: during a replay, 10 MiB of them outlive the young
+ * generation, and the old one grows with their garbage (peak RSS). Smaller fetches die young.
+ */
+const FETCH_MAX_BYTES = 2 * 1024 * 1024;
 
 /** Waits between attempts to read the topic or join the group while Kafka is unreachable. */
 const START_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 2_000 };
@@ -120,6 +128,7 @@ export class RevocationConsumer {
       groupId,
       maxWaitTimeInMs: fetchMaxWaitMs,
       minBytes: 1,
+      maxBytes: FETCH_MAX_BYTES,
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
       rebalanceTimeout: 10_000,
@@ -186,53 +195,98 @@ export class RevocationConsumer {
       this.consumer?.seek({ topic: this.options.topic, partition, offset });
   }
 
+  /**
+   * Handles a batch of one partition, message after message. The replay reads up to millions of
+   * them before the instance is ready, so the per-message path is synchronous (only parking an
+   * invalid message waits), and the counters and the position are updated once per batch.
+   */
   private async onBatch(payload: EachBatchPayload): Promise<void> {
     const { batch } = payload;
     const partition = batch.partition;
-    for (const message of batch.messages) {
-      if (!payload.isRunning() || payload.isStale()) return;
-      await this.handle(partition, message);
-      const next = BigInt(message.offset) + 1n;
-      this.position.set(partition, next.toString());
-      const end = this.replayEnds.get(partition);
-      if (end !== undefined) {
-        this.replayRead += 1;
-        if (next >= end) {
-          this.replayEnds.delete(partition);
-          this.completeReplayIfDone();
-        }
+    const { messages } = batch;
+    const tally = new BatchTally();
+    const replayEnd = this.replayEnds.get(partition);
+    // The messages before the replay end offset are history; in most batches of the replay
+    // that is every one of them, told by the last alone.
+    const last = messages.at(-1);
+    const allHistory =
+      replayEnd !== undefined && last !== undefined && BigInt(last.offset) < replayEnd;
+    const interrupted = () => !payload.isRunning() || payload.isStale();
+    let handled: KafkaMessage | undefined;
+    let history = 0;
+    // Asked before each message that may follow a wait (the start, a parking) or a listener (a
+    // live message): between two messages of history nothing else runs that could stop or seek.
+    let ask = true;
+    try {
+      for (const message of messages) {
+        const isHistory =
+          allHistory || (replayEnd !== undefined && BigInt(message.offset) < replayEnd);
+        if ((ask || !isHistory) && interrupted()) return;
+        const parking = this.handle(partition, message, isHistory, tally);
+        ask = parking !== undefined;
+        if (parking) await parking;
+        handled = message;
+        if (isHistory) history += 1;
       }
+    } finally {
+      tally.countInto(this.options.metrics);
+      if (handled) this.handledUpTo(partition, handled, history);
     }
     await payload.heartbeat();
   }
 
-  private async handle(partition: number, message: KafkaMessage): Promise<void> {
-    const { store, freshness, metrics } = this.options;
+  /** Moves the partition's position past `message`; completes its replay when it reached the end. */
+  private handledUpTo(partition: number, message: KafkaMessage, history: number): void {
+    const next = BigInt(message.offset) + 1n;
+    this.position.set(partition, next.toString());
+    const end = this.replayEnds.get(partition);
+    if (end === undefined) return;
+    this.replayRead += history;
+    if (next >= end) {
+      this.replayEnds.delete(partition);
+      this.completeReplayIfDone();
+    }
+  }
+
+  /**
+   * Applies one message: synchronously, unless it fails the contract (then the promise of its
+   * parking). `isHistory`: read by the replay, before the partition's end offset at start; of
+   * that, only what the store keeps is decoded (decodeForStore: exactly as strict).
+   */
+  private handle(
+    partition: number,
+    message: KafkaMessage,
+    isHistory: boolean,
+    tally: BatchTally,
+  ): Promise<void> | undefined {
+    const { store, freshness } = this.options;
     let decoded;
     try {
-      decoded = decodeMessage(message);
+      decoded = isHistory ? decodeForStore(message) : decodeMessage(message);
     } catch (error) {
       if (!(error instanceof InvalidMessageError)) throw error;
-      metrics.invalidMessages.inc();
-      await this.park(partition, message, error.message);
-      return;
+      this.options.metrics.invalidMessages.inc();
+      return this.park(partition, message, error.message);
     }
     if (decoded.kind === MessageKind.Heartbeat) {
       if ('partitions' in decoded.heartbeat) this.followPartitions(decoded.heartbeat.partitions);
       freshness.record(partition, decoded.heartbeat.sent_at);
-      metrics.eventsApplied.inc({ kind: 'heartbeat', result: 'applied' });
-      return;
+      tally.heartbeats += 1;
+      return undefined;
+    }
+    if ('userId' in decoded) {
+      tally.count(store.applyRevoked(decoded));
+      return undefined;
     }
     const changed = store.apply(decoded.event);
-    metrics.eventsApplied.inc({ kind: 'revocation', result: changed ? 'applied' : 'unchanged' });
-    // A message before a partition's end offset at start is history (the replay), not news.
-    if (this.replayEnds.has(partition)) return;
+    tally.count(changed);
     this.options.onRevocation?.({
       event: decoded.event,
       revoked: decoded.event.events[SESSION_REVOKED],
       appliedAt: this.now(),
       changed,
     });
+    return undefined;
   }
 
   /**
@@ -323,5 +377,26 @@ export class RevocationConsumer {
 
   private now(): number {
     return (this.options.now ?? Date.now)();
+  }
+}
+
+/** What a batch's messages did, counted into the metrics once per batch (not per message). */
+class BatchTally {
+  heartbeats = 0;
+  applied = 0;
+  unchanged = 0;
+
+  count(changed: boolean): void {
+    if (changed) this.applied += 1;
+    else this.unchanged += 1;
+  }
+
+  countInto({ eventsApplied }: GuardMetrics): void {
+    if (this.heartbeats > 0)
+      eventsApplied.inc({ kind: 'heartbeat', result: 'applied' }, this.heartbeats);
+    if (this.applied > 0)
+      eventsApplied.inc({ kind: 'revocation', result: 'applied' }, this.applied);
+    if (this.unchanged > 0)
+      eventsApplied.inc({ kind: 'revocation', result: 'unchanged' }, this.unchanged);
   }
 }

@@ -32,6 +32,8 @@ const ALL = [
   { key: 'console', file: 'console', flags: [quiet], boundS: 1_200 },
   { key: 'idp_logout', file: 'idp-logout', flags: [quiet], boundS: 840 },
   { key: 'ssf', file: 'ssf', flags: [quiet], boundS: 420 },
+  { key: 'fan_out', file: 'fan-out', flags: [quiet], boundS: 960 },
+  { key: 'storm', file: 'storm', flags: [quiet], boundS: 540 },
 ].map((b) => ({ ...b, file: `${b.file}.ts`, results: `${b.key.replaceAll('_', '-')}.json` }));
 type Benchmark = (typeof ALL)[number];
 const resultsDir = join(root, 'bench', 'results');
@@ -138,6 +140,9 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
     ...pick(r.ssf, 'ssf_push_p50_ms ssf_push_p99_ms ssf_events_per_s'),
     // Issue 15: the session service's CPU per refresh against a bare signing's.
     ...pick(r.session_service, 'refresh_cpu_vs_signing_ratio'),
+    // Issue 15: propagation as API instances multiply, the guard during a revocation storm.
+    ...pick(r.fan_out, 'propagation_by_instances propagation_by_instances_cluster'),
+    ...pick(r.storm, 'guard_rps_during_storm_ratio'),
     goals: {
       propagation: get(p, 'goal'),
       ...(isObject(goals) && goals),
@@ -147,8 +152,13 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
       ssf_push: get(r.ssf, 'goals.ssf_push'),
       ssf_throughput: get(r.ssf, 'goals.ssf_throughput'),
       refresh_cpu_vs_signing_ratio: get(r.session_service, 'goals.refresh_cpu_vs_signing_ratio'),
+      propagation_by_instances: get(r.fan_out, 'goal'),
+      guard_rps_during_storm: get(r.storm, 'goal'),
     },
-    charts: { propagation: 'bench/results/propagation.svg' },
+    charts: {
+      propagation: 'bench/results/propagation.svg',
+      propagation_by_instances: 'bench/results/fan-out.svg',
+    },
     // The earlier benchmarks' headline figures, for docs/ALL.md; details in their files.
     earlier: {
       session_service: pick(
@@ -204,6 +214,13 @@ if (interrupted) process.exit(interrupted === 'SIGINT' ? 130 : 143);
 const summary = latest(outcomes, startedAt);
 const latestFile = writeResults('latest.json', summary);
 const failed = Object.entries(outcomes).filter(([, outcome]) => outcome !== 'ok');
+/** `N=2 … ms, N=4 … ms` from `{ "2": { p99_ms } … }`. */
+const byInstances = (figures: unknown) =>
+  isObject(figures)
+    ? Object.entries(figures)
+        .map(([count, at]) => `N=${count} ${String(get(at, 'p99_ms'))} ms`)
+        .join(', ')
+    : '-';
 const show = (...keys: string[]) =>
   keys.map((k) => (k in summary ? String((summary as Json)[k]) : '-')).join(' / ');
 process.stdout.write(
@@ -218,8 +235,10 @@ process.stdout.write(
     `  console signed-out visible p50/p99 ${show('console_signout_visible_p50_ms', 'console_signout_visible_p99_ms')} ms`,
     `  provider sign-out → refused p50/p99 ${show('idp_logout_propagation_p50_ms', 'idp_logout_propagation_p99_ms')} ms`,
     `  SSF push p50/p99 ${show('ssf_push_p50_ms', 'ssf_push_p99_ms')} ms, ${show('ssf_events_per_s')} events/s to 10 receivers`,
+    `  propagation p99 by API instances ${byInstances((summary as Json).propagation_by_instances)}`,
+    `  guard req/s during a storm of 2,000 revocations/s / without ${show('guard_rps_during_storm_ratio')}`,
     ...failed.map(([key, outcome]) => `  ${key}: ${outcome}`),
-    `Results: ${latestFile}; chart: ${summary.charts.propagation}`,
+    `Results: ${latestFile}; charts: ${Object.values(summary.charts).join(', ')}`,
     '',
   ].join('\n'),
 );

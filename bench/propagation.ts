@@ -8,16 +8,18 @@
 // BENCH_REVOCATIONS overrides the number of measured revocations (default 1,000).
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Agent } from 'node:http';
 import { build } from '../scripts/build.ts';
 import { envInt } from '../scripts/lib/process.ts';
-import { builtLib } from './lib/built.ts';
-import { bearer, keepAliveAgent } from './lib/http.ts';
-import { acceptedEverywhere, refusalFigures, refusedEverywhere } from './lib/refusals.ts';
 import {
-  clock,
+  apisOf,
+  breakdown,
+  noAnomalies,
+  observeArrivals,
+  revokeOneAtATime,
+} from './lib/propagation.ts';
+import { refusalFigures } from './lib/refusals.ts';
+import {
   distribution,
   envelope,
   formatMs,
@@ -25,10 +27,9 @@ import {
   round,
   writeResults,
 } from './lib/report.ts';
-import { benchRun, log, root } from './lib/run.ts';
-import { logOut, openSessions, startCore, type Core, type Session } from './lib/stack.ts';
+import { benchRun, root } from './lib/run.ts';
+import { startCore } from './lib/stack.ts';
 import { latencyChart } from './lib/svg.ts';
-import { observeTopic } from './lib/topic.ts';
 
 const chartFile = join(root, 'bench', 'results', 'propagation.svg');
 
@@ -57,64 +58,6 @@ const limits = {
 
 const run = benchRun({ wholeRunMs: limits.wholeRunMs });
 
-// ---------------------------------------------------------------------------------------
-// An observer on the topic: when each session's event arrived (for the breakdown only).
-
-const arrivals = new Map<string, { receivedAt: number; sentAt: number }>();
-
-function startObserver(core: Core) {
-  const contracts = builtLib('contracts');
-  const { brokers } = core.kafka;
-  const options = {
-    brokers,
-    topic: core.topic,
-    fromBeginning: false,
-    readyMs: limits.observerReadyMs,
-  };
-  return observeTopic(run, options, (message) => {
-    const receivedAt = clock();
-    try {
-      const decoded = contracts.decodeMessage(message);
-      if (decoded.kind === 'heartbeat') return;
-      const sessionId = decoded.event.events[contracts.SESSION_REVOKED].subject.session?.id;
-      if (sessionId) arrivals.set(sessionId, { receivedAt, sentAt: Number(message.timestamp) });
-    } catch {
-      // not a message of the contract: not one of ours
-    }
-  });
-}
-
-// ---------------------------------------------------------------------------------------
-// One revocation.
-
-type Anomalies = { no_invalid_token_challenge: number; other_status: Record<number, number> };
-type Api = { label: string; url: string; agent: Agent };
-
-async function revokeOnce(core: Core, apis: Api[], session: Session, anomalies: Anomalies) {
-  const { accessToken, sessionId } = session;
-  const headers = bearer(accessToken);
-  const points = apis.map(({ label, url, agent }) => ({ label, url: `${url}/me`, headers, agent }));
-  await acceptedEverywhere(
-    points.map((point) => ({ ...point, sessionId })),
-    limits.acceptedMs,
-  );
-  const sentAt = clock();
-  await logOut(core.sessionService.url, session.accessToken);
-  const t0 = clock();
-  const sample = await refusedEverywhere(
-    points,
-    { sentAt, t0 },
-    limits.perRevocationMs,
-    anomalies.other_status,
-  );
-  for (const reply of sample.replies)
-    if (!/error="invalid_token"/.test(reply.headers['www-authenticate'] ?? ''))
-      anomalies.no_invalid_token_challenge += 1;
-  return { ...sample, sessionId: session.sessionId };
-}
-
-// ---------------------------------------------------------------------------------------
-
 await run.main(async () => {
   await build();
   run.makeDataDir();
@@ -125,39 +68,29 @@ await run.main(async () => {
     instances: { [parameters.api_service]: parameters.api_instances },
   });
   // GET /me at every instance, each on a kept-alive connection of its own.
-  const apis: Api[] = core.system
-    .instances(parameters.api_service)
-    .map(({ label, url }) => ({ label, url, agent: keepAliveAgent(1) }));
-  await startObserver(core);
+  const apis = apisOf(core, parameters.api_service);
+  const arrivals = await observeArrivals(run, core, limits.observerReadyMs);
 
-  const anomalies: Anomalies = { no_invalid_token_challenge: 0, other_status: {} };
-  const samples: Awaited<ReturnType<typeof revokeOnce>>[] = [];
-  const total = parameters.warmup_revocations + parameters.revocations;
-  log(
-    `${parameters.warmup_revocations} warm-up revocations, then ${parameters.revocations} measured, one at a time`,
+  const anomalies = noAnomalies();
+  const { samples, elapsedS } = await revokeOneAtATime(
+    run,
+    core,
+    apis,
+    {
+      warmup: parameters.warmup_revocations,
+      revocations: parameters.revocations,
+      pauseMs: parameters.pause_ms,
+      tag: topic,
+    },
+    anomalies,
+    limits,
   );
-  const startedAt = performance.now();
-  for (let i = 0; i < total; i += 1) {
-    run.checkRunning('the revocations');
-    const [session] = await openSessions(core, 1, { tag: `${topic}-${i}` });
-    if (!session) throw new Error('no session opened');
-    const sample = await revokeOnce(core, apis, session, anomalies);
-    if (i >= parameters.warmup_revocations) samples.push(sample);
-    if ((i + 1) % 250 === 0) log(`${i + 1} of ${total}`);
-    await sleep(parameters.pause_ms);
-  }
-  const elapsedS = (performance.now() - startedAt) / 1000;
   await sleep(200); // the observer's last receipts
   for (const api of apis) api.agent.destroy();
 
   const figures = refusalFigures('propagation_', samples);
   const totals = samples.map((s) => s.total);
   const dist = distribution(totals);
-  // Breakdown from the observer: logout answer → on the topic → the last instance rejects.
-  const observed = samples.flatMap((s) => {
-    const arrival = arrivals.get(s.sessionId);
-    return arrival ? [{ s, arrival }] : [];
-  });
   const results = {
     ...figures,
     goal: {
@@ -165,21 +98,8 @@ await run.main(async () => {
         'p50 <= 15 ms and p99 <= 50 ms from the logout answer to the last instance rejecting',
       met: (dist.p50 ?? Infinity) <= 15 && (dist.p99 ?? Infinity) <= 50,
     },
-    // Where the time goes, from the observer on the topic (same clock; the message timestamp is
-    // the publisher's, in whole ms). Relative to the logout answer, so a step that happens
-    // before the answer reaches this process is negative.
-    breakdown: {
-      samples: observed.length,
-      logout_answer_to_publisher_send_ms: distribution(
-        observed.map(({ s, arrival }) => arrival.sentAt - s.t0),
-      ),
-      logout_answer_to_observer_receipt_ms: distribution(
-        observed.map(({ s, arrival }) => arrival.receivedAt - s.t0),
-      ),
-      observer_receipt_to_last_rejection_ms: distribution(
-        observed.map(({ s, arrival }) => s.t1 - arrival.receivedAt),
-      ),
-    },
+    // Where the time goes, from the observer on the topic.
+    breakdown: breakdown(samples, arrivals),
     duration_s: round(elapsedS, 1),
     ...envelope({ kafka: true }),
     parameters,

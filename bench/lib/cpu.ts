@@ -58,3 +58,14 @@ interface CpuUsage {
   cores_busy: number;
   cpu_ms_per_request: number | null;
 }
+
+/** Resident memory of a process in MiB, from /proc (Linux); undefined elsewhere. */
+export function procRssMiB(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const kib = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+    return kib === undefined ? undefined : round(Number(kib) / 1024, 1);
+  } catch {
+    return undefined;
+  }
+}

@@ -20,6 +20,11 @@ export interface Target {
   headers: Record<string, string>[];
   /** The process whose CPU time is reported as `app`. */
   pid: number | undefined;
+  /**
+   * What holds around every run against this target (e.g. a storm of revocations): `begin`
+   * before the load starts, `end` once it stopped.
+   */
+  condition?: { begin(): Promise<void>; end(): Promise<void> };
 }
 
 export type LoadGenerator = ReturnType<typeof startLoadGenerator>;
@@ -50,7 +55,8 @@ export function startLoadGenerator(run: BenchRun, others: Record<string, number 
     async measure(target: Target, durationS: number, connections: number) {
       const pids = { app: target.pid, load_generator: child.pid, ...others };
       const before = cpuSnapshot(pids);
-      const result = await ask({ ...target, connections, durationS });
+      const { url, path, headers } = target;
+      const result = await ask({ url, path, headers, connections, durationS });
       const cpu = cpuBetween(before, cpuSnapshot(pids), result.requests_2xx);
       run.checkRunning(`the run against ${target.key}`);
       return {
@@ -86,14 +92,18 @@ export async function sideBySide(loadGenerator: LoadGenerator, targets: Target[]
   const warmups = new Map<string, Run>();
   for (const target of targets) {
     log(`warm-up: ${target.key}, ${p.warmup_s} s`);
+    await target.condition?.begin();
     warmups.set(target.key, await loadGenerator.measure(target, p.warmup_s, p.connections));
+    await target.condition?.end();
     await sleep(p.pause_between_runs_ms);
   }
   const rounds = new Map(targets.map((t) => [t.key, [] as (Run & { round: number })[]]));
   for (let r = 0; r < p.rounds; r += 1) {
     const order = targets.map((_, i) => targets[(i + r) % targets.length] as Target);
     for (const target of order) {
+      await target.condition?.begin();
       const result = await loadGenerator.measure(target, p.duration_s, p.connections);
+      await target.condition?.end();
       rounds.get(target.key)?.push({ round: r + 1, ...result });
       log(
         `round ${r + 1}/${p.rounds} ${target.key.padEnd(20)} ${String(result.rps).padStart(9)} req/s   p99 ${String(result.p99_ms)} ms${result.non_2xx ? `   non-2xx ${result.non_2xx}` : ''}`,

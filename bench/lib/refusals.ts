@@ -3,6 +3,7 @@
 // from the moment the ending was answered. All times come from `clock`, in this process.
 import type { Agent, OutgoingHttpHeaders } from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StopWaiting, waitFor } from '../../scripts/lib/process.ts';
 import { request } from './http.ts';
 import { clock, distribution, msFields, round } from './report.ts';
@@ -45,11 +46,16 @@ export async function acceptedEverywhere(
 }
 
 /**
- * Polls one checkpoint back to back until it answers 401: no pause between polls (as
- * `waitFor` makes), so each poll is one round trip. Answers other than 200 and 401 are
- * counted in `otherStatus`.
+ * Polls one checkpoint until it answers 401: back to back by default (no pause between polls,
+ * as `waitFor` makes), so each poll is one round trip; with `pauseMs`, that long between a
+ * reply and the next poll. Answers other than 200 and 401 are counted in `otherStatus`.
  */
-async function refusedBy(point: Checkpoint, deadline: number, otherStatus: Record<number, number>) {
+async function refusedBy(
+  point: Checkpoint,
+  deadline: number,
+  otherStatus: Record<number, number>,
+  pauseMs: number,
+) {
   let polls = 0;
   let lastAcceptedAt: number | undefined;
   for (;;) {
@@ -61,21 +67,26 @@ async function refusedBy(point: Checkpoint, deadline: number, otherStatus: Recor
     else otherStatus[reply.status] = (otherStatus[reply.status] ?? 0) + 1;
     if (performance.now() > deadline)
       throw new Error(`${point.label} still answers ${reply.status} long after the session ended`);
+    if (pauseMs > 0) await sleep(pauseMs);
   }
 }
 
 /**
  * One sample: from `t0` (the ending answered, `sentAt` when it was asked) until every
- * checkpoint refused, within `timeoutMs`.
+ * checkpoint refused, within `timeoutMs`; each checkpoint polled back to back, or with
+ * `pollPauseMs` between a reply and the next poll.
  */
 export async function refusedEverywhere(
   points: Checkpoint[],
   { sentAt, t0 }: { sentAt: number; t0: number },
   timeoutMs: number,
   otherStatus: Record<number, number>,
+  { pollPauseMs = 0 }: { pollPauseMs?: number } = {},
 ) {
   const deadline = performance.now() + timeoutMs;
-  const each = await Promise.all(points.map((p) => refusedBy(p, deadline, otherStatus)));
+  const each = await Promise.all(
+    points.map((p) => refusedBy(p, deadline, otherStatus, pollPauseMs)),
+  );
   const t1 = Math.max(...each.map((r) => r.refusedAt));
   return {
     t0,

@@ -156,3 +156,108 @@ export function latencyChart({
   out.push('</svg>');
   return `${out.join('\n')}\n`;
 }
+
+export interface LineChart {
+  title: string;
+  subtitle?: string;
+  /** The x values, in order (e.g. instance counts), evenly spaced. */
+  xs: readonly number[];
+  xLabel: string;
+  yLabel: string;
+  /** Each series: a y value per x (null: not measured). */
+  series: { name: string; ys: readonly (number | null)[] }[];
+  /** Horizontal dashed lines, e.g. a goal. */
+  limits?: { label: string; y: number }[];
+}
+
+const SERIES_COLOURS = ['#4a78b5', '#c0392b', '#27ae60', '#8e6bb5'];
+
+/** The SVG document of a line chart with evenly spaced x values and labelled points. */
+export function lineChart({
+  title,
+  subtitle = '',
+  xs,
+  xLabel,
+  yLabel,
+  series,
+  limits = [],
+}: LineChart): string {
+  const ys = [...series.flatMap((s) => s.ys), ...limits.map((l) => l.y)].filter(
+    (y): y is number => y !== null && Number.isFinite(y),
+  );
+  if (xs.length === 0 || ys.length === 0) throw new Error('no values to chart');
+  const yStep = niceStep(Math.max(...ys) / 5);
+  const yTop = Math.ceil((Math.max(...ys) * 1.05) / yStep) * yStep;
+  const plotW = WIDTH - PLOT.left - PLOT.right;
+  const plotH = HEIGHT - PLOT.top - PLOT.bottom;
+  const xOf = (i: number) => PLOT.left + ((i + 0.5) / xs.length) * plotW;
+  const yOf = (y: number) => PLOT.top + plotH - (y / yTop) * plotH;
+  const out: string[] = [];
+  const text = (x: number, y: number, content: string, style = '') =>
+    out.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${style}>${escape(content)}</text>`);
+  const line = (x1: number, y1: number, x2: number, y2: number, style: string) =>
+    out.push(
+      `<line x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" ${style}/>`,
+    );
+
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+  );
+  text(PLOT.left, 24, title, 'font-size="16" font-weight="600"');
+  if (subtitle) text(PLOT.left, 44, subtitle, 'fill="#555"');
+  for (let y = 0; y <= yTop + 1e-9; y += yStep) {
+    line(PLOT.left, yOf(y), PLOT.left + plotW, yOf(y), 'stroke="#eee"');
+    text(PLOT.left - 6, yOf(y) + 4, fmt(y), 'text-anchor="end" fill="#555"');
+  }
+  text(
+    16,
+    PLOT.top + plotH / 2,
+    yLabel,
+    `transform="rotate(-90 16 ${PLOT.top + plotH / 2})" text-anchor="middle" fill="#555"`,
+  );
+  line(PLOT.left, PLOT.top + plotH, PLOT.left + plotW, PLOT.top + plotH, 'stroke="#555"');
+  xs.forEach((x, i) => {
+    line(xOf(i), PLOT.top + plotH, xOf(i), PLOT.top + plotH + 4, 'stroke="#555"');
+    text(xOf(i), PLOT.top + plotH + 16, fmt(x), 'text-anchor="middle" fill="#555"');
+  });
+  text(PLOT.left + plotW / 2, HEIGHT - 14, xLabel, 'text-anchor="middle" fill="#555"');
+  for (const limit of limits) {
+    line(
+      PLOT.left,
+      yOf(limit.y),
+      PLOT.left + plotW,
+      yOf(limit.y),
+      'stroke="#333" stroke-dasharray="4 3"',
+    );
+    text(PLOT.left + plotW - 4, yOf(limit.y) - 4, limit.label, 'text-anchor="end" fill="#333"');
+  }
+  series.forEach(({ name, ys: values }, s) => {
+    const colour = SERIES_COLOURS[s % SERIES_COLOURS.length] ?? '#333';
+    const points = values.flatMap((y, i) => (y === null ? [] : [[xOf(i), yOf(y), y] as const]));
+    out.push(
+      `<polyline points="${points.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' ')}" fill="none" stroke="${colour}" stroke-width="2"/>`,
+    );
+    for (const [x, y, value] of points) {
+      out.push(`<circle cx="${x.toFixed(1)}" cy="${y.toFixed(1)}" r="3.5" fill="${colour}"/>`);
+      text(x + 6, y - 6, fmt(Math.round(value * 10) / 10), `fill="${colour}"`);
+    }
+    text(PLOT.left + 8, PLOT.top + 14 + s * 16, `— ${name}`, `fill="${colour}"`);
+  });
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+/** The same figures as text: one bar per x, for a terminal or a Markdown code block. */
+export function textBars(
+  rows: { label: string; value: number | null }[],
+  { unit = 'ms', width = 40 } = {},
+): string[] {
+  const top = Math.max(...rows.map((r) => r.value ?? 0), 1e-9);
+  const labelWidth = Math.max(...rows.map((r) => r.label.length));
+  return rows.map(({ label, value }) =>
+    value === null
+      ? `${label.padStart(labelWidth)} | (not measured)`
+      : `${label.padStart(labelWidth)} | ${'█'.repeat(Math.max(1, Math.round((value / top) * width)))} ${fmt(Math.round(value * 10) / 10)} ${unit}`,
+  );
+}

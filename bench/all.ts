@@ -143,6 +143,8 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
     // Issue 15: propagation as API instances multiply, the guard during a revocation storm.
     ...pick(r.fan_out, 'propagation_by_instances propagation_by_instances_cluster'),
     ...pick(r.storm, 'guard_rps_during_storm_ratio'),
+    // Issue 15: a new API instance ready behind 1,000,000 events, and its peak memory meanwhile.
+    ...pick(g, 'replay_ready_ms replay_peak_rss_mib'),
     goals: {
       propagation: get(p, 'goal'),
       ...(isObject(goals) && goals),
@@ -154,6 +156,8 @@ function latest(outcomes: Record<string, string>, startedAt: number) {
       refresh_cpu_vs_signing_ratio: get(r.session_service, 'goals.refresh_cpu_vs_signing_ratio'),
       propagation_by_instances: get(r.fan_out, 'goal'),
       guard_rps_during_storm: get(r.storm, 'goal'),
+      replay_ready: get(g, 'goals.replay_ready'),
+      replay_peak_rss: get(g, 'goals.replay_peak_rss'),
     },
     charts: {
       propagation: 'bench/results/propagation.svg',

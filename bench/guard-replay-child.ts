@@ -3,8 +3,11 @@
 // topic the benchmark filled. Reports over IPC how long `start()` took, what it read, its CPU
 // time and its memory before and after, then stops. Not meant to be run by hand:
 //   node --expose-gc bench/guard-replay-child.ts '<json settings>'   (with an IPC channel)
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type * as RevocationGuardLib from '@app/revocation-guard';
 import type { RevocationGuardOptions } from '@app/revocation-guard';
 import { builtLib } from './lib/built.ts';
 import { round } from './lib/report.ts';
@@ -12,6 +15,8 @@ import { round } from './lib/report.ts';
 export interface ReplaySettings {
   run: number;
   guard: Omit<RevocationGuardOptions, 'serviceName' | 'instanceId' | 'logger'>;
+  /** A dist/ folder other than the build's (BENCH_REPLAY_BASELINE_DIST): the guard it holds. */
+  distDir?: string;
 }
 export type ReplayReport = Awaited<ReturnType<typeof replay>>['report'];
 
@@ -29,7 +34,14 @@ function memory() {
   return { heap_used: heapUsed, heap_total: heapTotal, rss, external, array_buffers: arrayBuffers };
 }
 
-async function replay({ run, guard: options }: ReplaySettings) {
+/** The guard library as built in dist/, or in the copy of another build. */
+function guardLib(distDir: string | undefined): typeof RevocationGuardLib {
+  if (distDir === undefined) return builtLib('revocation-guard');
+  const index = join(distDir, 'libs', 'revocation-guard', 'src', 'index.js');
+  return createRequire(import.meta.url)(index) as typeof RevocationGuardLib;
+}
+
+async function replay({ run, guard: options, distDir }: ReplaySettings) {
   /** The guard's own log lines, with when they came (ms after `start()` was called). */
   const guardLog: { at_ms: number; level: string; message: string }[] = [];
   let startedAt = 0;
@@ -37,7 +49,7 @@ async function replay({ run, guard: options }: ReplaySettings) {
     guardLog.push({ at_ms: Math.round(performance.now() - startedAt), level, message });
     if (level !== 'log') say(`${level}: ${message}`);
   };
-  const guard = builtLib('revocation-guard').createRevocationGuard({
+  const guard = guardLib(distDir).createRevocationGuard({
     ...options,
     serviceName: 'bench-guard',
     instanceId: `replay-${run}`,
@@ -47,10 +59,18 @@ async function replay({ run, guard: options }: ReplaySettings) {
   // Read progress, every 50 ms: when the first message came, and the pace after that. Every
   // 10 s a line on stderr, so that a slow or stuck replay shows where it is.
   const samples: [number, number][] = [];
+  /** The largest memory figures seen meanwhile: where the peak RSS comes from. */
+  const largest = { rss: 0, heap_total: 0, heap_used: 0, external: 0, array_buffers: 0 };
   const sampler = setInterval(() => {
     const { read, total } = guard.health().replay;
     const at = Math.round(performance.now() - startedAt);
     samples.push([at, read]);
+    const { rss, heapTotal, heapUsed, external, arrayBuffers } = process.memoryUsage();
+    largest.rss = Math.max(largest.rss, rss);
+    largest.heap_total = Math.max(largest.heap_total, heapTotal);
+    largest.heap_used = Math.max(largest.heap_used, heapUsed);
+    largest.external = Math.max(largest.external, external);
+    largest.array_buffers = Math.max(largest.array_buffers, arrayBuffers);
     if (samples.length % 200 === 0) say(`${at} ms: read ${read} of ${total ?? '?'}`);
   }, 50);
   const cpuBefore = process.cpuUsage();
@@ -86,6 +106,8 @@ async function replay({ run, guard: options }: ReplaySettings) {
     bytes_per_revoked_session: round(heapGrowth / store.sessions, 1),
     memory_before: before,
     memory_after: after,
+    /** The largest of each figure in the samples taken every 50 ms during the replay. */
+    memory_largest_sampled: largest,
     // What the consumer did with each message (applied, unchanged), and what failed the contract.
     events_applied: (await eventsApplied.get()).values.map(({ labels, value }) => ({
       ...labels,

@@ -7,10 +7,14 @@
 //   npm run bench:guard-replay   (or: node --expose-gc bench/guard-replay.ts)
 //
 // BENCH_REPLAY_EVENTS overrides the number of events replayed (default 1,000,000).
+// BENCH_REPLAY_BASELINE_DIST=<a copy of dist/ built from other code, e.g. the last commit>:
+// each run also replays with that guard, right after the current one, on the same topic (a
+// before/after measured side by side, under the same load); results in `replay.baseline`.
+// BENCH_REPLAY_CPU_PROF=<folder>: each replaying process writes a CPU profile there.
 import { fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { CompressionTypes, type Message } from 'kafkajs';
 import { envInt } from '../scripts/lib/process.ts';
@@ -24,7 +28,7 @@ import {
   TOPIC_PARTITIONS,
   withTimeout,
 } from './lib/guard-bench.ts';
-import { envelope, median, n, printSummary, writeResults } from './lib/report.ts';
+import { envelope, median, n, printSummary, round, writeResults } from './lib/report.ts';
 import { benchRun, log } from './lib/run.ts';
 
 /** What is measured; recorded with the results so runs can be compared. */
@@ -47,10 +51,15 @@ const parameters = {
   heartbeat_interval_ms: HEARTBEAT_INTERVAL_MS,
 };
 
+/** Where to find the guard measured side by side with the current build, if any. */
+const baselineDist = process.env.BENCH_REPLAY_BASELINE_DIST;
+const cpuProfileDir = process.env.BENCH_REPLAY_CPU_PROF;
+
 /** Every wait is bounded; the watchdog leaves room for the shutdown within 6 minutes. */
 const limits = {
-  wholeRunMs: 330_000,
-  produceMs: 150_000,
+  // Replays side by side with a baseline take twice as long: a tool run by hand, not by all.ts.
+  wholeRunMs: baselineDist === undefined ? 330_000 : 600_000,
+  produceMs: baselineDist === undefined ? 150_000 : 240_000,
   replayRunMs: 90_000,
   childExitMs: 15_000,
 };
@@ -166,12 +175,14 @@ async function replayRun(
   kafkaPid: number | undefined,
   produced: { messages_on_topic: number; sessions_revoked: number },
 ) {
-  const name = `replay ${settings.run}`;
+  const name = `replay ${settings.run}${settings.distDir === undefined ? '' : ' (baseline)'}`;
+  const profile =
+    cpuProfileDir === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(cpuProfileDir)}`];
   const child = fork(
     new URL('./guard-replay-child.ts', import.meta.url),
     [JSON.stringify(settings)],
     {
-      execArgv: ['--expose-gc', '--disable-warning=TimeoutNegativeWarning'],
+      execArgv: ['--expose-gc', '--disable-warning=TimeoutNegativeWarning', ...profile],
       // All it says are lines of its own, `[replay n] …`: progress, the guard's warnings.
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     },
@@ -209,6 +220,28 @@ async function replayRun(
   };
 }
 
+/** The runs' medians, and what is the same in every run (messages, what is held). */
+function medians(runs: Awaited<ReturnType<typeof replayRun>>[]) {
+  const pick = (field: (summary: (typeof runs)[number]) => number | undefined) =>
+    median(runs.map((summary) => field(summary) ?? NaN));
+  const [first] = runs;
+  return {
+    messages_in_window: first?.messages_in_window,
+    ready_ms: pick((x) => x.ready_ms),
+    events_per_s: pick((x) => x.events_per_s),
+    first_message_after_ms: pick((x) => x.first_message_after_ms),
+    revoked_sessions_held: first?.revoked_sessions_held,
+    users_revoked_held: first?.users_revoked_held,
+    heap_growth_bytes: pick((x) => x.heap_growth_bytes),
+    rss_growth_bytes: pick((x) => x.rss_growth_bytes),
+    peak_rss_bytes: pick((x) => x.peak_rss_bytes),
+    bytes_per_revoked_session: pick((x) => x.bytes_per_revoked_session),
+    guard_cpu_share: pick((x) => x.guard_cpu_share),
+  };
+}
+
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+
 // ---------------------------------------------------------------------------------------
 
 await run.main(async () => {
@@ -231,37 +264,42 @@ await run.main(async () => {
     audience: AUDIENCE,
     accessTokenMaxTtlSeconds: parameters.replay_access_token_max_ttl_s,
   };
-  const runs: Awaited<ReturnType<typeof replayRun>>[] = [];
+  type Run = Awaited<ReturnType<typeof replayRun>>;
+  const runs: Run[] = [];
+  const baselineRuns: Run[] = [];
   for (let index = 1; index <= parameters.replay_runs; index += 1) {
     log(`replay ${index} of ${parameters.replay_runs}`);
     const summary = await replayRun({ run: index, guard }, kafka.pid, produced);
     log(
       `replay ${index}: ready in ${n(summary.ready_ms)} ms (${n(summary.events_per_s)} events/s), ` +
-        `heap +${(summary.heap_growth_bytes / 1024 ** 2).toFixed(1)} MiB`,
+        `heap +${mib(summary.heap_growth_bytes)}, peak RSS ${mib(summary.peak_rss_bytes)}`,
     );
     runs.push(summary);
+    if (baselineDist === undefined) continue;
+    const before = await replayRun(
+      { run: index, guard, distDir: resolve(baselineDist) },
+      kafka.pid,
+      produced,
+    );
+    log(
+      `replay ${index} (baseline): ready in ${n(before.ready_ms)} ms, peak RSS ${mib(before.peak_rss_bytes)}`,
+    );
+    baselineRuns.push(before);
   }
 
-  const pick = (field: (summary: (typeof runs)[number]) => number | undefined) =>
-    median(runs.map((summary) => field(summary) ?? NaN));
-  const [first] = runs;
+  const replay = { events: produced.events, ...medians(runs), runs, produced };
   const results = {
-    replay: {
-      events: produced.events,
-      messages_in_window: first?.messages_in_window,
-      ready_ms: pick((x) => x.ready_ms),
-      events_per_s: pick((x) => x.events_per_s),
-      first_message_after_ms: pick((x) => x.first_message_after_ms),
-      revoked_sessions_held: first?.revoked_sessions_held,
-      users_revoked_held: first?.users_revoked_held,
-      heap_growth_bytes: pick((x) => x.heap_growth_bytes),
-      rss_growth_bytes: pick((x) => x.rss_growth_bytes),
-      peak_rss_bytes: pick((x) => x.peak_rss_bytes),
-      bytes_per_revoked_session: pick((x) => x.bytes_per_revoked_session),
-      guard_cpu_share: pick((x) => x.guard_cpu_share),
-      runs,
-      produced,
+    /** The headline figures (issue 15): latest.json takes them as they are. */
+    replay_ready_ms: replay.ready_ms,
+    replay_peak_rss_mib: round(replay.peak_rss_bytes / 1024 ** 2, 1),
+    goals: {
+      replay_ready: { bound_ms: 5_000, met: replay.ready_ms <= 5_000 },
+      replay_peak_rss: { bound_mib: 300, met: replay.peak_rss_bytes <= 300 * 1024 ** 2 },
     },
+    replay,
+    ...(baselineRuns.length > 0 && {
+      baseline: { dist: baselineDist, ...medians(baselineRuns), runs: baselineRuns },
+    }),
     ...envelope({ kafka: true }),
     parameters,
     wall_time_s: Math.round((performance.now() - wallStart) / 1000),
@@ -270,13 +308,18 @@ await run.main(async () => {
 
   const r = results.replay;
   const m = results.machine;
-  const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+  const b = results.baseline;
   printSummary([
     `API guard, replay on start (Kafka ${results.kafka_version}, ${m.cpus} × ${m.cpu_model}, Node ${m.node}, load ${m.load_average_1_5_15m.join(' ')})`,
     `  ${n(r.messages_in_window)} messages in the window (median of ${runs.length} runs, each a fresh process):`,
     `    ready after ${n(r.ready_ms)} ms: ${n(r.events_per_s)} events/s (runs: ${runs.map((x) => n(x.ready_ms)).join(' · ')} ms)`,
     `    first message after ${n(r.first_message_after_ms)} ms; guard CPU ${Math.round(r.guard_cpu_share * 100)}% of the wall time`,
     `    held: ${n(r.revoked_sessions_held)} revoked sessions, ${n(r.users_revoked_held)} users; heap +${mib(r.heap_growth_bytes)} (${r.bytes_per_revoked_session} B per session), RSS +${mib(r.rss_growth_bytes)}, peak RSS ${mib(r.peak_rss_bytes)}`,
+    ...(b
+      ? [
+          `    baseline (${b.dist}), same topic, each run right after: ready after ${n(b.ready_ms)} ms (runs: ${b.runs.map((x) => n(x.ready_ms)).join(' · ')} ms), peak RSS ${mib(b.peak_rss_bytes)}`,
+        ]
+      : []),
     `    (produced once: ${n(produced.events)} events in ${n(produced.duration_ms)} ms, ${mib(produced.topic_bytes_on_disk)} on disk)`,
     `Results: ${file} (${results.wall_time_s} s)`,
   ]);

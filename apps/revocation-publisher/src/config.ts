@@ -55,10 +55,16 @@ export const revocationPublisherEnv = httpEnv(3001)
       .max(10_000)
       .default(12)
       .describe('partitions of the topic when the publisher creates it (more may be added later)'),
-    TOPIC_REPLICATION_FACTOR: positiveInt.default(1).describe('replicas of each partition'),
+    // Unset: the cluster's own defaults, so a topic on a replicated cluster is never created
+    // with fewer replicas than the cluster gives every other topic.
+    TOPIC_REPLICATION_FACTOR: positiveInt
+      .optional()
+      .describe("replicas of each partition; unset: the cluster's `default.replication.factor`"),
     TOPIC_MIN_INSYNC_REPLICAS: positiveInt
-      .default(1)
-      .describe('replicas that must have a write before the broker acknowledges it (acks=all)'),
+      .optional()
+      .describe(
+        "replicas that must have a write before the broker acknowledges it (acks=all); unset: the cluster's `min.insync.replicas`",
+      ),
     TOPIC_METADATA_REFRESH_MS: positiveInt
       .min(100)
       .default(5_000)

@@ -3,7 +3,8 @@ import type { Admin, ITopicConfig } from 'kafkajs';
 export interface TopicSpec {
   topic: string;
   numPartitions: number;
-  replicationFactor: number;
+  /** Unset: the cluster's `default.replication.factor` (KafkaJS sends -1). */
+  replicationFactor?: number;
   configEntries?: Record<string, string>;
 }
 
@@ -18,7 +19,9 @@ export async function ensureTopics(admin: Admin, specs: TopicSpec[]): Promise<st
     .map((spec) => ({
       topic: spec.topic,
       numPartitions: spec.numPartitions,
-      replicationFactor: spec.replicationFactor,
+      ...(spec.replicationFactor === undefined
+        ? {}
+        : { replicationFactor: spec.replicationFactor }),
       configEntries: Object.entries(spec.configEntries ?? {}).map(([name, value]) => ({
         name,
         value,

@@ -43,17 +43,22 @@ export class TopicProvisioner
   ) {
     const { topic, replicationFactor, retentionMs } = settings;
     this.topic = topic;
-    const minInsync = String(settings.minInsyncReplicas);
+    // Unset, the cluster's own replication factor and min.insync.replicas apply: a replicated
+    // cluster's (3 and 2) protect the topic without the publisher being told.
+    const minInsync: Record<string, string> =
+      settings.minInsyncReplicas === undefined
+        ? {}
+        : { 'min.insync.replicas': String(settings.minInsyncReplicas) };
     this.watch = new PeriodicTask(settings.metadataRefreshMs, () => this.refreshPartitions());
     this.specs = [
       {
         topic,
         numPartitions: settings.partitions,
-        replicationFactor,
+        ...(replicationFactor === undefined ? {} : { replicationFactor }),
         configEntries: {
           'cleanup.policy': 'delete',
           'retention.ms': String(retentionMs),
-          'min.insync.replicas': minInsync,
+          ...minInsync,
           // Heartbeats make many small segments; roll hourly at most so retention can drop them.
           'segment.ms': String(Math.min(retentionMs, 3_600_000)),
         },
@@ -61,11 +66,11 @@ export class TopicProvisioner
       {
         topic: deadLetterTopic(topic),
         numPartitions: 1,
-        replicationFactor,
+        ...(replicationFactor === undefined ? {} : { replicationFactor }),
         configEntries: {
           'cleanup.policy': 'delete',
           'retention.ms': String(DEAD_LETTER_RETENTION_MS),
-          'min.insync.replicas': minInsync,
+          ...minInsync,
         },
       },
     ];

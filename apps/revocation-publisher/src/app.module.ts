@@ -10,6 +10,7 @@ import { RedisModule, RedisReadiness } from '@app/redis';
 import { revocationPublisherEnv, type RevocationPublisherEnv } from './config';
 import { HeartbeatService } from './heartbeat/heartbeat.service';
 import { KafkaRevocationSink, REVOCATION_KAFKA_CLIENT } from './kafka/kafka-revocation.sink';
+import { rotatingSeeds } from './kafka/seed-brokers';
 import { TopicProvisioner } from './kafka/topic-provisioner';
 import { OutboxStore } from './outbox/outbox.store';
 import { PublisherMetrics } from './publisher.metrics';
@@ -39,7 +40,7 @@ import { REVOCATION_SINK } from './relay/revocation-sink';
           options: {
             client: {
               clientId: `${config.get('KAFKA_CLIENT_ID', { infer: true }) ?? 'revocation-publisher'}-producer`,
-              brokers: config.get('KAFKA_BROKERS', { infer: true }),
+              brokers: rotatingSeeds(config.get('KAFKA_BROKERS', { infer: true })),
               ...kafkaSecurity(readKafkaEnv(config)),
               connectionTimeout: 3_000,
               requestTimeout: 10_000,

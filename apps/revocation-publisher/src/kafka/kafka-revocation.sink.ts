@@ -15,6 +15,17 @@ import { topicSettings, type TopicSettings } from '../publisher.settings';
 
 const RESET_TIMEOUT_MS = 5_000;
 
+/**
+ * How long one send may wait for the cluster's acknowledgement before it is given up, the
+ * producer reset and the send retried by the relay. Longer than one request's timeout
+ * (`requestTimeout`, 10 s in app.module.ts), so a slow acknowledgement still counts. KafkaJS
+ * retries a timed-out request on the same broker with the same metadata (it refreshes them
+ * only after connection and protocol errors): behind a network partition of a leader, each
+ * of its retries would wait the whole timeout again, long after the cluster moved the
+ * leadership; a new producer fetches fresh metadata and finds the new leader.
+ */
+export const SEND_DEADLINE_MS = 12_000;
+
 export const REVOCATION_KAFKA_CLIENT = Symbol('REVOCATION_KAFKA_CLIENT');
 
 const defaultPartitioner = Partitioners.DefaultPartitioner();
@@ -50,6 +61,8 @@ export function partitionOf(key: string, count: number): number {
 @Injectable()
 export class KafkaRevocationSink implements RevocationSink {
   private readonly topic: string;
+  /** `SEND_DEADLINE_MS`; unit tests shorten it. */
+  sendDeadlineMs = SEND_DEADLINE_MS;
 
   constructor(
     @Inject(REVOCATION_KAFKA_CLIENT) private readonly client: ClientKafka,
@@ -132,14 +145,28 @@ export class KafkaRevocationSink implements RevocationSink {
    * broker holds, and every later send would fail with OUT_OF_ORDER_SEQUENCE_NUMBER (KafkaJS
    * does not recover from that). A new producer gets a new producer id, fresh sequences and
    * fresh metadata; the relay's retry may then duplicate what the broker did keep, which
-   * at-least-once allows.
+   * at-least-once allows. So does a send not acknowledged within `sendDeadlineMs`.
    */
   private async resetOnFailure(send: () => Promise<void>): Promise<void> {
+    // Aborted at the end: neither wait below outlives the send.
+    const timers = new AbortController();
+    const timer = { signal: timers.signal };
     try {
-      await send();
+      await Promise.race([send(), this.deadline(timers.signal)]);
     } catch (error) {
-      await Promise.race([this.client.close(), sleep(RESET_TIMEOUT_MS)]).catch(() => undefined);
+      const closing = [this.client.close(), sleep(RESET_TIMEOUT_MS, undefined, timer)];
+      await Promise.race(closing).catch(() => undefined);
       throw error;
+    } finally {
+      timers.abort();
     }
+  }
+
+  /** Rejects after `sendDeadlineMs` (never once `signal` is aborted). */
+  private async deadline(signal: AbortSignal): Promise<never> {
+    await sleep(this.sendDeadlineMs, undefined, { signal }).catch(() => undefined);
+    if (!signal.aborted)
+      throw new Error(`Kafka did not acknowledge the send within ${this.sendDeadlineMs} ms`);
+    return new Promise<never>(() => undefined);
   }
 }

@@ -1,10 +1,9 @@
 import 'reflect-metadata';
 import { optional } from '@app/config';
 import { exitOnStartupFailure, METRICS_REGISTRY, runHttpApp } from '@app/observability';
-import { REDIS } from '@app/redis';
+import { REDIS, type RedisClient } from '@app/redis';
 import { RevocationGuard } from '@app/revocation-guard';
 import { ConfigService } from '@nestjs/config';
-import type { Redis } from 'ioredis';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AppModule } from './app.module';
 import type { GatewayEnv } from './config';
@@ -30,7 +29,7 @@ runHttpApp(AppModule, 'gateway', (app) => {
       GATEWAY_CLIENT_SECRET: env('GATEWAY_CLIENT_SECRET'),
       GATEWAY_TEST_HOLD_INTROSPECTION_MS: env('GATEWAY_TEST_HOLD_INTROSPECTION_MS'),
     },
-    store: new TokenStore(app.get<Redis>(REDIS), env('GATEWAY_KEY_PREFIX')),
+    store: new TokenStore(app.get<RedisClient>(REDIS), env('GATEWAY_KEY_PREFIX')),
     oidc: {
       provider: ((settings) => settings && new OidcProvider(settings))(
         oidcSettings({
@@ -41,7 +40,7 @@ runHttpApp(AppModule, 'gateway', (app) => {
           GATEWAY_OIDC_SCOPES: env('GATEWAY_OIDC_SCOPES'),
         }),
       ),
-      redis: app.get<Redis>(REDIS),
+      redis: app.get<RedisClient>(REDIS),
       prefix: env('GATEWAY_KEY_PREFIX'),
     },
     sessions: new SessionClient(

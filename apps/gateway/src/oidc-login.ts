@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@app/redis';
 import { createHash } from 'node:crypto';
 import type * as OpenidClient from 'openid-client';
 import { cookieSessionOf, type BffDeps } from './bff';
@@ -127,7 +127,7 @@ interface PendingFlow {
 
 class FlowStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
@@ -202,7 +202,7 @@ function continuePage(returnTo: string): string {
 export interface OidcDeps {
   /** Undefined when no provider is configured: then only `GET /bff/providers` (`[]`) and 404s. */
   provider: OidcProvider | undefined;
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   prefix: string;
   env: BffDeps['env'] & Pick<GatewayEnv, 'GATEWAY_ALLOWED_ORIGINS'>;
   store: TokenStore;

@@ -3,7 +3,7 @@ import helmet from '@fastify/helmet';
 import replyFrom from '@fastify/reply-from';
 import type { RevocationGuard } from '@app/revocation-guard';
 import type { FastifyInstance } from 'fastify';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@app/redis';
 import { bffRoutes } from './bff';
 import { consoleRoutes } from './console';
 import type { GatewayEnv } from './config';
@@ -38,7 +38,7 @@ export interface GatewayDeps {
   store: TokenStore;
   /** Single sign-on (oidc-login.ts): the OpenID provider (undefined when not configured) and
    * where pending code flows are kept (Redis, under the gateway's prefix). */
-  oidc?: { provider: OidcProvider | undefined; redis: Redis; prefix: string } | undefined;
+  oidc?: { provider: OidcProvider | undefined; redis: RedisClient; prefix: string } | undefined;
   sessions: SessionClient;
   guard: RevocationGuard;
   phantom: PhantomCache;

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@app/redis';
 import { createHash, randomBytes } from 'node:crypto';
 
 /** What the gateway keeps server-side for one cookie session; the browser holds only the handle. */
@@ -30,7 +30,7 @@ const HANDLE = /^[A-Za-z0-9_-]{43}$/;
  */
 export class TokenStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

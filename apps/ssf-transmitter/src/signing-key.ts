@@ -1,5 +1,5 @@
 import { SET_TYP } from '@app/contracts';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@app/redis';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
 import type { SigningJwk } from './config';
@@ -44,7 +44,7 @@ export class SigningKey {
    * Development only: the key kept at `redisKey`, made now if there is none yet (SET NX, so
    * two transmitters starting together agree on one), so that restarts keep it.
    */
-  static async fromRedis(redis: Redis, redisKey: string): Promise<SigningKey> {
+  static async fromRedis(redis: RedisClient, redisKey: string): Promise<SigningKey> {
     const { privateKey } = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     const fresh = { ...(await exportJWK(privateKey)) };
     await redis.set(redisKey, JSON.stringify(fresh), 'NX');

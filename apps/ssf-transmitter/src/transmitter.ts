@@ -11,7 +11,7 @@ import {
 } from '@app/contracts';
 import { KAFKA } from '@app/kafka/nest';
 import { METRICS_REGISTRY, type ReadinessCheck } from '@app/observability';
-import { REDIS } from '@app/redis';
+import { REDIS, type RedisClient } from '@app/redis';
 import {
   Inject,
   Injectable,
@@ -20,7 +20,6 @@ import {
   type OnApplicationShutdown,
 } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
-import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Registry } from 'prom-client';
@@ -70,7 +69,7 @@ export class Transmitter implements OnApplicationBootstrap, OnApplicationShutdow
 
   constructor(
     private readonly config: ConfigService<SsfEnv, true>,
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(KAFKA) private readonly kafka: Kafka,
     @Inject(METRICS_REGISTRY) registry: Registry,
   ) {

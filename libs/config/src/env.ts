@@ -215,11 +215,32 @@ export function kafkaEnvRules(
     });
 }
 
+/** `host:port` of a Redis Cluster node (IPv6 in brackets: `[::1]:7000`). */
+const clusterNode = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'must be host:port')
+  .transform((value) => {
+    const colon = value.lastIndexOf(':');
+    return {
+      host: value.slice(0, colon).replace(/^\[|\]$/g, ''),
+      port: Number(value.slice(colon + 1)),
+    };
+  })
+  .pipe(z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65_535) }));
+
 export const redisEnv = z.object({
   REDIS_URL: z
     .url({ protocol: /^rediss?$/ })
     .default('redis://127.0.0.1:6380')
-    .describe('Redis to keep sessions and the outbox in (`rediss://` for TLS)'),
+    .describe(
+      'Redis to keep sessions and the outbox in (`rediss://` for TLS); ignored with REDIS_CLUSTER_NODES',
+    ),
+  REDIS_CLUSTER_NODES: csv
+    .pipe(z.array(clusterNode))
+    .optional()
+    .describe(
+      'a Redis Cluster instead of REDIS_URL: comma-separated `host:port` of some of its nodes (the rest are discovered); no TLS',
+    ),
 });
 
 export type HttpEnv = z.output<ReturnType<typeof httpEnv>>;

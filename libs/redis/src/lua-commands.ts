@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Cluster, Redis } from 'ioredis';
+import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { z } from 'zod';
 
 /** A Redis client the scripts run on: a single node or a Cluster (ioredis defines commands on both). */
@@ -70,6 +70,38 @@ export class LuaCommand<A, R> {
   }
 
   async run(redis: RedisClient, keys: readonly string[], arg: A): Promise<R> {
+    const method = this.method(redis, keys);
+    return this.parse(await method.call(redis, ...keys, JSON.stringify(arg)));
+  }
+
+  /**
+   * Runs the command and then `follow`'s commands in one pipeline, on one connection: on a
+   * Cluster the pipeline goes to the node serving the keys' slot, so a command about "this
+   * connection's writes" (WAIT, WAITAOF) covers this command's. Returns the command's reply
+   * and the followers' replies; any error is thrown.
+   */
+  async runFollowedBy(
+    redis: RedisClient,
+    keys: readonly string[],
+    arg: A,
+    follow: (pipeline: ChainableCommander) => void,
+  ): Promise<{ reply: R; followers: unknown[] }> {
+    this.method(redis, keys); // defined on the client, hence on its pipelines
+    const pipeline = redis.pipeline();
+    const method = (pipeline as unknown as Record<string, CommandMethod | undefined>)[this.name];
+    if (typeof method !== 'function') throw new Error(`no pipeline command ${this.name}`);
+    void method.call(pipeline, ...keys, JSON.stringify(arg));
+    follow(pipeline);
+    const results = (await pipeline.exec()) ?? [];
+    if (results.length === 0) throw new Error(`${this.name}: the pipeline was discarded`);
+    const failed = results.find(([error]) => error);
+    if (failed) throw failed[0] ?? new Error(`${this.name}: a pipelined command failed`);
+    const [[, raw], ...followers] = results as [[null, unknown], ...[null, unknown][]];
+    return { reply: this.parse(raw), followers: followers.map(([, value]) => value) };
+  }
+
+  /** The client's method for this command, defined on first use. */
+  private method(redis: RedisClient, keys: readonly string[]): CommandMethod {
     const { name, numberOfKeys, lua } = this.source;
     if (keys.length !== numberOfKeys)
       throw new Error(`${name} takes ${numberOfKeys} keys, got ${keys.length}`);
@@ -77,8 +109,12 @@ export class LuaCommand<A, R> {
     if (typeof client[name] !== 'function') redis.defineCommand(name, { numberOfKeys, lua });
     const method = client[name];
     if (typeof method !== 'function') throw new Error(`could not define the command ${name}`);
-    const raw = await method.call(redis, ...keys, JSON.stringify(arg));
-    if (typeof raw !== 'string') throw new Error(`${name} replied with ${typeof raw}, not JSON`);
+    return method;
+  }
+
+  private parse(raw: unknown): R {
+    if (typeof raw !== 'string')
+      throw new Error(`${this.name} replied with ${typeof raw}, not JSON`);
     return this.reply.parse(JSON.parse(raw));
   }
 }

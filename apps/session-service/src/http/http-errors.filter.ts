@@ -15,6 +15,11 @@ const UNAVAILABLE = [
   'Command timed out',
   'Reached the max retries per request limit',
   'connect ECONNREFUSED',
+  // A Redis Cluster with a node down, failing over, or not yet known.
+  "Cluster isn't ready",
+  'CLUSTERDOWN',
+  'Too many Cluster redirections',
+  'Failed to refresh slots cache',
 ];
 
 /**

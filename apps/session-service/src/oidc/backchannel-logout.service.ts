@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { REDIS } from '@app/redis';
-import type { Redis } from 'ioredis';
+import { REDIS, type RedisClient } from '@app/redis';
 import { createHash } from 'node:crypto';
 import {
   InvalidLogoutTokenError,
@@ -20,7 +19,7 @@ export class LogoutTokenReplayCache {
   private readonly prefix: string;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(throttleSettings.KEY) settings: ThrottleSettings,
   ) {
     this.prefix = `${settings.keyPrefix}logout-jti:`;

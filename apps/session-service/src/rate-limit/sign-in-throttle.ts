@@ -1,6 +1,5 @@
 import { HttpException, HttpStatus, Inject, Injectable } from '@nestjs/common';
-import { REDIS } from '@app/redis';
-import type { Redis } from 'ioredis';
+import { REDIS, type RedisClient } from '@app/redis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import { throttleSettings, type ThrottleSettings } from '../sessions/sessions.settings';
 
@@ -36,7 +35,7 @@ export class SignInThrottle {
   private readonly refusedLogoutTokens: RateLimiterRedis;
 
   constructor(
-    @Inject(REDIS) redis: Redis,
+    @Inject(REDIS) redis: RedisClient,
     @Inject(throttleSettings.KEY) settings: ThrottleSettings,
   ) {
     const limiter = (name: string, points: number, seconds: number, blockSeconds = 0) =>

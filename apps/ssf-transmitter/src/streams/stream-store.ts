@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '@app/redis';
+import { Cluster } from 'ioredis';
 import type { StreamRecord } from './stream-config';
 
 /** One SET waiting for delivery: its receiver's user (for per-user order), the JWS, and when
@@ -22,6 +23,9 @@ export interface Outgoing {
   entry: QueuedSet;
 }
 
+/** A Redis Cluster hash tag: the part of a key its slot is computed from. */
+const HASH_TAG = /\{[^}]+\}/;
+
 /**
  * Streams, their subjects and their delivery queues, in Redis under one prefix:
  * `streams` (hash: id → stream), `subjects:<id>` (hash: `user:<id>` / `session:<id>` →
@@ -29,10 +33,19 @@ export interface Outgoing {
  * SET), `offsets` (hash: `<topic>:<partition>` → last offset queued).
  */
 export class StreamStore {
+  private readonly prefix: string;
+
+  /**
+   * On a Redis Cluster the keys must share one hash slot (transactions span streams, queues
+   * and offsets): a prefix without a hash tag is made one, `ssf:` → `{ssf:}`. All of the
+   * transmitter's keys then live on one node.
+   */
   constructor(
-    private readonly redis: Redis,
-    private readonly prefix: string,
-  ) {}
+    private readonly redis: RedisClient,
+    prefix: string,
+  ) {
+    this.prefix = redis instanceof Cluster && !HASH_TAG.test(prefix) ? `{${prefix}}` : prefix;
+  }
 
   private key = (...parts: string[]) => `${this.prefix}${parts.join(':')}`;
 

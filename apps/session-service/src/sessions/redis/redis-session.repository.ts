@@ -1,7 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { REDIS } from '@app/redis';
-import type { Redis } from 'ioredis';
+import { REDIS, type RedisClient } from '@app/redis';
 import { Durability } from './durability';
 import { opaqueToken, refreshToken, SessionKeys } from './session-keys';
 import {
@@ -49,7 +48,7 @@ export class RedisSessionRepository implements SessionRepository {
   private readonly keys: SessionKeys;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     private readonly durability: Durability,
     @Inject(sessionsSettings.KEY) private readonly settings: SessionsSettings,
   ) {

@@ -6,13 +6,14 @@ import {
   shardTag,
   type OutboxLayout,
 } from '@app/contracts';
-import { loadLuaCommands, luaCommand, REDIS } from '@app/redis';
-import type { Redis } from 'ioredis';
+import { duplicateClient, loadLuaCommands, luaCommand, REDIS, type RedisClient } from '@app/redis';
+import { Cluster } from 'ioredis';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { toFields, type OutboxEntry } from './outbox-entry';
+import { ClusterShardReaders, type StreamItems } from './shard-readers';
 import { outboxSettings, type OutboxSettings } from '../publisher.settings';
 
 const commands = loadLuaCommands(join(__dirname, 'lua'));
@@ -37,19 +38,27 @@ export class OutboxStore implements OnApplicationShutdown {
   readonly layout: OutboxLayout;
   readonly consumer: string;
   private readonly streamShard = new Map<string, number>();
-  /** Blocking reads get their own connection, so leases and acknowledgements never wait behind them. */
-  private readonly reader: Redis;
+  /**
+   * Blocking reads get their own connection, so leases and acknowledgements never wait behind
+   * them: one for every shard on a single Redis, one per shard on a Cluster.
+   */
+  private readonly reader: RedisClient | ClusterShardReaders;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(outboxSettings.KEY) { layout, instanceId, blockMs }: OutboxSettings,
   ) {
     this.layout = layout;
     // Random per start unless given: replicas started alike (each process 1 of its container)
     // must never share the identity their leases and pending entries go by.
     this.consumer = instanceId ?? `publisher-${hostname()}-${randomBytes(4).toString('hex')}`;
-    this.reader = redis.duplicate({ commandTimeout: blockMs + 2_000 });
-    this.reader.on('error', () => undefined); // reported by the relay and the main connection
+    if (redis instanceof Cluster) {
+      this.reader = new ClusterShardReaders(redis, this.consumer, blockMs);
+    } else {
+      const reader = duplicateClient(redis, { commandTimeout: blockMs + 2_000 });
+      reader.on('error', () => undefined); // reported by the relay and the main connection
+      this.reader = reader;
+    }
     allOutboxStreams(this.layout).forEach((stream, shard) => this.streamShard.set(stream, shard));
   }
 
@@ -136,12 +145,32 @@ export class OutboxStore implements OnApplicationShutdown {
   /** New entries of the given shards, blocking up to `blockMs` (0: do not block). */
   async readNew(shards: number[], count: number, blockMs: number): Promise<OutboxEntry[]> {
     if (shards.length === 0) return [];
-    const streams = shards.map((shard) => this.stream(shard));
-    const ids = streams.map(() => '>');
+    const streams = new Map(shards.map((shard) => [shard, this.stream(shard)]));
+    const replies =
+      this.reader instanceof ClusterShardReaders
+        ? await this.reader.read(streams, count, blockMs)
+        : await this.readAtOnce(this.reader, streams, count, blockMs);
+    const entries: OutboxEntry[] = [];
+    for (const [shard, items] of replies) {
+      const stream = this.stream(shard);
+      for (const [id, flat] of items) entries.push({ shard, stream, id, fields: toFields(flat) });
+    }
+    return entries;
+  }
+
+  /** Every shard in one XREADGROUP (a single Redis: all streams on one server). */
+  private async readAtOnce(
+    reader: RedisClient,
+    streams: Map<number, string>,
+    count: number,
+    blockMs: number,
+  ): Promise<Map<number, StreamItems>> {
+    const names = [...streams.values()];
+    const ids = names.map(() => '>');
     // The typed method, not `call`: ioredis shapes the reply the same under RESP2 and RESP3.
     const reply =
       blockMs > 0
-        ? await this.reader.xreadgroup(
+        ? await reader.xreadgroup(
             'GROUP',
             OUTBOX_GROUP,
             this.consumer,
@@ -150,32 +179,40 @@ export class OutboxStore implements OnApplicationShutdown {
             'BLOCK',
             blockMs,
             'STREAMS',
-            ...streams,
+            ...names,
             ...ids,
           )
-        : await this.reader.xreadgroup(
+        : await reader.xreadgroup(
             'GROUP',
             OUTBOX_GROUP,
             this.consumer,
             'COUNT',
             count,
             'STREAMS',
-            ...streams,
+            ...names,
             ...ids,
           );
-    const entries: OutboxEntry[] = [];
-    for (const [stream, items] of reply ?? []) {
-      const shard = this.streamShard.get(stream) ?? -1;
-      for (const [id, flat] of items) entries.push({ shard, stream, id, fields: toFields(flat) });
-    }
-    return entries;
+    const byShard = new Map<number, StreamItems>();
+    for (const [stream, items] of (reply ?? []) as [string, StreamItems][])
+      byShard.set(this.streamShard.get(stream) ?? -1, items);
+    return byShard;
   }
 
-  /** Acknowledges and deletes relayed entries, atomically per call: the outbox only holds work. */
+  /**
+   * Acknowledges and deletes relayed entries, atomically per call on a single Redis (the
+   * outbox only holds work); on a Cluster atomically per shard, as a transaction cannot span
+   * slots (acknowledging again, after a partial failure, changes nothing).
+   */
   async acknowledge(entries: OutboxEntry[]): Promise<void> {
     const byStream = new Map<string, string[]>();
     for (const entry of entries)
       byStream.set(entry.stream, [...(byStream.get(entry.stream) ?? []), entry.id]);
+    const groups =
+      this.redis instanceof Cluster ? [...byStream].map((pair) => new Map([pair])) : [byStream];
+    await Promise.all(groups.map((group) => this.acknowledgeAtOnce(group)));
+  }
+
+  private async acknowledgeAtOnce(byStream: Map<string, string[]>): Promise<void> {
     const transaction = this.redis.multi();
     for (const [stream, ids] of byStream) {
       transaction.xack(stream, OUTBOX_GROUP, ...ids);
@@ -187,17 +224,27 @@ export class OutboxStore implements OnApplicationShutdown {
   }
 
   onApplicationShutdown(): void {
-    this.reader.disconnect();
+    if (this.reader instanceof ClusterShardReaders) this.reader.close();
+    else this.reader.disconnect();
   }
 
   /** Entries not yet relayed (all shards) and the age in ms of the oldest one. */
   async backlog(now: number): Promise<{ length: number; oldestAgeMs: number }> {
-    const pipeline = this.redis.pipeline();
-    for (const stream of allOutboxStreams(this.layout)) {
-      pipeline.xlen(stream);
-      pipeline.xrange(stream, '-', '+', 'COUNT', 1);
-    }
-    const results = (await pipeline.exec()) ?? [];
+    const streams = allOutboxStreams(this.layout);
+    // One pipeline on a single Redis; one per shard on a Cluster (a pipeline goes to one node).
+    const groups = this.redis instanceof Cluster ? streams.map((stream) => [stream]) : [streams];
+    const results = (
+      await Promise.all(
+        groups.map(async (group) => {
+          const pipeline = this.redis.pipeline();
+          for (const stream of group) {
+            pipeline.xlen(stream);
+            pipeline.xrange(stream, '-', '+', 'COUNT', 1);
+          }
+          return (await pipeline.exec()) ?? [];
+        }),
+      )
+    ).flat();
     let length = 0;
     let oldest = now;
     for (let i = 0; i < results.length; i += 2) {

@@ -6,8 +6,15 @@ import {
   type OnApplicationBootstrap,
   type OnApplicationShutdown,
 } from '@nestjs/common';
-import { REDIS, type LuaCommand } from '@app/redis';
-import type { Redis } from 'ioredis';
+import {
+  connectionOptions,
+  duplicateClient,
+  REDIS,
+  untilReady,
+  type LuaCommand,
+  type RedisClient,
+} from '@app/redis';
+import { Cluster, type ChainableCommander } from 'ioredis';
 import { sessionsSettings, type SessionsSettings } from '../sessions.settings';
 
 /** Connections that carry the commands which wait for durability (each wait blocks its connection). */
@@ -32,6 +39,11 @@ interface ServerTraits {
  *
  * Only commands that appended revocation events wait. The waits block their connection, so
  * those commands run on a small pool of connections of their own, never delaying the rest.
+ *
+ * On a Redis Cluster, WAIT and WAITAOF count the writes of the connection they run on, to one
+ * node: they go in one pipeline with the command, which the client sends to the node serving
+ * the command's slot (its primary), on the same connection. So there they run after every
+ * such command, also one that appended nothing (they return at once then: no new write).
  */
 @Injectable()
 export class Durability implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -39,12 +51,12 @@ export class Durability implements OnApplicationBootstrap, OnApplicationShutdown
   private readonly mode: 'local' | 'replicas';
   private readonly replicas: number;
   private readonly timeoutMs: number;
-  private readonly pool: Redis[] = [];
+  private readonly pool: RedisClient[] = [];
   private next = 0;
   private traits: Promise<ServerTraits> | undefined;
 
   constructor(
-    @Inject(REDIS) private readonly redis: Redis,
+    @Inject(REDIS) private readonly redis: RedisClient,
     @Inject(sessionsSettings.KEY) { durability }: SessionsSettings,
   ) {
     this.mode = durability.mode;
@@ -53,6 +65,12 @@ export class Durability implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // A Cluster client takes a moment to learn the slot map: open the pool before requests come.
+    if (this.redis instanceof Cluster) {
+      this.openPool();
+      const { connectTimeout = 2_000 } = connectionOptions(this.redis);
+      await Promise.all(this.pool.map((connection) => untilReady(connection, connectTimeout)));
+    }
     await this.serverTraits().catch((error: unknown) => {
       this.logger.warn(`cannot read the Redis server's settings yet: ${(error as Error).message}`);
     });
@@ -71,22 +89,45 @@ export class Durability implements OnApplicationBootstrap, OnApplicationShutdown
     const { waitAof } = await this.serverTraits();
     if (this.mode === 'local' && !waitAof) return command.run(this.redis, keys, arg);
     const connection = await this.connection();
+    if (connection instanceof Cluster) {
+      const { reply, followers } = await command.runFollowedBy(
+        connection,
+        keys,
+        arg,
+        (pipeline) => {
+          this.waitIn(pipeline, waitAof);
+        },
+      );
+      if (reply.events > 0) this.checkReached(followers[0], waitAof);
+      return reply;
+    }
     const reply = await command.run(connection, keys, arg);
-    if (reply.events > 0) await this.untilDurable(connection, waitAof);
+    if (reply.events > 0) {
+      const pipeline = connection.pipeline();
+      this.waitIn(pipeline, waitAof);
+      const [[error, reached] = [null, undefined]] = (await pipeline.exec()) ?? [];
+      if (error) throw error;
+      this.checkReached(reached, waitAof);
+    }
     return reply;
   }
 
-  private async untilDurable(connection: Redis, waitAof: boolean): Promise<void> {
+  /** Adds the wait for durability (WAITAOF on 7.2+, else WAIT) to `pipeline`. */
+  private waitIn(pipeline: ChainableCommander, waitAof: boolean): void {
+    const replicas = this.mode === 'replicas' ? this.replicas : 0;
+    if (waitAof) pipeline.call('WAITAOF', 1, replicas, this.timeoutMs);
+    else pipeline.wait(replicas, this.timeoutMs);
+  }
+
+  /** Throws 503 unless the wait's reply says the write is as durable as configured. */
+  private checkReached(waitReply: unknown, waitAof: boolean): void {
     const replicas = this.mode === 'replicas' ? this.replicas : 0;
     let reached: boolean;
     if (waitAof) {
-      const [local, remote] = (await connection.call('WAITAOF', 1, replicas, this.timeoutMs)) as [
-        number,
-        number,
-      ];
+      const [local, remote] = waitReply as [number, number];
       reached = local >= 1 && remote >= replicas;
     } else {
-      reached = (await connection.wait(replicas, this.timeoutMs)) >= replicas;
+      reached = Number(waitReply) >= replicas;
     }
     if (!reached) {
       throw new ServiceUnavailableException({
@@ -99,32 +140,26 @@ export class Durability implements OnApplicationBootstrap, OnApplicationShutdown
   }
 
   /** The next connection of the pool (opened on first use), once it is connected. */
-  private async connection(): Promise<Redis> {
-    if (this.pool.length === 0) {
-      for (let i = 0; i < POOL_SIZE; i += 1) {
-        const connection = this.redis.duplicate({
-          // A wait may take up to the durability timeout, on top of the command itself.
-          commandTimeout: (this.redis.options.commandTimeout ?? 2_000) + this.timeoutMs,
-        });
-        connection.on('error', () => undefined); // reported by the main connection
-        this.pool.push(connection);
-      }
-    }
+  private async connection(): Promise<RedisClient> {
+    this.openPool();
     this.next = (this.next + 1) % this.pool.length;
-    const connection = this.pool[this.next] as Redis;
-    if (connection.status !== 'ready') {
-      // Like the main connection, no queue: wait for it briefly, then let the command fail (503).
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, this.redis.options.connectTimeout ?? 2_000);
-        function done() {
-          clearTimeout(timer);
-          connection.off('ready', done);
-          resolve();
-        }
-        connection.once('ready', done);
-      });
-    }
+    const connection = this.pool[this.next] as RedisClient;
+    // Like the main connection, no queue: wait for it briefly, then let the command fail (503).
+    await untilReady(connection, connectionOptions(this.redis).connectTimeout ?? 2_000);
     return connection;
+  }
+
+  private openPool(): void {
+    if (this.pool.length > 0) return;
+    const { commandTimeout = 2_000 } = connectionOptions(this.redis);
+    for (let i = 0; i < POOL_SIZE; i += 1) {
+      // A wait may take up to the durability timeout, on top of the command itself.
+      const connection = duplicateClient(this.redis, {
+        commandTimeout: commandTimeout + this.timeoutMs,
+      });
+      connection.on('error', () => undefined); // reported by the main connection
+      this.pool.push(connection);
+    }
   }
 
   /** The server's version and persistence settings, read once, with what they guarantee logged. */

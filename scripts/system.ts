@@ -5,7 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { startKafka, type KafkaHandle, type KafkaSecurity } from './kafka/kafka.ts';
+import {
+  startKafka,
+  startKafkaCluster,
+  type KafkaClusterHandle,
+  type KafkaHandle,
+  type KafkaSecurity,
+} from './kafka/kafka.ts';
 import {
   allStarted,
   freePort,
@@ -14,7 +20,13 @@ import {
   waitFor,
   type ProcessHandle,
 } from './lib/process.ts';
-import { startRedis, type AppendFsync, type RedisHandle } from './redis/redis.ts';
+import {
+  startRedis,
+  startRedisCluster,
+  type AppendFsync,
+  type RedisClusterHandle,
+  type RedisHandle,
+} from './redis/redis.ts';
 
 export const root = resolve(import.meta.dirname, '..');
 
@@ -88,7 +100,11 @@ export function wiringEnv(
   instanceId: string,
   wiring: Wiring,
 ): Record<string, string> {
-  const { brokers, redisUrl, sessionServiceUrl, gatewayClientSecret, devIdpUrl } = wiring;
+  const { brokers, sessionServiceUrl, gatewayClientSecret, devIdpUrl } = wiring;
+  // A Cluster's apps get its nodes (REDIS_URL is then ignored), a single Redis its URL.
+  const redis: Record<string, string> = wiring.redisClusterNodes
+    ? { REDIS_CLUSTER_NODES: wiring.redisClusterNodes }
+    : { REDIS_URL: wiring.redisUrl };
   const verifier = {
     KAFKA_BROKERS: brokers,
     JWKS_URL: `${sessionServiceUrl}/.well-known/jwks.json`,
@@ -115,7 +131,7 @@ export function wiringEnv(
       // The demo users: a system started from this repository is a developer's or a test's.
       return {
         INSTANCE_ID: instanceId,
-        REDIS_URL: redisUrl,
+        ...redis,
         ISSUER: sessionServiceUrl,
         SEED_DEMO_USERS: 'true',
         OAUTH_CLIENTS: JSON.stringify([
@@ -124,14 +140,14 @@ export function wiringEnv(
         ...(devIdpUrl && { OIDC_ISSUERS: JSON.stringify([devIdpIssuer(devIdpUrl)]) }),
       };
     case 'revocation-publisher':
-      return { INSTANCE_ID: instanceId, REDIS_URL: redisUrl, KAFKA_BROKERS: brokers };
+      return { INSTANCE_ID: instanceId, ...redis, KAFKA_BROKERS: brokers };
     case 'content-api':
     case 'account-api':
       return { INSTANCE_ID: instanceId, ...verifier };
     case 'ssf-transmitter':
       return {
         INSTANCE_ID: instanceId,
-        REDIS_URL: redisUrl,
+        ...redis,
         KAFKA_BROKERS: brokers,
         ...(wiring.ssfUrl && { SSF_ISSUER: wiring.ssfUrl }),
         SSF_CLIENTS: JSON.stringify([{ client_id: SSF_CLIENT_ID, token: wiring.ssfToken }]),
@@ -139,7 +155,7 @@ export function wiringEnv(
     case 'gateway':
       return {
         INSTANCE_ID: instanceId,
-        REDIS_URL: redisUrl,
+        ...redis,
         ...verifier,
         GATEWAY_SESSION_SERVICE_URL: sessionServiceUrl,
         GATEWAY_UPSTREAMS: JSON.stringify(wiring.upstreams),
@@ -159,6 +175,8 @@ export function wiringEnv(
 export interface Wiring {
   brokers: string;
   redisUrl: string;
+  /** `host:port,…` of a Redis Cluster's nodes: the apps use the Cluster, not `redisUrl`. */
+  redisClusterNodes?: string | undefined;
   sessionServiceUrl: string;
   /** `<service>` → its instances' URLs, for the gateway's `/api/<service>/…`. */
   upstreams: Record<string, string[]>;
@@ -258,10 +276,21 @@ export interface SystemOptions {
   instances?: number | Partial<Record<AppName, number>>;
   /** First port of an app (its instances take the next ones); a free port when absent. */
   ports?: Partial<Record<AppName, number>>;
-  /** A running broker to use, or how to start the system's own (a free port by default). */
+  /**
+   * `single` (default): one Kafka broker and one Redis. `cluster`: three Kafka nodes
+   * (replication factor 3, min ISR 2) and a Redis Cluster of three primaries and three
+   * replicas (`startKafkaCluster`, `startRedisCluster`); the apps get all brokers and
+   * REDIS_CLUSTER_NODES. Given `kafka.brokers` / `redis.url` / `redis.clusterNodes` are used
+   * whatever the topology.
+   */
+  topology?: 'single' | 'cluster';
+  /** A running broker (or cluster) to use, or how to start the system's own (a free port by default). */
   kafka?: { brokers: string } | { port?: number; security?: KafkaSecurity };
-  /** A running Redis to use, or how to start the system's own (`appendfsync` default `always`). */
-  redis?: { url: string } | { port?: number; appendfsync?: AppendFsync };
+  /**
+   * A running Redis (`url`) or Redis Cluster (`clusterNodes`: `host:port,…`) to use, or how to
+   * start the system's own (`appendfsync` default `always`; `port` for a single Redis only).
+   */
+  redis?: { url: string } | { clusterNodes: string } | { port?: number; appendfsync?: AppendFsync };
   /** Extra environment of one instance, on top of the wiring; called as it starts. */
   env?: (app: AppName, label: string, system: RunningSystem) => Record<string, string>;
   /** Apps' logs: files in `<dataDir>/logs` (default), or this process's output. */
@@ -285,10 +314,20 @@ function trackForExit(handle: { pid: number | undefined; isAlive(): boolean }): 
 
 /** Kafka, Redis and the apps, started by `startSystem`. */
 export class RunningSystem {
+  /** The system's own single broker (topology `single`). */
   kafka: KafkaHandle | undefined;
+  /** The system's own single Redis (topology `single`). */
   redis: RedisHandle | undefined;
+  /** The system's own Kafka cluster (topology `cluster`): `nodes` to stop or kill one broker. */
+  kafkaCluster: KafkaClusterHandle | undefined;
+  /** The system's own Redis Cluster (topology `cluster`): `members` to stop or kill one node. */
+  redisCluster: RedisClusterHandle | undefined;
   brokers = '';
+  /** The single Redis's URL; on a Redis Cluster, its first node's (a plain client there only
+   * reaches that node's slots: use `redisClusterNodes` with an ioredis Cluster). */
   redisUrl = '';
+  /** `host:port,…` of every node of the Redis Cluster; '' on a single Redis. */
+  redisClusterNodes = '';
   sessionServiceUrl = '';
   upstreams: Record<string, string[]> = {};
   gatewayOrigins: string[] = [];
@@ -400,11 +439,68 @@ export class RunningSystem {
     for (const app of apps) this.deliberatelyStopped.add(app);
     await Promise.allSettled(apps.map((app) => app.stop(10_000)));
     await Promise.allSettled(
-      [this.kafka, this.redis].filter((s) => s !== undefined).map((s) => s.stop()),
+      [this.kafka, this.redis, this.kafkaCluster, this.redisCluster]
+        .filter((s) => s !== undefined)
+        .map((s) => s.stop()),
     );
   }
 
   private readonly appOf = new Map<AppHandle, AppName>();
+}
+
+/** Starts the system's Kafka and Redis, single nodes or clusters (unless given running ones). */
+async function startServers(system: RunningSystem, log: (message: string) => void): Promise<void> {
+  const { dataDir, topology = 'single' } = system.options;
+  const kafkaOptions = system.options.kafka ?? {};
+  const redisOptions = system.options.redis ?? {};
+  const cluster = topology === 'cluster';
+  const ownKafka = () =>
+    cluster
+      ? startKafkaCluster({ dataDir: join(dataDir, 'kafka'), log }).then((handle) => {
+          system.kafkaCluster = handle;
+          return handle.brokers;
+        })
+      : (async () => {
+          const port = 'port' in kafkaOptions ? kafkaOptions.port : undefined;
+          const security = 'security' in kafkaOptions ? kafkaOptions.security : undefined;
+          system.kafka = await startKafka({
+            port: port ?? (await freePort()),
+            dataDir: join(dataDir, 'kafka'),
+            security,
+            log,
+          });
+          return system.kafka.brokers;
+        })();
+  const appendfsync = 'appendfsync' in redisOptions ? redisOptions.appendfsync : undefined;
+  const ownRedis = () =>
+    cluster
+      ? startRedisCluster({ dataDir: join(dataDir, 'redis'), appendfsync, log }).then((handle) => {
+          system.redisCluster = handle;
+          system.redisClusterNodes = handle.nodes;
+          system.redisUrl = handle.members[0]?.url ?? '';
+        })
+      : startRedis({
+          port: 'port' in redisOptions ? redisOptions.port : undefined,
+          appendfsync,
+          dataDir: join(dataDir, 'redis'),
+          log,
+        }).then((handle) => {
+          system.redis = handle;
+          system.redisUrl = handle.url;
+        });
+  if ('url' in redisOptions) system.redisUrl = redisOptions.url;
+  if ('clusterNodes' in redisOptions) {
+    system.redisClusterNodes = redisOptions.clusterNodes;
+    system.redisUrl = `redis://${redisOptions.clusterNodes.split(',')[0]?.trim() ?? ''}`;
+  }
+  const [brokers] = await allStarted([
+    'brokers' in kafkaOptions ? Promise.resolve(kafkaOptions.brokers) : ownKafka(),
+    'url' in redisOptions || 'clusterNodes' in redisOptions ? undefined : ownRedis(),
+  ]).finally(() => {
+    const nodes = [...(system.kafkaCluster?.nodes ?? []), ...(system.redisCluster?.members ?? [])];
+    for (const server of [system.kafka, system.redis, ...nodes]) if (server) trackForExit(server);
+  });
+  system.brokers = brokers;
 }
 
 /**
@@ -423,30 +519,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   } = options;
   mkdirSync(dataDir, { recursive: true });
   try {
-    const kafkaOptions = options.kafka ?? {};
-    const redisOptions = options.redis ?? {};
-    const [kafka, redis] = await allStarted([
-      'brokers' in kafkaOptions
-        ? undefined
-        : startKafka({
-            port: kafkaOptions.port ?? (await freePort()),
-            dataDir: join(dataDir, 'kafka'),
-            security: kafkaOptions.security,
-            log,
-          }).then((handle) => (system.kafka = handle)),
-      'url' in redisOptions
-        ? undefined
-        : startRedis({
-            port: redisOptions.port,
-            appendfsync: redisOptions.appendfsync,
-            dataDir: join(dataDir, 'redis'),
-            log,
-          }).then((handle) => (system.redis = handle)),
-    ]).finally(() => {
-      for (const server of [system.kafka, system.redis]) if (server) trackForExit(server);
-    });
-    system.brokers = 'brokers' in kafkaOptions ? kafkaOptions.brokers : (kafka?.brokers ?? '');
-    system.redisUrl = 'url' in redisOptions ? redisOptions.url : (redis?.url ?? '');
+    await startServers(system, log);
     await options.beforeApps?.(system);
 
     // Every instance's port first: the apps are told each other's URLs.

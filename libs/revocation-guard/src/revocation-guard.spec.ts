@@ -126,6 +126,25 @@ describe('RevocationGuard.onRevocation', () => {
     expect(checkedWithin).toEqual(['session_revoked', 'session_revoked']);
   });
 
+  it('tells of the messages after the replay end even when they come in its last batch', async () => {
+    const seen: string[] = [];
+    guard.onRevocation((applied) => {
+      seen.push(applied.revoked.subject.user.id);
+    });
+
+    // The two messages of history and a new one, fetched together.
+    await fake.deliver([
+      ...historyAgain(),
+      message(2, encodeRevocation(buildRevocationEvent(revocation('new-user')))),
+    ]);
+
+    expect(seen).toEqual(['new-user']);
+    expect(guard.health().replay).toMatchObject({ done: true, read: 2, total: 2 });
+    expect(guard.store.check({ sub: 'old-user', sid: 'x', iat: NOW / 1000 - 10 })).toBe(
+      'user_revoked',
+    );
+  });
+
   it('goes on when a listener throws or rejects, and stops calling one that unsubscribed', async () => {
     const calls: string[] = [];
     guard.onRevocation(() => {

@@ -9,7 +9,8 @@ import {
 } from '@app/testing';
 import { decodeJwt } from 'jose';
 import type { KafkaHandle, KafkaSecurity } from '../../scripts/kafka/kafka.ts';
-import type { RedisHandle } from '../../scripts/redis/redis.ts';
+import type { KafkaClusterHandle } from '../../scripts/kafka/kafka.ts';
+import type { RedisClusterHandle, RedisHandle } from '../../scripts/redis/redis.ts';
 import {
   startSystem,
   type AppHandle,
@@ -46,6 +47,13 @@ export interface SystemOptions {
    */
   kafkaSecurity?: KafkaSecurity;
   prepareKafka?: (kafka: KafkaHandle, topic: string) => Promise<void>;
+  /**
+   * `single` (default): one Kafka broker and one Redis. `cluster`: three Kafka nodes and a
+   * Redis Cluster of three primaries and three replicas (see `startSystem`); no `kafkaSecurity`.
+   */
+  topology?: 'single' | 'cluster';
+  /** Also one gateway instance (`gateway`), in front of the API services. */
+  gateway?: boolean;
 }
 
 /** Which Kafka user each app is on a secured broker. */
@@ -73,6 +81,26 @@ export class RevocationSystem {
     return this.running.redis as RedisHandle;
   }
 
+  /** The three Kafka nodes on topology `cluster`. */
+  get kafkaCluster(): KafkaClusterHandle {
+    return this.running.kafkaCluster as KafkaClusterHandle;
+  }
+
+  /** The Redis Cluster on topology `cluster`. */
+  get redisCluster(): RedisClusterHandle {
+    return this.running.redisCluster as RedisClusterHandle;
+  }
+
+  /** Every broker, as the apps' KAFKA_BROKERS. */
+  get brokers(): string {
+    return this.running.brokers;
+  }
+
+  /** The gateway instance (option `gateway`). */
+  get gateway(): AppHandle {
+    return this.running.app('gateway');
+  }
+
   get sessionServiceUrl(): string {
     return this.running.sessionServiceUrl;
   }
@@ -94,8 +122,16 @@ export class RevocationSystem {
     this.system = await startSystem({
       dataDir: this.dataDir,
       // The gateway has end-to-end tests of its own (apps/gateway/test, test/e2e/console…).
-      apps: ['session-service', 'revocation-publisher', ...API_SERVICES],
-      instances: this.options.apisPerService ?? 2,
+      apps: [
+        'session-service',
+        'revocation-publisher',
+        ...API_SERVICES,
+        ...(this.options.gateway ? (['gateway'] as const) : []),
+      ],
+      instances: Object.fromEntries(
+        API_SERVICES.map((name) => [name, this.options.apisPerService ?? 2]),
+      ),
+      topology: this.options.topology ?? 'single',
       kafka: security ? { security } : {},
       redis: { appendfsync: 'always' },
       env: (name, _label, system) => ({

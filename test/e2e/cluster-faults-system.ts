@@ -148,7 +148,10 @@ export class ClusterFaultSystem {
   /** Starts every broker that is down, and waits until each partition is on all 3 in sync. */
   async restoreBrokers(): Promise<void> {
     this.resumeAll();
-    await Promise.all(this.cluster.nodes.filter((n) => !n.isAlive()).map((n) => n.restart()));
+    // Nothing to restore when the cluster did not start (beforeAll reports why).
+    const cluster = this.cluster as KafkaClusterHandle | undefined;
+    if (!cluster) return;
+    await Promise.all(cluster.nodes.filter((n) => !n.isAlive()).map((n) => n.restart()));
     await eventually(
       `every partition of ${this.topic} in sync on all 3 brokers`,
       async () => (await this.partitions()).every((p) => p.isr.length === 3),

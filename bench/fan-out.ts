@@ -1,5 +1,6 @@
-// Benchmark: revocation propagation as the API instances multiply (issue 15). One system, as
-// `npm run stack` wires it, with 2 content-api instances, then 4, 8 and 16 (instances are
+// Benchmark: revocation propagation as the API instances multiply (issue 15). A system, as
+// `npm run stack` wires it, on a single node (and, when asked, then as a cluster: three Kafka
+// nodes, a Redis Cluster), each with 2 content-api instances, then 4, 8 and 16 (instances are
 // added between the measurements, so exactly N run while N are measured); at each N, one
 // revocation at a time as bench/propagation.ts does it: the logout answered → every one of the
 // N instances refuses the token. Every instance is a consumer group of its own, so each reads
@@ -8,8 +9,9 @@
 //
 //   node --disable-warning=TimeoutNegativeWarning bench/fan-out.ts
 //
-// BENCH_FANOUT_REVOCATIONS (per N, default 400) and BENCH_FANOUT_POLL_PAUSE_MS (default 5)
-// override the defaults.
+// BENCH_FANOUT_REVOCATIONS (per N, default 400), BENCH_FANOUT_POLL_PAUSE_MS (default 5) and
+// BENCH_FANOUT_TOPOLOGIES (default single; single,cluster adds the cluster series) override
+// the defaults.
 import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -31,6 +33,21 @@ import { lineChart, textBars } from './lib/svg.ts';
 
 const chartFile = join(root, 'bench', 'results', 'fan-out.svg');
 
+type Topology = 'single' | 'cluster';
+const TOPOLOGY_NAMES: Record<Topology, string> = {
+  single: 'single node (one Kafka broker, one Redis)',
+  cluster: 'cluster (3 Kafka nodes, Redis Cluster of 3 + 3)',
+};
+
+function topologiesFromEnv(): Topology[] {
+  const raw = (process.env.BENCH_FANOUT_TOPOLOGIES ?? 'single').split(',');
+  const names = raw.map((name) => name.trim()).filter((name) => name !== '');
+  for (const name of names)
+    if (name !== 'single' && name !== 'cluster')
+      throw new Error(`BENCH_FANOUT_TOPOLOGIES: "${name}" is neither single nor cluster`);
+  return names as Topology[];
+}
+
 /** What is measured; recorded with the results so runs can be compared. */
 const parameters = {
   instance_counts: [2, 4, 8, 16],
@@ -38,7 +55,8 @@ const parameters = {
   revocations: envInt('BENCH_FANOUT_REVOCATIONS', 400, { min: 1 }),
   warmup_revocations: 20,
   api_service: 'content-api',
-  topology: 'single-node (one Kafka broker, one Redis)',
+  /** Each a system of its own, one after the other (BENCH_FANOUT_TOPOLOGIES=single,cluster). */
+  topologies: topologiesFromEnv(),
   revoked_with: 'POST /auth/logout (the session’s own access token)',
   checked_with: 'GET /me, one kept-alive connection per instance',
   /**
@@ -55,7 +73,9 @@ const parameters = {
 } as const;
 
 const limits = {
-  wholeRunMs: 240_000 + parameters.instance_counts.length * parameters.revocations * 400,
+  wholeRunMs:
+    parameters.topologies.length *
+    (240_000 + parameters.instance_counts.length * parameters.revocations * 400),
   perRevocationMs: 15_000,
   acceptedMs: 10_000,
   observerReadyMs: 30_000,
@@ -146,46 +166,80 @@ async function measureAt(
   };
 }
 
-await run.main(async () => {
-  await build();
-  run.makeDataDir();
-  const topic = `bench-fan-out-${Date.now().toString(36)}`;
+type Series = Record<string, Awaited<ReturnType<typeof measureAt>>>;
+
+/** One topology: a system of its own (its own data folder), N growing; stopped after. */
+async function series(topology: Topology): Promise<Series> {
+  const topic = `bench-fan-out-${topology}-${Date.now().toString(36)}`;
   const [first] = parameters.instance_counts;
+  log(`══ ${topology} ══`);
   const core = await startCore(run, {
     topic,
+    topology,
+    dataDir: join(run.dataDir, topology),
     apps: [parameters.api_service],
     instances: { [parameters.api_service]: first },
   });
   const arrivals = await observeArrivals(run, core, limits.observerReadyMs);
-
-  const byCount: Record<string, Awaited<ReturnType<typeof measureAt>>> = {};
+  const byCount: Series = {};
   for (const count of parameters.instance_counts) {
     await scaleTo(core, count);
-    log(`── ${count} × ${parameters.api_service} ──`);
+    log(`── ${count} × ${parameters.api_service} (${topology}) ──`);
     byCount[count] = await measureAt(core, count, arrivals);
     log(`${count} instances: p50 ${byCount[count].p50_ms} ms, p99 ${byCount[count].p99_ms} ms`);
   }
+  await core.system.stop(); // the next topology gets the cores to itself
+  return byCount;
+}
 
-  const p99 = (count: number) => byCount[count]?.p99_ms ?? null;
-  const [fewest, , , most] = parameters.instance_counts;
-  const results = {
-    propagation_by_instances: Object.fromEntries(
+const p99Of = (byCount: Series | undefined) => (count: number) =>
+  byCount === undefined ? null : (byCount[count]?.p99_ms ?? null);
+const [fewest, , , most] = parameters.instance_counts;
+
+/** `{ "2": { p50_ms, p99_ms }, … }`, the ratio of the p99s at most and fewest, the goal. */
+function summary(byCount: Series) {
+  const p99 = p99Of(byCount);
+  return {
+    by_instances: Object.fromEntries(
       parameters.instance_counts.map((count) => [
         String(count),
         { p50_ms: byCount[count]?.p50_ms ?? null, p99_ms: p99(count) },
       ]),
     ),
-    p99_most_vs_fewest_ratio: round((p99(most) ?? NaN) / (p99(fewest) ?? NaN), 3),
+    ratio: round((p99(most) ?? NaN) / (p99(fewest) ?? NaN), 3),
     goal: {
       statement: parameters.goal,
       met: (p99(most) ?? Infinity) <= 2 * (p99(fewest) ?? -Infinity),
     },
-    by_instances: byCount,
+  };
+}
+
+await run.main(async () => {
+  await build();
+  run.makeDataDir();
+  const measured: Partial<Record<Topology, Series>> = {};
+  for (const topology of parameters.topologies) measured[topology] = await series(topology);
+  const single = measured.single && summary(measured.single);
+  const cluster = measured.cluster && summary(measured.cluster);
+  const results = {
+    ...(single && {
+      propagation_by_instances: single.by_instances,
+      p99_most_vs_fewest_ratio: single.ratio,
+      goal: single.goal,
+    }),
+    ...(cluster && {
+      propagation_by_instances_cluster: cluster.by_instances,
+      p99_most_vs_fewest_ratio_cluster: cluster.ratio,
+      goal_cluster: cluster.goal,
+    }),
+    by_instances: measured.single,
+    by_instances_cluster: measured.cluster,
     ...envelope({ kafka: true }),
     parameters,
   };
   const file = writeResults('fan-out.json', results);
   const { machine } = results;
+  const p99 = p99Of(measured.single ?? measured.cluster);
   writeFileSync(
     chartFile,
     lineChart({
@@ -194,22 +248,40 @@ await run.main(async () => {
       xs: parameters.instance_counts,
       xLabel: 'API instances (each its own consumer group)',
       yLabel: 'p99 (ms)',
-      series: [{ name: 'single node', ys: parameters.instance_counts.map(p99) }],
-      limits: [{ label: `goal: 2 × p99 at ${fewest}`, y: 2 * (p99(fewest) ?? 0) }],
+      series: parameters.topologies.map((topology) => ({
+        name: TOPOLOGY_NAMES[topology],
+        ys: parameters.instance_counts.map(p99Of(measured[topology])),
+      })),
+      limits: [
+        {
+          label: `goal: 2 × p99 at ${fewest} (${TOPOLOGY_NAMES[parameters.topologies[0] ?? 'single']})`,
+          y: 2 * (p99(fewest) ?? 0),
+        },
+      ],
     }),
   );
 
   printSummary([
     `Fan-out: propagation to N ${parameters.api_service} instances, ${parameters.revocations} revocations at each N (load ${machine.load_average_1_5_15m.join(' ')})`,
-    ...parameters.instance_counts.map((count) => {
-      const at = byCount[count];
-      return `  N=${String(count).padStart(2)}  p50 ${at?.p50_ms} ms   p99 ${at?.p99_ms} ms   max ${at?.max_ms} ms   cores busy ${at?.cores_busy.all} (instances ${at?.cores_busy.api_instances})   RSS ${at?.api_instance_rss_mib_median} MiB/instance`;
+    ...parameters.topologies.flatMap((topology) => {
+      const byCount = measured[topology];
+      const goal = summary(byCount ?? {});
+      return [
+        `  ${TOPOLOGY_NAMES[topology]}:`,
+        ...parameters.instance_counts.map((count) => {
+          const at = byCount?.[count];
+          return `    N=${String(count).padStart(2)}  p50 ${at?.p50_ms} ms   p99 ${at?.p99_ms} ms   max ${at?.max_ms} ms   cores busy ${at?.cores_busy.all} (instances ${at?.cores_busy.api_instances})   RSS ${at?.api_instance_rss_mib_median} MiB/instance`;
+        }),
+        `    p99 against N:`,
+        ...textBars(
+          parameters.instance_counts.map((count) => ({
+            label: `N=${count}`,
+            value: p99Of(byCount)(count),
+          })),
+        ).map((line) => `      ${line}`),
+        `    goal p99(${most}) <= 2 × p99(${fewest}): ${goal.goal.met ? 'met' : 'NOT met'} (ratio ${goal.ratio})`,
+      ];
     }),
-    `  p99 against N:`,
-    ...textBars(
-      parameters.instance_counts.map((count) => ({ label: `N=${count}`, value: p99(count) })),
-    ).map((line) => `    ${line}`),
-    `  goal p99(${most}) <= 2 × p99(${fewest}): ${results.goal.met ? 'met' : 'NOT met'} (ratio ${results.p99_most_vs_fewest_ratio})`,
     `Results: ${file}, chart: ${relative(root, chartFile)}`,
   ]);
 });

@@ -78,11 +78,17 @@ export async function startCore(
     apps = [],
     instances,
     env = {},
+    topology = 'single',
+    dataDir = run.dataDir,
   }: {
     topic: string;
     apps?: AppName[];
     instances?: Partial<Record<AppName, number>>;
     env?: Partial<Record<AppName, Record<string, string>>>;
+    /** `cluster`: three Kafka nodes and a Redis Cluster (`startSystem`'s topology). */
+    topology?: 'single' | 'cluster';
+    /** Where Kafka's and Redis's data and the logs go (the run's data folder by default). */
+    dataDir?: string;
   },
 ) {
   const issuer = run.track(
@@ -103,19 +109,22 @@ export async function startCore(
     Stage.infrastructure,
     'system',
     await startSystem({
-      dataDir: run.dataDir,
+      dataDir,
       apps: ['session-service', 'revocation-publisher', ...apps],
       instances,
+      topology,
       redis: { appendfsync: 'everysec' },
       env: ownEnv,
       log,
     }),
   );
-  const { kafka, redis } = system;
+  // On a cluster: its brokers, and the first node's process (for CPU figures).
+  const kafka = system.kafka ?? system.kafkaCluster;
+  const redis = system.redis ?? system.redisCluster?.members[0];
   if (!kafka || !redis) throw new Error('the system runs no Kafka or Redis of its own');
   const sessionService = system.app('session-service');
   log(
-    `Kafka ${kafka.brokers}, Redis ${redis.url}, ${system.apps.map((app) => `${app.label} ${app.url}`).join(', ')} ` +
+    `Kafka ${kafka.brokers}, Redis ${system.redisClusterNodes || redis.url}, ${system.apps.map((app) => `${app.label} ${app.url}`).join(', ')} ` +
       `up in ${Date.now() - bootStart} ms (topic ${topic})`,
   );
   return { system, kafka, redis, issuer, sessionService, topic };

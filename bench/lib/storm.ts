@@ -28,7 +28,7 @@ export async function revocationStorm(run: BenchRun, options: StormOptions) {
   const { buildRevocationEvent, encodeRevocation } = builtLib('contracts');
   const kafka = new Kafka({
     clientId: 'bench-storm',
-    brokers: [options.brokers],
+    brokers: options.brokers.split(','),
     logLevel: logLevel.NOTHING,
   });
   // As the publisher sends: idempotent, acks = all, one request in flight.

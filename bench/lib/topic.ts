@@ -18,7 +18,7 @@ export async function observeTopic(
   // real trouble shows as a bounded wait timing out with what was still missing.
   const kafka = new Kafka({
     clientId: 'bench-observer',
-    brokers: [brokers],
+    brokers: brokers.split(','),
     logLevel: logLevel.NOTHING,
   });
   // A short fetch wait: the broker answers a fetch as soon as one message is there, and

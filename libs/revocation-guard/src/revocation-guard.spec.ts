@@ -35,9 +35,13 @@ const message = (offset: number, encoded: ReturnType<typeof encodeRevocation>): 
     attributes: 0,
   }) as unknown as KafkaMessage;
 
-/** One partition with `history` on it at start; `deliver` hands the consumer a batch. */
-function fakeKafka(history: KafkaMessage[]) {
+/**
+ * One partition with `history` on it at start; `deliver` hands the consumer a batch. The first
+ * `runFailures` calls of `run` fail, as KafkaJS's does while the topic's metadata is not loaded.
+ */
+function fakeKafka(history: KafkaMessage[], { runFailures = 0 } = {}) {
   let run: ConsumerRunConfig | undefined;
+  let failuresLeft = runFailures;
   const ok = () => Promise.resolve();
   const kafka = {
     admin: () => ({
@@ -57,6 +61,10 @@ function fakeKafka(history: KafkaMessage[]) {
       seek: () => undefined,
       disconnect: ok,
       run: (config: ConsumerRunConfig) => {
+        if (failuresLeft > 0) {
+          failuresLeft -= 1;
+          return Promise.reject(new Error('Topic metadata not loaded'));
+        }
         run = config;
         return Promise.resolve();
       },
@@ -182,6 +190,33 @@ const heartbeatMessage = (offset: number): KafkaMessage =>
   }) as unknown as KafkaMessage;
 
 /** The two messages on the partition at start: the replay. */
+describe('RevocationGuard start-up', () => {
+  it('starts reading the topic when the consumer could not run at first (metadata not loaded yet)', async () => {
+    const fake = fakeKafka(historyAgain(), { runFailures: 2 });
+    const errors: string[] = [];
+    const guard = createRevocationGuard({
+      serviceName: 'start-test',
+      kafka: fake.kafka,
+      jwksUrl: 'http://127.0.0.1:9/jwks.json',
+      issuer: 'https://issuer.test',
+      audience: 'apis',
+      now: () => NOW,
+      logger: { log: () => undefined, warn: () => undefined, error: (m) => errors.push(m) },
+    });
+    guard.start().catch((error: unknown) => errors.push(String(error)));
+    try {
+      await waitUntil(fake.running);
+      await fake.deliver(historyAgain());
+      expect(guard.store.check({ sub: 'old-user', sid: 'x', iat: NOW / 1000 - 10 })).toBe(
+        'user_revoked',
+      );
+      expect(errors).toEqual([]);
+    } finally {
+      await guard.stop();
+    }
+  });
+});
+
 function historyAgain(): KafkaMessage[] {
   return [
     message(0, encodeRevocation(buildRevocationEvent(revocation('old-user', 'old-session')))),

@@ -149,7 +149,10 @@ export class RevocationConsumer {
       // where to go if that offset is gone from the log (out of range): the oldest, not the newest.
       await this.consumer?.subscribe({ topics: [topic], fromBeginning: true });
     });
-    await this.consumer.run(this.runConfig);
+    // `run` asks for the topic's metadata first, and fails when the broker has not loaded it
+    // yet (KafkaJSTopicMetadataNotLoaded, seen on a loaded machine): retried like the join.
+    const consumer = this.consumer;
+    await this.retrying('start reading the topic', () => consumer.run(this.runConfig));
   }
 
   async stop(): Promise<void> {

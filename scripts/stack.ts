@@ -1,5 +1,6 @@
 // `npm run stack`: the whole system on this machine — Apache Kafka (KRaft, one node), Redis,
-// and every app as its own process — then prints where each listens. Ctrl-C or SIGTERM stops
+// and every app as its own process — then prints where each listens. With
+// STACK_TOPOLOGY=cluster: three Kafka brokers and a Redis Cluster (3 primaries, 3 replicas). Ctrl-C or SIGTERM stops
 // everything, apps first, then Kafka and Redis. Configuration: see README.md ("The local stack").
 //
 // `npm run start:dev -- <app>` (`stack.ts --watch <app>`): the same, and `<app>` is rebuilt
@@ -35,8 +36,19 @@ async function stopAll(code: number): Promise<never> {
   }
   process.exit(code);
 }
-process.once('SIGINT', () => void stopAll(0));
-process.once('SIGTERM', () => void stopAll(0));
+// A second Ctrl-C (or SIGTERM) while stopping kills everything at once: process.exit runs the
+// launchers' exit hook, which SIGKILLs what they started. Left to the default action instead,
+// the signal would end this process alone, and a broker of a cluster whose quorum is gone can
+// wait forever on its own shutdown.
+for (const signal of ['SIGINT', 'SIGTERM'] as const)
+  process.on(signal, () => {
+    if (!stopping) {
+      void stopAll(0);
+      return;
+    }
+    log(`${signal} again: killing everything now`);
+    process.exit(1);
+  });
 
 /** `--watch <app>`: the app to rebuild and restart on every change, validated. */
 function watchedApp(): AppName | undefined {
@@ -82,8 +94,17 @@ function watchAndRestart(running: RunningSystem, name: AppName): void {
   log(`watching apps/ and libs/: ${name} restarts on every change`);
 }
 
+/** STACK_TOPOLOGY: `single` (default: one broker, one Redis) or `cluster`. */
+function topology(): 'single' | 'cluster' {
+  const value = env.STACK_TOPOLOGY ?? '';
+  if (value === '' || value === 'single') return 'single';
+  if (value === 'cluster') return 'cluster';
+  throw new Error(`STACK_TOPOLOGY must be "single" or "cluster", got "${value}"`);
+}
+
 async function main(): Promise<void> {
   const watched = watchedApp();
+  const shape = topology();
   const apiInstances = envInt('API_INSTANCES', 1, { min: 1 });
   const instances = {
     'content-api': apiInstances,
@@ -95,11 +116,19 @@ async function main(): Promise<void> {
   await build();
 
   const started = Date.now();
-  // Empty counts as unset, so `KAFKA_BROKERS= npm run stack` starts the stack's own broker.
+  // Empty counts as unset, so `KAFKA_BROKERS= npm run stack` starts the stack's own broker;
+  // and unset it is for the apps too (they inherit this environment and refuse an empty URL).
   const brokers = env.KAFKA_BROKERS ?? '';
   const redisUrl = env.REDIS_URL ?? '';
+  if (env.KAFKA_BROKERS === '') delete env.KAFKA_BROKERS;
+  if (env.REDIS_URL === '') delete env.REDIS_URL;
+  if (shape === 'cluster')
+    log(
+      'STACK_TOPOLOGY=cluster: three Kafka brokers and a Redis Cluster of six nodes, on free ports (KAFKA_PORT and REDIS_PORT apply to the single topology)',
+    );
   system = await startSystem({
-    dataDir,
+    dataDir: shape === 'cluster' ? join(dataDir, 'cluster') : dataDir,
+    topology: shape,
     instances,
     ports: Object.fromEntries(APPS.map((app) => [app.name, envInt(portVar(app.name), app.port)])),
     kafka: brokers ? { brokers } : { port: envInt('KAFKA_PORT', 9092) },
@@ -120,9 +149,17 @@ async function main(): Promise<void> {
     void stopAll(1);
   });
 
+  const kafkaRows = (): [string, string, number | undefined][] =>
+    running.kafkaCluster
+      ? running.kafkaCluster.nodes.map((node) => [`kafka-${node.nodeId}`, node.brokers, node.pid])
+      : [[running.kafka ? 'kafka' : 'kafka (given)', running.brokers, running.kafka?.pid]];
+  const redisRows = (): [string, string, number | undefined][] =>
+    running.redisCluster
+      ? running.redisCluster.members.map((member, i) => [`redis-${i + 1}`, member.url, member.pid])
+      : [[running.redis ? 'redis' : 'redis (given)', running.redisUrl, running.redis?.pid]];
   const rows: [string, string, number | undefined][] = [
-    [running.kafka ? 'kafka' : 'kafka (given)', running.brokers, running.kafka?.pid],
-    [running.redis ? 'redis' : 'redis (given)', running.redisUrl, running.redis?.pid],
+    ...kafkaRows(),
+    ...redisRows(),
     ...running.apps.map((app): [string, string, number | undefined] => [
       app.label,
       app.url,
@@ -148,6 +185,7 @@ async function main(): Promise<void> {
     const state = {
       brokers: running.brokers,
       redisUrl: running.redisUrl,
+      ...(running.redisClusterNodes && { redisClusterNodes: running.redisClusterNodes }),
       processes: rows.map(([name, url, pid]) => ({ name, url, pid: pid ?? null })),
     };
     writeFileSync(env.STACK_STATE_FILE, JSON.stringify(state, null, 2));

@@ -91,16 +91,7 @@ describe('RevocationGuard.onRevocation', () => {
   beforeEach(async () => {
     errors.length = 0;
     fake = fakeKafka(historyAgain());
-    guard = createRevocationGuard({
-      serviceName: 'listener-test',
-      kafka: fake.kafka,
-      // Never answers: the keys do not matter to the view; start() is not awaited.
-      jwksUrl: 'http://127.0.0.1:9/jwks.json',
-      issuer: 'https://issuer.test',
-      audience: 'apis',
-      now: () => NOW,
-      logger: { log: () => undefined, warn: () => undefined, error: (m) => errors.push(m) },
-    });
+    guard = guardOver(fake.kafka, errors);
     guard.start().catch(() => undefined);
     await waitUntil(fake.running);
   });
@@ -189,20 +180,11 @@ const heartbeatMessage = (offset: number): KafkaMessage =>
     attributes: 0,
   }) as unknown as KafkaMessage;
 
-/** The two messages on the partition at start: the replay. */
 describe('RevocationGuard start-up', () => {
   it('starts reading the topic when the consumer could not run at first (metadata not loaded yet)', async () => {
     const fake = fakeKafka(historyAgain(), { runFailures: 2 });
     const errors: string[] = [];
-    const guard = createRevocationGuard({
-      serviceName: 'start-test',
-      kafka: fake.kafka,
-      jwksUrl: 'http://127.0.0.1:9/jwks.json',
-      issuer: 'https://issuer.test',
-      audience: 'apis',
-      now: () => NOW,
-      logger: { log: () => undefined, warn: () => undefined, error: (m) => errors.push(m) },
-    });
+    const guard = guardOver(fake.kafka, errors);
     guard.start().catch((error: unknown) => errors.push(String(error)));
     try {
       await waitUntil(fake.running);
@@ -217,6 +199,21 @@ describe('RevocationGuard start-up', () => {
   });
 });
 
+/** A guard reading `kafka`, its errors logged into `errors`. */
+function guardOver(kafka: Kafka, errors: string[]): RevocationGuard {
+  return createRevocationGuard({
+    serviceName: 'guard-test',
+    kafka,
+    // Never answers: the keys do not matter to the view; start() is not awaited.
+    jwksUrl: 'http://127.0.0.1:9/jwks.json',
+    issuer: 'https://issuer.test',
+    audience: 'apis',
+    now: () => NOW,
+    logger: { log: () => undefined, warn: () => undefined, error: (m) => errors.push(m) },
+  });
+}
+
+/** The two messages on the partition at start: the replay. */
 function historyAgain(): KafkaMessage[] {
   return [
     message(0, encodeRevocation(buildRevocationEvent(revocation('old-user', 'old-session')))),

@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { toFields, type OutboxEntry } from './outbox-entry';
-import { ClusterShardReaders, type StreamItems } from './shard-readers';
+import { ClusterShardReaders, readNewEntries, type StreamItems } from './shard-readers';
 import { outboxSettings, type OutboxSettings } from '../publisher.settings';
 
 const commands = loadLuaCommands(join(__dirname, 'lua'));
@@ -165,36 +165,15 @@ export class OutboxStore implements OnApplicationShutdown {
     count: number,
     blockMs: number,
   ): Promise<Map<number, StreamItems>> {
-    const names = [...streams.values()];
-    const ids = names.map(() => '>');
-    // The typed method, not `call`: ioredis shapes the reply the same under RESP2 and RESP3.
-    const reply =
-      blockMs > 0
-        ? await reader.xreadgroup(
-            'GROUP',
-            OUTBOX_GROUP,
-            this.consumer,
-            'COUNT',
-            count,
-            'BLOCK',
-            blockMs,
-            'STREAMS',
-            ...names,
-            ...ids,
-          )
-        : await reader.xreadgroup(
-            'GROUP',
-            OUTBOX_GROUP,
-            this.consumer,
-            'COUNT',
-            count,
-            'STREAMS',
-            ...names,
-            ...ids,
-          );
+    const reply = await readNewEntries(
+      reader,
+      this.consumer,
+      [...streams.values()],
+      count,
+      blockMs,
+    );
     const byShard = new Map<number, StreamItems>();
-    for (const [stream, items] of (reply ?? []) as [string, StreamItems][])
-      byShard.set(this.streamShard.get(stream) ?? -1, items);
+    for (const [stream, items] of reply) byShard.set(this.streamShard.get(stream) ?? -1, items);
     return byShard;
   }
 

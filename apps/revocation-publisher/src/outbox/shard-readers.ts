@@ -1,10 +1,50 @@
 import { OUTBOX_GROUP } from '@app/contracts';
-import { connectionOptions, duplicateClient, untilReady } from '@app/redis';
+import { connectionOptions, duplicateClient, untilReady, type RedisClient } from '@app/redis';
 import type { Cluster } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** A shard stream's reply to XREADGROUP: its entries as [id, flat fields]. */
 export type StreamItems = [id: string, fields: string[]][];
+
+/**
+ * XREADGROUP of `streams`' new entries (`>`) for `consumer`, blocking up to `blockMs` when it
+ * is above 0; the reply as [stream, entries] pairs (none when nothing came).
+ */
+export async function readNewEntries(
+  client: RedisClient,
+  consumer: string,
+  streams: string[],
+  count: number,
+  blockMs: number,
+): Promise<[stream: string, items: StreamItems][]> {
+  const ids = streams.map(() => '>');
+  // The typed method, not `call`: ioredis shapes the reply the same under RESP2 and RESP3.
+  const reply =
+    blockMs > 0
+      ? await client.xreadgroup(
+          'GROUP',
+          OUTBOX_GROUP,
+          consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          ...streams,
+          ...ids,
+        )
+      : await client.xreadgroup(
+          'GROUP',
+          OUTBOX_GROUP,
+          consumer,
+          'COUNT',
+          count,
+          'STREAMS',
+          ...streams,
+          ...ids,
+        );
+  return (reply ?? []) as [string, StreamItems][];
+}
 
 /** How often an unblock is sent again while a read has not ended (it may not have blocked yet). */
 const UNBLOCK_RETRY_MS = 5;
@@ -86,32 +126,8 @@ export class ClusterShardReaders {
     blockMs: number,
   ): Promise<StreamItems> {
     const reader = await this.reader(shard, stream);
-    // The typed method, not `call`: ioredis shapes the reply the same under RESP2 and RESP3.
-    const reply =
-      blockMs > 0
-        ? await reader.client.xreadgroup(
-            'GROUP',
-            OUTBOX_GROUP,
-            this.consumer,
-            'COUNT',
-            count,
-            'BLOCK',
-            blockMs,
-            'STREAMS',
-            stream,
-            '>',
-          )
-        : await reader.client.xreadgroup(
-            'GROUP',
-            OUTBOX_GROUP,
-            this.consumer,
-            'COUNT',
-            count,
-            'STREAMS',
-            stream,
-            '>',
-          );
-    return (reply?.[0]?.[1] ?? []) as StreamItems;
+    const reply = await readNewEntries(reader.client, this.consumer, [stream], count, blockMs);
+    return reply[0]?.[1] ?? [];
   }
 
   /** Ends the blocked reads of the other shards, again and again until each has ended. */

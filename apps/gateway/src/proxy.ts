@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { GatewayEnv } from './config';
 import type { CookieSessions } from './cookie-sessions';
 import { phantomKey, type PhantomCache } from './phantom-cache';
-import { badRequest, invalidSession, invalidToken, Refusal, unavailable } from './refusal';
+import { badRequest, invalidSession, invalidToken, Refusal, refuse, unavailable } from './refusal';
 import { accessClaims, onBehalfOf, type SessionClient } from './session-client';
 import type { TokenStore } from './token-store';
 import { connectionFailed, timedOut, type Upstreams } from './upstreams';
@@ -143,10 +143,14 @@ export function proxyRoutes(
     return jwt;
   };
 
-  /** A cookie session's access JWT to forward (refreshed when due), or a refusal. */
-  const cookieJwt = async (request: FastifyRequest): Promise<string> => {
+  /**
+   * A cookie session's access JWT to forward (refreshed when due), or a refusal; with what to
+   * do when the upstream refuses that JWT (below).
+   */
+  const cookieJwt = async (request: FastifyRequest): Promise<Forwarding> => {
     const live = await cookies.live(request);
-    const session = await cookies.current(live.handle, live.session, onBehalfOf(request));
+    const client = onBehalfOf(request);
+    const session = await cookies.current(live.handle, live.session, client);
     const outcome = await guard.decide(`Bearer ${session.access_token}`);
     if (!outcome.ok) {
       if (outcome.status === 401) {
@@ -158,7 +162,21 @@ export function proxyRoutes(
         error_description: outcome.description,
       });
     }
-    return session.access_token;
+    return {
+      jwt: session.access_token,
+      // The upstream's view may learn of a revocation before the gateway's own: its 401 is
+      // then the first news of it. The session service decides (a refresh, shared with any in
+      // flight): a session it ended loses its entry and its cookie now, not on the next call.
+      onUnauthorized: async () => {
+        try {
+          await cookies.refreshed(live.handle, session, client);
+          return undefined;
+        } catch (error) {
+          if (error instanceof Refusal && error.clearCookie) return error;
+          return undefined; // the session service did not answer: the upstream's 401 stands
+        }
+      },
+    };
   };
 
   /**
@@ -171,7 +189,7 @@ export function proxyRoutes(
     request: FastifyRequest,
     reply: FastifyReply,
     { service, path }: { service: string; path: string },
-    jwt: string,
+    { jwt, onUnauthorized }: Forwarding,
     instances = upstreams.order(service),
   ): FastifyReply => {
     const [instance, ...others] = instances;
@@ -194,7 +212,21 @@ export function proxyRoutes(
       timeout: env.GATEWAY_UPSTREAM_TIMEOUT_MS,
       onResponse: (_request, _reply, response) => {
         upstreams.answered(instance);
-        void reply.send(response.stream);
+        if (response.statusCode !== 401 || onUnauthorized === undefined) {
+          void reply.send(response.stream);
+          return;
+        }
+        void onUnauthorized().then((ended) => {
+          if (ended === undefined) return reply.send(response.stream);
+          // Drained, not destroyed (an aborted undici body emits an error): the connection stays
+          // reusable.
+          response.stream.on('error', () => undefined).resume();
+          // The upstream's headers were copied onto the reply: its body is not the one sent.
+          void reply.removeHeader('content-length').removeHeader('content-type');
+          return refuse(reply, ended, (r) => {
+            cookies.clearCookie(r);
+          });
+        });
       },
       onError: (_reply, { error }) => {
         if (timedOut(error)) {
@@ -220,7 +252,7 @@ export function proxyRoutes(
         fastify.log.warn({ err: error, upstream: instance.base }, 'upstream unreachable');
         const idempotent = request.method === 'GET' || request.method === 'HEAD';
         if (idempotent && others.length > 0)
-          forward(request, reply, { service, path }, jwt, others);
+          forward(request, reply, { service, path }, { jwt, onUnauthorized }, others);
         else void reply.send(noAnswer(service));
       },
     });
@@ -233,12 +265,19 @@ export function proxyRoutes(
     if (bearer !== undefined) {
       if (bearer === '') throw invalidToken('malformed');
       const to = target(request.raw.url ?? request.url);
-      return forward(request, reply, to, await bearerJwt(bearer));
+      return forward(request, reply, to, { jwt: await bearerJwt(bearer) });
     }
     cookies.checkCsrf(request);
     const to = target(request.raw.url ?? request.url);
     return forward(request, reply, to, await cookieJwt(request));
   });
+}
+
+/** The access JWT a request is forwarded with, and (cookie sessions) what an upstream 401 means:
+ * the refusal to send instead of it, or undefined to pass it through. */
+interface Forwarding {
+  jwt: string;
+  onUnauthorized?: () => Promise<Refusal | undefined>;
 }
 
 /** 502 when no instance of the service gave an answer. */

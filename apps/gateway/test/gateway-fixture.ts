@@ -50,7 +50,15 @@ export async function startGatewayFixture({
   const received: GatewayFixture['received'] = [];
   const recorder = createServer((req, res) => {
     received.push({ url: req.url ?? '', headers: req.headers });
-    res.writeHead(200, { 'content-type': 'application/json' }).end('{"recorded":true}');
+    // `/api/recorder/unauthorized…`: the answer an API's guard gives a token it refuses.
+    if (req.url?.startsWith('/unauthorized') === true)
+      res
+        .writeHead(401, {
+          'content-type': 'application/json',
+          'www-authenticate': 'Bearer error="invalid_token"',
+        })
+        .end('{"error":"invalid_token","error_description":"refused by the recorder"}');
+    else res.writeHead(200, { 'content-type': 'application/json' }).end('{"recorded":true}');
   });
   await new Promise<void>((resolve) => recorder.listen(0, '127.0.0.1', resolve));
   const recorderUrl = `http://127.0.0.1:${(recorder.address() as AddressInfo).port}`;

@@ -281,6 +281,53 @@ describe('gateway (token handler, CSRF, proxy, revocation)', () => {
     expect(sessionCookie(session)?.value).toBe('');
   });
 
+  it('passes an upstream’s 401 through, cookie kept, while the session service holds the session', async () => {
+    const { handle } = await browserLogin('browser-upstream-401');
+    const refused = await call('GET', '/api/recorder/unauthorized', { cookie: handle });
+    expect(refused.status).toBe(401);
+    expect(JSON.parse(refused.text)).toMatchObject({
+      error_description: 'refused by the recorder',
+    });
+    expect(sessionCookie(refused)).toBeUndefined();
+    expect(await redis.exists(entryKey(handle))).toBe(1);
+    expect((await call('GET', '/api/recorder/after-401', { cookie: handle })).status).toBe(200);
+  });
+
+  it('clears the cookie on an upstream’s 401 for a session ended before the gateway’s view heard of it', async () => {
+    // No publisher: the logout's event stays in the outbox, so no view (the gateway's, the
+    // APIs') hears of it; the upstream's 401 is the gateway's first news, as when an API's view
+    // is ahead of the gateway's.
+    const publisher = fixture.system.app('revocation-publisher');
+    await fixture.system.stopApp(publisher);
+    try {
+      const { handle } = await browserLogin('browser-upstream-first');
+      const phone = await fetch(`${sessionUrl}/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ username: 'alice', password: 'alice-pass', device: { name: 'p2' } }),
+      });
+      const { access_token } = (await phone.json()) as { access_token: string };
+      const everywhere = await fetch(`${sessionUrl}/auth/logout-all`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${access_token}` },
+      });
+      expect(everywhere.status).toBe(204);
+
+      const seen = received.length;
+      const refused = await call('GET', '/api/recorder/unauthorized', { cookie: handle });
+      expect(received.slice(seen).map((r) => r.url)).toEqual(['/unauthorized']);
+      expect(refused.status).toBe(401);
+      expect(JSON.parse(refused.text)).toMatchObject({ error: 'invalid_token' });
+      expect(sessionCookie(refused)).toEqual({
+        value: '',
+        attributes: expect.arrayContaining(['Max-Age=0']) as unknown,
+      });
+      expect(await redis.exists(entryKey(handle))).toBe(0);
+    } finally {
+      await fixture.system.restartApp(publisher);
+    }
+  });
+
   it('logs out: the session ends at the session service, the entry and the cookie go', async () => {
     const { handle } = await browserLogin('browser-logout');
     const stored = JSON.parse((await redis.get(entryKey(handle))) ?? '{}') as {

@@ -151,6 +151,15 @@ export class RevocationSystem {
     return this.system.startApp(name, { label });
   }
 
+  /**
+   * Starts one more session-service instance on the same Kafka and Redis (not the one
+   * `sessionServiceUrl` names), with `env` on top of the system's; resolves once it is ready.
+   * Its tokens verify at the APIs only if both instances sign with the same SIGNING_KEYS.
+   */
+  startSessionService(label: string, env: Record<string, string> = {}): Promise<AppHandle> {
+    return this.system.startApp('session-service', { label, env });
+  }
+
   /** Crash: SIGKILL, as a dead machine would be. */
   async killPublisher(): Promise<void> {
     this.killedPublisher = this.publisher;

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { ChainableCommander, Cluster, Redis } from 'ioredis';
+import { Cluster, type ChainableCommander, type Redis } from 'ioredis';
 import { z } from 'zod';
 
 /** A Redis client the scripts run on: a single node or a Cluster (ioredis defines commands on both). */
@@ -79,6 +79,11 @@ export class LuaCommand<A, R> {
    * Cluster the pipeline goes to the node serving the keys' slot, so a command about "this
    * connection's writes" (WAIT, WAITAOF) covers this command's. Returns the command's reply
    * and the followers' replies; any error is thrown.
+   *
+   * On a Cluster whose slot map is stale (after a failover), the node refuses the command with
+   * `MOVED`, without running it, while the followers run. ioredis sends a pipeline again only
+   * when all its commands were refused alike (or are read-only), so it leaves this one failed:
+   * here the slot map is read again and the whole pipeline sent again, a few times at most.
    */
   async runFollowedBy(
     redis: RedisClient,
@@ -87,17 +92,24 @@ export class LuaCommand<A, R> {
     follow: (pipeline: ChainableCommander) => void,
   ): Promise<{ reply: R; followers: unknown[] }> {
     this.method(redis, keys); // defined on the client, hence on its pipelines
-    const pipeline = redis.pipeline();
-    const method = (pipeline as unknown as Record<string, CommandMethod | undefined>)[this.name];
-    if (typeof method !== 'function') throw new Error(`no pipeline command ${this.name}`);
-    void method.call(pipeline, ...keys, JSON.stringify(arg));
-    follow(pipeline);
-    const results = (await pipeline.exec()) ?? [];
-    if (results.length === 0) throw new Error(`${this.name}: the pipeline was discarded`);
-    const failed = results.find(([error]) => error);
-    if (failed) throw failed[0] ?? new Error(`${this.name}: a pipelined command failed`);
-    const [[, raw], ...followers] = results as [[null, unknown], ...[null, unknown][]];
-    return { reply: this.parse(raw), followers: followers.map(([, value]) => value) };
+    for (let attempt = 1; ; attempt += 1) {
+      const pipeline = redis.pipeline();
+      const method = (pipeline as unknown as Record<string, CommandMethod | undefined>)[this.name];
+      if (typeof method !== 'function') throw new Error(`no pipeline command ${this.name}`);
+      void method.call(pipeline, ...keys, JSON.stringify(arg));
+      follow(pipeline);
+      const results = (await pipeline.exec()) ?? [];
+      if (results.length === 0) throw new Error(`${this.name}: the pipeline was discarded`);
+      const [[commandError] = [null]] = results;
+      if (redis instanceof Cluster && isMoved(commandError) && attempt < MOVED_ATTEMPTS) {
+        await refreshSlots(redis);
+        continue;
+      }
+      const failed = results.find(([error]) => error);
+      if (failed) throw failed[0] ?? new Error(`${this.name}: a pipelined command failed`);
+      const [[, raw], ...followers] = results as [[null, unknown], ...[null, unknown][]];
+      return { reply: this.parse(raw), followers: followers.map(([, value]) => value) };
+    }
   }
 
   /** The client's method for this command, defined on first use. */
@@ -117,6 +129,23 @@ export class LuaCommand<A, R> {
       throw new Error(`${this.name} replied with ${typeof raw}, not JSON`);
     return this.reply.parse(JSON.parse(raw));
   }
+}
+
+/** Pipelines a stale slot map sent to the wrong node are sent again this many times in all. */
+const MOVED_ATTEMPTS = 3;
+
+/** A Cluster node's refusal of a command whose slot another node serves (the command did not run). */
+function isMoved(error: Error | null | undefined): boolean {
+  return error?.message.startsWith('MOVED ') ?? false;
+}
+
+/** Reads the Cluster's slot map again (or waits for the reading under way); never throws. */
+function refreshSlots(cluster: Cluster): Promise<void> {
+  return new Promise((resolve) => {
+    cluster.refreshSlotsCache(() => {
+      resolve();
+    });
+  });
 }
 
 /**

@@ -20,6 +20,12 @@ const UNAVAILABLE = [
   'CLUSTERDOWN',
   'Too many Cluster redirections',
   'Failed to refresh slots cache',
+  // A node that no longer serves the slot refused the command (it did not run): the slot map
+  // is stale for a moment after a failover.
+  'MOVED ',
+  // A pipeline's connection closed before its replies came: the outcome is unknown, as with
+  // "Connection is closed" (a session end may have happened; retrying it is safe).
+  'Command aborted due to connection close',
 ];
 
 /**

@@ -17,6 +17,56 @@ function niceStep(raw: number): number {
 
 const fmt = (value: number) => (Number.isInteger(value) ? String(value) : value.toFixed(1));
 
+const PLOT_W = WIDTH - PLOT.left - PLOT.right;
+const PLOT_H = HEIGHT - PLOT.top - PLOT.bottom;
+
+/**
+ * What both charts start with: the document's opening, the title, the horizontal grid with the
+ * left axis's labels (0 to `yTop` by `yStep`) and its rotated label; and the pen to go on with.
+ */
+function frame({
+  title,
+  subtitle,
+  yTop,
+  yStep,
+  yLabel,
+}: {
+  title: string;
+  subtitle: string;
+  yTop: number;
+  yStep: number;
+  yLabel: string;
+}) {
+  const out: string[] = [];
+  const line = (x1: number, y1: number, x2: number, y2: number, style: string) =>
+    out.push(
+      `<line x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" ${style}/>`,
+    );
+  const text = (x: number, y: number, content: string, style = '') =>
+    out.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${style}>${escape(content)}</text>`);
+  const yOf = (y: number) => PLOT.top + PLOT_H - (y / yTop) * PLOT_H;
+
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="system-ui, sans-serif" font-size="12">`,
+    `<rect width="100%" height="100%" fill="#fff"/>`,
+  );
+  text(PLOT.left, 24, title, 'font-size="16" font-weight="600"');
+  if (subtitle) text(PLOT.left, 44, subtitle, 'fill="#555"');
+  for (let y = 0; y <= yTop + 1e-9; y += yStep) {
+    line(PLOT.left, yOf(y), PLOT.left + PLOT_W, yOf(y), 'stroke="#eee"');
+    text(PLOT.left - 6, yOf(y) + 4, fmt(y), 'text-anchor="end" fill="#555"');
+  }
+  text(
+    16,
+    PLOT.top + PLOT_H / 2,
+    yLabel,
+    `transform="rotate(-90 16 ${PLOT.top + PLOT_H / 2})" text-anchor="middle" fill="#555"`,
+  );
+  /** The document, closed. */
+  const done = () => `${[...out, '</svg>'].join('\n')}\n`;
+  return { out, line, text, yOf, done };
+}
+
 export interface Chart {
   title: string;
   subtitle?: string;
@@ -56,38 +106,19 @@ export function latencyChart({
   const yStep = niceStep(yMax / 5);
   const yTop = Math.ceil(yMax / yStep) * yStep;
 
-  const plotW = WIDTH - PLOT.left - PLOT.right;
-  const plotH = HEIGHT - PLOT.top - PLOT.bottom;
+  const plotW = PLOT_W;
+  const plotH = PLOT_H;
   const slotW = plotW / slots;
   const xOf = (ms: number) => PLOT.left + (Math.min(ms, xMax) / xMax) * (bins * slotW);
-  const yOf = (count: number) => PLOT.top + plotH - (count / yTop) * plotH;
   const pctY = (share: number) => PLOT.top + plotH - share * plotH;
-  const out: string[] = [];
-  const line = (x1: number, y1: number, x2: number, y2: number, style: string) =>
-    out.push(
-      `<line x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" ${style}/>`,
-    );
-  const text = (x: number, y: number, content: string, style = '') =>
-    out.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${style}>${escape(content)}</text>`);
-
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="system-ui, sans-serif" font-size="12">`,
-    `<rect width="100%" height="100%" fill="#fff"/>`,
-  );
-  text(PLOT.left, 24, title, 'font-size="16" font-weight="600"');
-  if (subtitle) text(PLOT.left, 44, subtitle, 'fill="#555"');
-
   // Grid and left axis (count per bin).
-  for (let y = 0; y <= yTop + 1e-9; y += yStep) {
-    line(PLOT.left, yOf(y), PLOT.left + plotW, yOf(y), 'stroke="#eee"');
-    text(PLOT.left - 6, yOf(y) + 4, fmt(y), 'text-anchor="end" fill="#555"');
-  }
-  text(
-    16,
-    PLOT.top + plotH / 2,
-    `samples per ${fmt(bin)} ${unit}`,
-    `transform="rotate(-90 16 ${PLOT.top + plotH / 2})" text-anchor="middle" fill="#555"`,
-  );
+  const { out, line, text, yOf, done } = frame({
+    title,
+    subtitle,
+    yTop,
+    yStep,
+    yLabel: `samples per ${fmt(bin)} ${unit}`,
+  });
   // Right axis (cumulative %).
   for (let share = 0; share <= 1; share += 0.25) {
     text(PLOT.left + plotW + 6, pctY(share) + 4, `${share * 100}%`, 'fill="#c0392b"');
@@ -153,8 +184,7 @@ export function latencyChart({
     );
   });
 
-  out.push('</svg>');
-  return `${out.join('\n')}\n`;
+  return done();
 }
 
 export interface LineChart {
@@ -188,34 +218,10 @@ export function lineChart({
   if (xs.length === 0 || ys.length === 0) throw new Error('no values to chart');
   const yStep = niceStep(Math.max(...ys) / 5);
   const yTop = Math.ceil((Math.max(...ys) * 1.05) / yStep) * yStep;
-  const plotW = WIDTH - PLOT.left - PLOT.right;
-  const plotH = HEIGHT - PLOT.top - PLOT.bottom;
+  const plotW = PLOT_W;
+  const plotH = PLOT_H;
   const xOf = (i: number) => PLOT.left + ((i + 0.5) / xs.length) * plotW;
-  const yOf = (y: number) => PLOT.top + plotH - (y / yTop) * plotH;
-  const out: string[] = [];
-  const text = (x: number, y: number, content: string, style = '') =>
-    out.push(`<text x="${x.toFixed(1)}" y="${y.toFixed(1)}" ${style}>${escape(content)}</text>`);
-  const line = (x1: number, y1: number, x2: number, y2: number, style: string) =>
-    out.push(
-      `<line x1="${x1.toFixed(1)}" y1="${y1.toFixed(1)}" x2="${x2.toFixed(1)}" y2="${y2.toFixed(1)}" ${style}/>`,
-    );
-
-  out.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="system-ui, sans-serif" font-size="12">`,
-    `<rect width="100%" height="100%" fill="#fff"/>`,
-  );
-  text(PLOT.left, 24, title, 'font-size="16" font-weight="600"');
-  if (subtitle) text(PLOT.left, 44, subtitle, 'fill="#555"');
-  for (let y = 0; y <= yTop + 1e-9; y += yStep) {
-    line(PLOT.left, yOf(y), PLOT.left + plotW, yOf(y), 'stroke="#eee"');
-    text(PLOT.left - 6, yOf(y) + 4, fmt(y), 'text-anchor="end" fill="#555"');
-  }
-  text(
-    16,
-    PLOT.top + plotH / 2,
-    yLabel,
-    `transform="rotate(-90 16 ${PLOT.top + plotH / 2})" text-anchor="middle" fill="#555"`,
-  );
+  const { out, line, text, yOf, done } = frame({ title, subtitle, yTop, yStep, yLabel });
   line(PLOT.left, PLOT.top + plotH, PLOT.left + plotW, PLOT.top + plotH, 'stroke="#555"');
   xs.forEach((x, i) => {
     line(xOf(i), PLOT.top + plotH, xOf(i), PLOT.top + plotH + 4, 'stroke="#555"');
@@ -244,8 +250,7 @@ export function lineChart({
     }
     text(PLOT.left + 8, PLOT.top + 14 + s * 16, `— ${name}`, `fill="${colour}"`);
   });
-  out.push('</svg>');
-  return `${out.join('\n')}\n`;
+  return done();
 }
 
 /** The same figures as text: one bar per x, for a terminal or a Markdown code block. */

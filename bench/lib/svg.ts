@@ -1,5 +1,6 @@
-// A latency distribution as a standalone SVG: a histogram (left axis, count per bin) with the
-// cumulative share over it (right axis, %), and the percentiles marked. No dependencies.
+// Charts as standalone SVG documents, no dependencies: a latency distribution (a histogram,
+// count per bin, with the cumulative share over it and the percentiles marked) and a line
+// chart (series over evenly spaced x values, e.g. p99 against the number of instances).
 import { percentile } from './report.ts';
 
 const WIDTH = 920;

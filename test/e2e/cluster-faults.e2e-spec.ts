@@ -181,9 +181,10 @@ describeCluster('Kafka faults on a 3-broker cluster, end to end', () => {
     );
   }, 240_000);
 
-  it('3. the leader broker paused (SIGSTOP) past the session timeouts while sessions end: the publisher writes them meanwhile; enforced everywhere by the time the broker is back; no app crashed, all ready', async () => {
+  it('3. the leader broker paused (SIGSTOP) past the session timeouts while sessions end: the publisher writes them meanwhile, and every API instance enforces them while the broker is still paused; no app crashed, all ready', async () => {
     // Longer than the API consumers' session timeout (10 s, libs/revocation-guard) and the
     // KRaft controller's broker session timeout (9 s by default): the paused broker is fenced.
+    // The broker stays paused until every instance enforced every logout (or the wait failed).
     const PAUSE_MS = 13_000;
     const keepers = await Promise.all(range(4).map((i) => system.signIn(user(i), `keeper-${i}`)));
     const doomed = await Promise.all(
@@ -194,10 +195,35 @@ describeCluster('Kafka faults on a 3-broker cluster, end to end', () => {
     const published = () => system.metric(system.publisher, 'publisher_events_published_total');
     const publishedBefore = await published();
 
+    const restarts = () =>
+      Promise.all(
+        system.apis.map((api) => system.metric(api, 'revocation_guard_consumer_restarts_total')),
+      );
+    const restartsBefore = await restarts();
+
     const statuses: number[] = [];
-    /** A figure, not an assertion: (instance, session) pairs refused before SIGCONT. */
-    const whilePaused = { refused: 0 };
+    const whilePaused = { movedMs: 0, publishedMs: 0, enforcedMs: 0, restarts: [] as number[] };
+    // A figure: when each instance's view went stale (503 to a live session) and was fresh
+    // again (200), in ms after SIGSTOP, and how often it answered 503 after that (the
+    // publisher's own heartbeats may fail meanwhile); sampled every 250 ms until SIGCONT.
+    const views = system.apis.map(() => ({ staleMs: -1, freshMs: -1, staleAgain: 0 }));
+    const sampling = { on: true };
     const pausedAt = Date.now();
+    const sampler = (async () => {
+      while (sampling.on) {
+        await Promise.all(
+          system.apis.map(async (api, i) => {
+            const { status } = await me(api, keepers[0]!);
+            const view = views[i]!;
+            const at = Date.now() - pausedAt;
+            if (status === 503 && view.staleMs < 0) view.staleMs = at;
+            else if (status === 503 && view.freshMs >= 0) view.staleAgain += 1;
+            else if (status === 200 && view.staleMs >= 0 && view.freshMs < 0) view.freshMs = at;
+          }),
+        );
+        await sleep(250);
+      }
+    })();
     system.pause(paused);
     try {
       // Sessions end all through the pause, one every PAUSE_MS / count.
@@ -206,6 +232,7 @@ describeCluster('Kafka faults on a 3-broker cluster, end to end', () => {
         await sleep(PAUSE_MS / doomed.length);
       }
       await system.leadershipMovedOff(paused);
+      whilePaused.movedMs = Date.now() - pausedAt;
       // The publisher rides through: the two brokers left (min.insync.replicas) acknowledge
       // every revocation while the third does not answer.
       await eventually(
@@ -213,13 +240,18 @@ describeCluster('Kafka faults on a 3-broker cluster, end to end', () => {
         async () => (await published()) - publishedBefore >= doomed.length,
         { timeoutMs: 60_000, intervalMs: 250 },
       );
-      const answers = await inBatches(
-        system.apis.flatMap((api) => doomed.map((session) => ({ api, session }))),
-        32,
-        ({ api, session }) => me(api, session),
-      );
-      whilePaused.refused = answers.filter((a) => a.status === 401 && a.invalidToken).length;
+      whilePaused.publishedMs = Date.now() - pausedAt;
+      // So do the API instances: each one's consumer, stuck on the paused broker, is replaced
+      // by one reading from the new leaders; every logout is refused (401) everywhere, and the
+      // sessions still alive are served (200: the view is fresh, not 503), all before SIGCONT.
+      await system.expectRevokedEverywhere(doomed, { timeoutMs: 60_000 });
+      await system.expectAcceptedEverywhere(keepers);
+      whilePaused.enforcedMs = Date.now() - pausedAt;
+      whilePaused.restarts = (await restarts()).map((count, i) => count - (restartsBefore[i] ?? 0));
+      expect(paused.isAlive()).toBe(true); // paused, not gone: it is resumed below
     } finally {
+      sampling.on = false;
+      await sampler.catch(() => undefined);
       system.resume(paused);
     }
     const pausedMs = Date.now() - pausedAt;
@@ -236,7 +268,10 @@ describeCluster('Kafka faults on a 3-broker cluster, end to end', () => {
     await system.expectRevokedEverywhere([later]);
     report(
       `scenario 3: broker ${paused.nodeId} (leader of ${leads} of ${of} partitions) paused ${pausedMs} ms; ${doomed.length} sessions ended meanwhile, ` +
-        `all published during the pause; ${whilePaused.refused} of ${doomed.length * system.apis.length} (instance, session) pairs refused before SIGCONT, all of them after; no app crashed, all ready`,
+        `leadership moved off it ${whilePaused.movedMs} ms after SIGSTOP, all published ${whilePaused.publishedMs} ms after; ` +
+        `all ${doomed.length * system.apis.length} (instance, session) pairs refused and the keepers served (views fresh) ${whilePaused.enforcedMs} ms after SIGSTOP, before SIGCONT; ` +
+        `consumers replaced per instance: ${whilePaused.restarts.join(', ')}; views stale from / fresh again at (ms after SIGSTOP): ` +
+        `${views.map((v) => (v.staleMs < 0 ? 'never stale' : `${v.staleMs} / ${v.freshMs} (503 ${v.staleAgain} times after)`)).join(', ')}; no app crashed, all ready`,
     );
   }, 240_000);
 });

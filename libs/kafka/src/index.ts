@@ -2,4 +2,5 @@
 // The NestJS module is `@app/kafka/nest`.
 export * from './kafka-client';
 export * from './kafka-security';
+export * from './seed-brokers';
 export * from './topics';

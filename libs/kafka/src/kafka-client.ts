@@ -9,7 +9,8 @@ export interface KafkaLogger {
 }
 
 export interface KafkaClientOptions {
-  brokers: string[];
+  /** The seed brokers, or KafkaJS's function giving them at each seed connection. */
+  brokers: KafkaConfig['brokers'];
   clientId: string;
   /** Overrides for KafkaJS (TLS and SASL among them); the defaults favour fast failure detection. */
   config?: Partial<KafkaConfig>;

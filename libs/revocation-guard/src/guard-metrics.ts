@@ -22,6 +22,7 @@ export class GuardMetrics {
   readonly cacheHits: { inc(): void };
   readonly cacheMisses: { inc(): void };
   readonly servedStale: Counter;
+  readonly consumerRestarts: Counter;
 
   constructor(
     readonly registry: Registry,
@@ -56,6 +57,11 @@ export class GuardMetrics {
     this.servedStale = new Counter({
       name: 'revocation_guard_served_stale_total',
       help: 'Requests served on a stale revocation view (only when configured to fail open)',
+      registers,
+    });
+    this.consumerRestarts = new Counter({
+      name: 'revocation_guard_consumer_restarts_total',
+      help: 'Consumers replaced as stuck on a broker that does not answer (partitions falling behind the others, or silent after a request timeout)',
       registers,
     });
     new Gauge({

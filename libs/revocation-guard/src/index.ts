@@ -11,6 +11,8 @@ export {
   type InvalidAccessTokenReason,
   type TokenIdentity,
 } from '@app/contracts';
+/** KafkaJS's `brokers` for a client of your own: the next seed broker at each call. */
+export { rotatingSeeds } from '@app/kafka';
 export * from './authenticator';
 export * from './guard-metrics';
 export * from './guard.env';

@@ -1,5 +1,5 @@
 import { CLOCK_TOLERANCE_SECONDS, REVOCATION_TOPIC, RevocationStore } from '@app/contracts';
-import { createKafka, type KafkaSecurity } from '@app/kafka';
+import { createKafka, rotatingSeeds, type KafkaSecurity } from '@app/kafka';
 import type { Kafka } from 'kafkajs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -19,7 +19,11 @@ export interface RevocationGuardOptions {
   serviceName: string;
   /** Names this instance; defaults to `<hostname>-<pid>`. The consumer group adds a random suffix. */
   instanceId?: string;
-  /** Kafka bootstrap servers; or pass `kafka`, a KafkaJS client of your own. */
+  /**
+   * Kafka bootstrap servers; or pass `kafka`, a KafkaJS client of your own (then give it a
+   * `brokers` function that returns the next seed at each call, e.g. `rotatingSeeds`, so a
+   * consumer replaced because a broker stopped answering does not start from that broker).
+   */
   brokers?: string[];
   /** TLS and SASL for `brokers` (KafkaJS's `ssl` and `sasl`); see `kafkaSecurity`. */
   kafkaSecurity?: KafkaSecurity;
@@ -153,7 +157,8 @@ export class RevocationGuard {
     const kafka =
       settings.kafka ??
       createKafka({
-        brokers: settings.brokers ?? ['127.0.0.1:9092'],
+        // A consumer replaced because a broker stopped answering starts from the next seed.
+        brokers: rotatingSeeds(settings.brokers ?? ['127.0.0.1:9092']),
         clientId: `${settings.serviceName}-${instanceId}`,
         config: settings.kafkaSecurity ?? {},
         logger: this.logger,
@@ -166,6 +171,8 @@ export class RevocationGuard {
       instanceName: `${settings.serviceName}/${instanceId}`,
       replayWindowMs: retentionMs,
       fetchMaxWaitMs: settings.fetchMaxWaitMs,
+      // A consumer stuck on a broker that does not answer is replaced (RevocationConsumer.watch).
+      stallMs: settings.freshnessBoundMs / 2,
       store: this.store,
       freshness: this.freshness,
       metrics: this.metrics,

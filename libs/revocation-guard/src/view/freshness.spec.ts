@@ -63,6 +63,20 @@ describe('PartitionFreshness', () => {
     expect(freshness.isFresh()).toBe(true);
   });
 
+  it('tells how far the stalest partition fell behind the freshest, not how old both are', () => {
+    const { freshness, advance, now } = setup();
+    expect(freshness.spreadMs()).toBe(0); // none heard: nothing fell behind
+    freshness.record(0, now());
+    expect(freshness.spreadMs()).toBe(Infinity); // 1 and 2 never heard, 0 heard
+    freshness.record(1, now());
+    freshness.record(2, now());
+    advance(30_000); // all ageing together (no publisher): no spread
+    expect(freshness.spreadMs()).toBe(0);
+    freshness.record(0, now());
+    freshness.record(2, now() - 1_000);
+    expect(freshness.spreadMs()).toBe(30_000); // 1 fell behind 0
+  });
+
   it('knowing no partition is not fresh', () => {
     const { freshness } = setup([]);
     expect(freshness.isFresh()).toBe(false);

@@ -56,6 +56,19 @@ export class PartitionFreshness {
     return this.now() - this.oldestFreshAt <= this.boundMs;
   }
 
+  /**
+   * How much longer the stalest partition has been silent than the freshest (ms): Infinity
+   * when one was never heard from while another was, 0 while none was. Partitions falling
+   * behind the others tell of a consumer stuck on one broker; all of them ageing together, of
+   * a publisher (or a cluster) that sends nothing.
+   */
+  spreadMs(): number {
+    let newest = -Infinity;
+    for (const partition of this.partitions)
+      newest = Math.max(newest, this.freshAt.get(partition) ?? -Infinity);
+    return newest === -Infinity ? 0 : newest - this.oldestFreshAt;
+  }
+
   private recomputeOldest(): void {
     let oldest = this.partitions.length === 0 ? -Infinity : Infinity;
     for (const partition of this.partitions)

@@ -36,6 +36,9 @@ const FETCH_MAX_BYTES = 2 * 1024 * 1024;
 /** Waits between attempts to read the topic or join the group while Kafka is unreachable. */
 const START_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 2_000 };
 
+/** The longest wait between two restarts of a consumer that stays stuck (see `watch`). */
+const MAX_RESTART_INTERVAL_MS = 30_000;
+
 export interface RevocationConsumerOptions {
   kafka: Kafka;
   topic: string;
@@ -53,6 +56,13 @@ export interface RevocationConsumerOptions {
   logger: Logger;
   /** Each revocation applied after the start: not those of the replay, never heartbeats. */
   onRevocation?: (applied: AppliedRevocation) => void;
+  /**
+   * A partition heard from this much later than another (ms, see `PartitionFreshness.spreadMs`),
+   * or none heard from for this long after a request timed out, means the consumer is stuck on a
+   * broker that does not answer: it is replaced by a new one, which reads on from where this one
+   * was (see `watch`). Unset: never.
+   */
+  stallMs?: number;
   now?: () => number;
 }
 
@@ -71,6 +81,15 @@ export interface ReplayProgress {
  * never committed: on start it seeks each partition to the first message of the replay window
  * and reads to the end offsets seen at start before `ready` resolves; after a rejoin (broker
  * restart, coordinator change) it seeks back to where it was, so nothing in between is skipped.
+ *
+ * A broker that stops answering without closing its connections (paused, or behind a network
+ * partition) holds KafkaJS's consumer up for as long as it does: the fetch to it, and the
+ * group's heartbeat when it is the coordinator, time out again and again, on metadata that
+ * still names it, and every other partition waits in between. So when some partitions fall
+ * `stallMs` behind the others, or none was heard from for as long after a request timed out,
+ * the consumer is replaced: the old one is abandoned (its batches are ignored from then on; it
+ * disconnects in the background), and a new one, in a group of its own, starts from the
+ * positions kept here, through a seed broker that may answer.
  */
 export class RevocationConsumer {
   private readonly options: RevocationConsumerOptions;
@@ -79,6 +98,20 @@ export class RevocationConsumer {
   private producer: Producer | undefined;
   /** Next offset to read, per partition: where to seek after a rejoin. */
   private readonly position = new Map<number, string>();
+  /** Which consumer is the current one: each replacement has the next number. */
+  private incarnation = 0;
+  /** Aborted when the current consumer is replaced: ends its start-up retries. */
+  private replacing = new AbortController();
+  /** The batch being applied, settled once its messages were applied or given up. */
+  private applying: Promise<void> | undefined;
+  /** Replaced consumers still disconnecting. */
+  private readonly abandoned = new Set<Promise<void>>();
+  private watchdog: NodeJS.Timeout | undefined;
+  /** When the consumer was last replaced, and how many times in a row (while stuck). */
+  private lastRestartAt = -Infinity;
+  private restartStreak = 0;
+  /** A request of the current consumer timed out: some broker stopped answering. */
+  private timedOut = false;
   /** Per partition still being replayed: the offset at which the replay of it is complete. */
   private readonly replayEnds = new Map<number, bigint>();
   private replayRead = 0;
@@ -93,12 +126,6 @@ export class RevocationConsumer {
   private readonly stopping = new AbortController();
   /** How many partitions the topic has, as far as this consumer knows. */
   private partitionCount = 0;
-  private readonly runConfig: ConsumerRunConfig = {
-    autoCommit: false,
-    eachBatchAutoResolve: true,
-    partitionsConsumedConcurrently: 1,
-    eachBatch: (payload) => this.onBatch(payload),
-  };
   private rejoining: Promise<void> | undefined;
 
   constructor(options: RevocationConsumerOptions) {
@@ -116,7 +143,7 @@ export class RevocationConsumer {
 
   /** Starts consuming; retries in the background until the topic exists and answers. */
   async start(): Promise<void> {
-    const { kafka, topic, groupId, fetchMaxWaitMs, logger } = this.options;
+    const { kafka, stallMs } = this.options;
     this.replayStartedAt = this.now();
     this.admin = kafka.admin();
     const partitions = await this.retrying('read the topic', () => this.planReplay());
@@ -124,8 +151,27 @@ export class RevocationConsumer {
     this.partitionCount = partitions.length;
     this.options.freshness.track(partitions);
     if (this.stopped) return;
-    this.consumer = kafka.consumer({
-      groupId,
+    if (stallMs !== undefined) {
+      this.watchdog = setInterval(
+        () => {
+          this.watch(stallMs);
+        },
+        Math.min(1_000, stallMs / 2),
+      );
+      this.watchdog.unref();
+    }
+    await this.startConsumer();
+  }
+
+  /** Makes the current incarnation's consumer, joins its group and runs it. */
+  private async startConsumer(): Promise<void> {
+    const { kafka, topic, groupId, fetchMaxWaitMs, logger } = this.options;
+    const incarnation = this.incarnation;
+    const signal = this.replacing.signal;
+    const consumer = kafka.consumer({
+      // Each its own group: a new member of the old group would wait for the old one to leave
+      // or expire, and the old one may be stuck on the broker that does not answer.
+      groupId: incarnation === 0 ? groupId : `${groupId}.${incarnation}`,
       maxWaitTimeInMs: fetchMaxWaitMs,
       minBytes: 1,
       maxBytes: FETCH_MAX_BYTES,
@@ -137,32 +183,125 @@ export class RevocationConsumer {
       // Partitions added to the topic are announced by heartbeats; this is the fallback.
       metadataMaxAge: 30_000,
     });
-    this.consumer.on(this.consumer.events.GROUP_JOIN, () => {
-      this.seekToPosition();
+    this.consumer = consumer;
+    const current = () => this.incarnation === incarnation;
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (current()) this.seekToPosition(consumer);
     });
-    this.consumer.on(this.consumer.events.CRASH, (event) => {
-      logger.error(`revocation consumer crashed: ${String(event.payload.error)}; restarting`);
+    consumer.on(consumer.events.REQUEST_TIMEOUT, () => {
+      if (current()) this.timedOut = true;
     });
-    await this.retrying('join the consumer group', async () => {
-      await this.consumer?.connect();
-      // Where a partition is read from is always our own seek; `fromBeginning` only decides
-      // where to go if that offset is gone from the log (out of range): the oldest, not the newest.
-      await this.consumer?.subscribe({ topics: [topic], fromBeginning: true });
+    consumer.on(consumer.events.CRASH, (event) => {
+      if (current())
+        logger.error(`revocation consumer crashed: ${String(event.payload.error)}; restarting`);
     });
+    await this.retrying(
+      'join the consumer group',
+      async () => {
+        await consumer.connect();
+        // Where a partition is read from is always our own seek; `fromBeginning` only decides
+        // where to go if that offset is gone from the log (out of range): the oldest, not the newest.
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      },
+      signal,
+    );
     // `run` asks for the topic's metadata first, and fails when the broker has not loaded it
     // yet (KafkaJSTopicMetadataNotLoaded, seen on a loaded machine): retried like the join.
-    const consumer = this.consumer;
-    await this.retrying('start reading the topic', () => consumer.run(this.runConfig));
+    await this.retrying('start reading the topic', () => consumer.run(this.runConfig()), signal);
+  }
+
+  /** How the current incarnation's consumer runs: batches of another are ignored. */
+  private runConfig(): ConsumerRunConfig {
+    const incarnation = this.incarnation;
+    return {
+      autoCommit: false,
+      eachBatchAutoResolve: true,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.onBatch(payload, incarnation),
+    };
+  }
+
+  /**
+   * Replaces the consumer when it is stuck (not during the replay, which reads old
+   * heartbeats): when some partitions fell `stallMs` behind the others, or when none was heard
+   * from for `stallMs` and one of its requests timed out (a broker stopped answering: when it
+   * is the group's coordinator, every partition waits on it). Partitions ageing together
+   * without a timeout (no publisher, or brokers refusing connections) replace nothing. While
+   * stuck, it is replaced again after `stallMs`, then after twice as long each time (at most
+   * 30 s): a replacement may come before the cluster gave the silent broker's partitions to
+   * other leaders, or start from the silent broker as its seed.
+   */
+  private watch(stallMs: number): void {
+    if (this.stopped || this.replayDurationMs === undefined) return;
+    const { freshness } = this.options;
+    const spread = freshness.spreadMs();
+    const silentMs = freshness.report().stalestAgeMs;
+    const stuck = spread > stallMs || (this.timedOut && silentMs > stallMs);
+    if (!stuck) {
+      // The streak (and the wait between replacements) ends once the view is fresh.
+      if (silentMs <= stallMs) this.restartStreak = 0;
+      return;
+    }
+    const now = this.now();
+    const wait = Math.min(
+      MAX_RESTART_INTERVAL_MS,
+      stallMs * 2 ** Math.max(0, this.restartStreak - 1),
+    );
+    if (now - this.lastRestartAt < wait) return;
+    this.restartStreak += 1;
+    this.lastRestartAt = now;
+    const { stalestPartition, stalestAgeMs } = freshness.report();
+    const heard = Number.isFinite(stalestAgeMs) ? `${Math.round(stalestAgeMs)} ms ago` : 'never';
+    const why =
+      spread > stallMs
+        ? `is ${spread === Infinity ? 'silent' : `${Math.round(spread)} ms`} behind the others`
+        : 'is silent and a request to Kafka timed out';
+    this.options.logger.warn(
+      `partition ${stalestPartition} of ${this.options.topic} ${why} (last heard ${heard}): ` +
+        `replacing the consumer (${this.restartStreak} in a row); the new one reads on from the same positions`,
+    );
+    this.options.metrics.consumerRestarts.inc();
+    void this.replaceConsumer(); // never rejects
+  }
+
+  /** Abandons the current consumer and starts the next one from the positions kept here. */
+  private async replaceConsumer(): Promise<void> {
+    const old = this.consumer;
+    this.incarnation += 1;
+    this.timedOut = false;
+    this.replacing.abort();
+    const replacing = new AbortController();
+    this.replacing = replacing;
+    if (old) {
+      // May take a while (requests to the silent broker time out first): in the background.
+      const leaving: Promise<void> = old
+        .disconnect()
+        .catch(() => undefined)
+        .finally(() => this.abandoned.delete(leaving));
+      this.abandoned.add(leaving);
+    }
+    // A batch of the old consumer still being applied (only a parking waits) stops at its next
+    // message: then the positions are final, and the new consumer seeks to them.
+    await this.applying;
+    if (this.stopped || replacing.signal.aborted) return;
+    await this.startConsumer().catch((error: unknown) => {
+      // Stopped, or replaced in turn: the next consumer (if any) carries on.
+      if (!this.stopped && !replacing.signal.aborted)
+        this.options.logger.error(`could not start the new consumer: ${(error as Error).message}`);
+    });
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.stopping.abort();
+    clearInterval(this.watchdog);
     await this.rejoining;
+    // A replacement still joining ends with the disconnect below (its retries are aborted).
     await Promise.allSettled([
       this.consumer?.disconnect(),
       this.producer?.disconnect(),
       this.admin?.disconnect(),
+      ...this.abandoned,
     ]);
   }
 
@@ -193,9 +332,9 @@ export class RevocationConsumer {
     return ends.map((entry) => entry.partition);
   }
 
-  private seekToPosition(): void {
+  private seekToPosition(consumer: Consumer): void {
     for (const [partition, offset] of this.position)
-      this.consumer?.seek({ topic: this.options.topic, partition, offset });
+      consumer.seek({ topic: this.options.topic, partition, offset });
   }
 
   /**
@@ -203,7 +342,9 @@ export class RevocationConsumer {
    * them before the instance is ready, so the per-message path is synchronous (only parking an
    * invalid message waits), and the counters and the position are updated once per batch.
    */
-  private async onBatch(payload: EachBatchPayload): Promise<void> {
+  private async onBatch(payload: EachBatchPayload, incarnation: number): Promise<void> {
+    // A replaced consumer's batch: the new consumer reads it again from the positions.
+    if (incarnation !== this.incarnation) return;
     const { batch } = payload;
     const partition = batch.partition;
     const { messages } = batch;
@@ -214,12 +355,15 @@ export class RevocationConsumer {
     const last = messages.at(-1);
     const allHistory =
       replayEnd !== undefined && last !== undefined && BigInt(last.offset) < replayEnd;
-    const interrupted = () => !payload.isRunning() || payload.isStale();
+    const interrupted = () =>
+      incarnation !== this.incarnation || !payload.isRunning() || payload.isStale();
     let handled: KafkaMessage | undefined;
     let history = 0;
     // Asked before each message that may follow a wait (the start, a parking) or a listener (a
     // live message): between two messages of history nothing else runs that could stop or seek.
     let ask = true;
+    let applied!: () => void;
+    this.applying = new Promise<void>((resolve) => (applied = resolve));
     try {
       for (const message of messages) {
         const isHistory =
@@ -234,6 +378,7 @@ export class RevocationConsumer {
     } finally {
       tally.countInto(this.options.metrics);
       if (handled) this.handledUpTo(partition, handled, history);
+      applied();
     }
     await payload.heartbeat();
   }
@@ -343,12 +488,15 @@ export class RevocationConsumer {
     freshness.track(Array.from({ length: count }, (_, partition) => partition));
     // Not from within the batch being handled: stopping waits for it to finish.
     const previous = this.rejoining ?? Promise.resolve();
+    const incarnation = this.incarnation;
+    const consumer = this.consumer;
     this.rejoining = previous
       .then(() => sleep(0))
       .then(async () => {
-        if (this.stopped || !this.consumer) return;
-        await this.consumer.stop();
-        await this.consumer.run(this.runConfig);
+        // A consumer that replaced this one meanwhile is assigned every partition anyway.
+        if (this.stopped || !consumer || incarnation !== this.incarnation) return;
+        await consumer.stop();
+        await consumer.run(this.runConfig());
       })
       .catch((error: unknown) => {
         logger.error(`could not rejoin to read the new partitions: ${(error as Error).message}`);
@@ -364,11 +512,11 @@ export class RevocationConsumer {
     this.resolveReplayed();
   }
 
-  /** Retries `attempt` until it works; rejects with its last error once stopped. */
-  private retrying<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+  /** Retries `attempt` until it works; rejects with its last error once stopped (or `until`). */
+  private retrying<T>(what: string, attempt: () => Promise<T>, until?: AbortSignal): Promise<T> {
     return retry(attempt, {
       ...START_BACKOFF,
-      signal: this.stopping.signal,
+      signal: until ? AbortSignal.any([this.stopping.signal, until]) : this.stopping.signal,
       onRetry: ({ attempt: tries, error }) => {
         if (tries === 1 || tries % 10 === 0)
           this.options.logger.warn(

@@ -4,7 +4,7 @@
 // As a module: `startKafka(options)` resolves once the admin API answers.
 // As a command: `npm run kafka` runs a broker in the foreground
 // until SIGINT/SIGTERM (KAFKA_PORT, KAFKA_DATA_DIR).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -333,6 +333,21 @@ interface NodeSpec {
 }
 
 /**
+ * Runs `command` to its end without blocking the event loop: its output ignored, its errors
+ * to ours; fails naming `what` (never the arguments: they may hold passwords).
+ */
+function runToEnd(what: string, command: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${what} exited with ${code ?? signal}`));
+    });
+  });
+}
+
+/**
  * Formats (when new) and starts each node of `specs` as one KRaft quorum (all of them
  * voters), all at once: a node of a cluster answers only once a quorum of its voters runs.
  */
@@ -378,7 +393,11 @@ async function startNodes(
         join(libDir, '*'),
       ];
       if (!existsSync(join(logsDir, 'meta.properties'))) {
-        execFileSync(
+        // Not execFileSync: a JVM takes seconds to start on a loaded machine, and blocking the
+        // event loop that long (three nodes one after the other) timed out the probes of the
+        // servers started alongside (the Redis Cluster's nodes, ready but not asked in 20 s).
+        await runToEnd(
+          `formatting Kafka node ${nodeId}`,
           'java',
           [
             ...jvm,
@@ -394,10 +413,7 @@ async function startNodes(
               `SCRAM-SHA-512=[name=${name},password=${password}]`,
             ]),
           ],
-          {
-            // Its output lists the credentials' salts and keys: not for the terminal.
-            stdio: ['ignore', 'ignore', 'inherit'],
-          },
+          // Its output lists the credentials' salts and keys: not for the terminal.
         );
       }
       const brokers = `127.0.0.1:${port}`;

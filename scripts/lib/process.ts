@@ -7,8 +7,27 @@ import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-/** Resolves with a TCP port that was free on 127.0.0.1 a moment ago. */
-export function freePort(): Promise<number> {
+/**
+ * Ports this process handed out. The kernel may give the same port to the next bind to port 0
+ * once the probe let go of it, so two launchers starting side by side (a Kafka node's
+ * controller, a Redis node) could each be told the same "free" port: the second to bind fails.
+ */
+const handedOut = new Set<number>();
+
+/** Resolves with a TCP port that was free on 127.0.0.1 a moment ago, and never before handed
+ * out by this process. */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = await anyFreePort();
+    if (!handedOut.has(port)) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+  throw new Error('no free port that was not handed out before');
+}
+
+function anyFreePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
@@ -53,8 +72,12 @@ export async function freePortRun(count: number): Promise<number> {
   for (let attempt = 0; attempt < 200; attempt++) {
     const first = RUN_LOW + Math.floor(Math.random() * (RUN_HIGH - RUN_LOW - count));
     let free = true;
-    for (let port = first; free && port < first + count; port++) free = await canListen(port);
-    if (free) return first;
+    for (let port = first; free && port < first + count; port++)
+      free = !handedOut.has(port) && (await canListen(port));
+    if (free) {
+      for (let port = first; port < first + count; port++) handedOut.add(port);
+      return first;
+    }
   }
   throw new Error(`no run of ${count} free ports between ${RUN_LOW} and ${RUN_HIGH}`);
 }

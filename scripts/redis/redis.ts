@@ -139,14 +139,22 @@ export async function startRedisCluster({
   };
   try {
     for (const member of await Promise.all(
-      Array.from({ length: count }, (_, i) =>
+      Array.from({ length: count }, async (_, i) =>
         startRedis({
           dataDir: join(dataDir, `node-${i + 1}`),
           appendfsync,
-          args: Object.entries(redisClusterSettings).flatMap(([name, value]) => [
-            `--${name}`,
-            value,
-          ]),
+          args: [
+            ...Object.entries(redisClusterSettings).flatMap(([name, value]) => [
+              `--${name}`,
+              value,
+            ]),
+            // The cluster bus on a free port of its own. By default it is the node's port +
+            // 10,000: never checked free, and past 65,535 for a port above 55,535, which a free
+            // port from the ephemeral range (32,768-60,999) is one time in five: that node
+            // refuses to start ("Redis port number too high").
+            '--cluster-port',
+            String(await freePort()),
+          ],
           log,
         }),
       ),

@@ -125,6 +125,29 @@ describe('RevocationGuard.onRevocation', () => {
     expect(checkedWithin).toEqual(['session_revoked', 'session_revoked']);
   });
 
+  it('applies live revocations while no one listens, and tells a listener added later in full', async () => {
+    const first = buildRevocationEvent(revocation('u2', 's2'));
+    await fake.deliver([message(2, encodeRevocation(first))]);
+    const claims = (sid: string) => ({ sub: 'u2', sid, iat: NOW / 1000 - 10 });
+    expect(guard.store.check(claims('s2'))).toBe('session_revoked');
+
+    const seen: AppliedRevocation[] = [];
+    guard.onRevocation((applied) => {
+      seen.push(applied);
+    });
+    const everywhere = buildRevocationEvent(revocation('u2'));
+    await fake.deliver([message(3, encodeRevocation(everywhere))]);
+    expect(guard.store.check(claims('s3'))).toBe('user_revoked');
+    expect(seen).toEqual([
+      {
+        event: everywhere,
+        revoked: everywhere.events[SESSION_REVOKED],
+        appliedAt: NOW,
+        changed: true,
+      },
+    ]);
+  });
+
   it('tells of the messages after the replay end even when they come in its last batch', async () => {
     const seen: string[] = [];
     guard.onRevocation((applied) => {

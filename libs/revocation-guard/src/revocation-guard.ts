@@ -180,6 +180,7 @@ export class RevocationGuard {
       onRevocation: (applied) => {
         this.listeners.notify(applied);
       },
+      listening: () => this.listeners.size > 0,
       now: this.now,
     });
   }

@@ -57,6 +57,12 @@ export interface RevocationConsumerOptions {
   /** Each revocation applied after the start: not those of the replay, never heartbeats. */
   onRevocation?: (applied: AppliedRevocation) => void;
   /**
+   * Whether anything listens to `onRevocation` now (default: whether it is set). While nothing
+   * does, a live message is decoded only as far as the store needs, as the replay's are: the
+   * instance's cost per event during a revocation storm (bench/storm.ts).
+   */
+  listening?: () => boolean;
+  /**
    * A partition heard from this much later than another (ms, see `PartitionFreshness.spreadMs`),
    * or none heard from for this long after a request timed out, means the consumer is stuck on a
    * broker that does not answer: it is replaced by a new one, which reads on from where this one
@@ -399,7 +405,8 @@ export class RevocationConsumer {
   /**
    * Applies one message: synchronously, unless it fails the contract (then the promise of its
    * parking). `isHistory`: read by the replay, before the partition's end offset at start; of
-   * that, only what the store keeps is decoded (decodeForStore: exactly as strict).
+   * that, and of a live message while no one listens, only what the store keeps is decoded
+   * (decodeForStore: exactly as strict).
    */
   private handle(
     partition: number,
@@ -410,7 +417,7 @@ export class RevocationConsumer {
     const { store, freshness } = this.options;
     let decoded;
     try {
-      decoded = isHistory ? decodeForStore(message) : decodeMessage(message);
+      decoded = isHistory || !this.listening() ? decodeForStore(message) : decodeMessage(message);
     } catch (error) {
       if (!(error instanceof InvalidMessageError)) throw error;
       this.options.metrics.invalidMessages.inc();
@@ -524,6 +531,11 @@ export class RevocationConsumer {
           );
       },
     });
+  }
+
+  private listening(): boolean {
+    const { listening, onRevocation } = this.options;
+    return listening ? listening() : onRevocation !== undefined;
   }
 
   private now(): number {

@@ -8,7 +8,6 @@ import {
   type OutboxLayout,
 } from '@app/contracts';
 import { Redis } from 'ioredis';
-import { decodeJwt } from 'jose';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import {
   startKafkaCluster,
@@ -16,7 +15,7 @@ import {
   type KafkaNode,
 } from '../../scripts/kafka/kafka.ts';
 import { startSystem, type AppHandle, type RunningSystem } from '../../scripts/system.ts';
-import { API_SERVICES, me, type Session } from './revocation-system';
+import { API_SERVICES, me, toSession, type Session } from './revocation-system';
 
 // The whole system (every app a process from dist/, two instances of each API service, one
 // Redis) on a three-broker KRaft cluster of its own, for the Kafka fault tests: which broker
@@ -276,16 +275,7 @@ export class ClusterFaultSystem {
     const reply = await call(this.running.sessionServiceUrl, 'POST', '/auth/oidc', {
       body: { id_token: await this.issuer.sign({ sub: externalSub }), device: { name: label } },
     });
-    if (reply.status !== 200)
-      throw new Error(`${label}: sign-in answered ${reply.status} ${JSON.stringify(reply.body)}`);
-    const accessToken = String(reply.body.access_token);
-    return {
-      label,
-      accessToken,
-      refreshToken: String(reply.body.refresh_token),
-      sessionId: String(reply.body.session_id),
-      sub: String(decodeJwt(accessToken).sub),
-    };
+    return toSession(label, reply);
   }
 
   /** Ends `session` at the session service; resolves with the HTTP status. */

@@ -9,11 +9,11 @@ import {
   type TestOidcIssuer,
 } from '@app/testing';
 import { Cluster, Redis } from 'ioredis';
-import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import { exportJWK, generateKeyPair } from 'jose';
 import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import type { RedisClusterNode } from '../../scripts/redis/redis.ts';
 import type { AppHandle } from '../../scripts/system.ts';
-import { RevocationSystem, type Session } from './revocation-system';
+import { RevocationSystem, toSession, type Session } from './revocation-system';
 
 // Issue 15, the apps on the cluster topology end to end: every app a separate process from
 // dist/ (the session service, the publisher, two instances of each API service, a gateway) on
@@ -134,12 +134,7 @@ describeCluster('session revocation on the cluster topology (Kafka ×3, Redis Cl
     // Users hash to outbox shards, and shards to slots spread over the primaries: sign in
     // enough of them that each primary holds some session keys.
     await Promise.all(['alice', 'bob', 'admin'].map((user) => signIn(user, 'spread')));
-    const redis = new Cluster(
-      system.redisCluster.nodes.split(',').map((node) => {
-        const [host = '', port = ''] = node.split(':');
-        return { host, port: Number(port) };
-      }),
-    );
+    const redis = clusterClient(system.redisCluster.nodes);
     try {
       await eventually('the cluster client to be ready', () =>
         redis.status === 'ready' ? true : undefined,
@@ -555,19 +550,6 @@ async function signInOidc(url: string, issuer: TestOidcIssuer, user: string, lab
 
 function logoutCall(url: string, session: Session): Promise<Reply> {
   return call(url, 'POST', '/auth/logout', { token: session.accessToken });
-}
-
-function toSession(label: string, reply: Reply): Session {
-  if (reply.status !== 200)
-    throw new Error(`${label}: ${reply.status} ${JSON.stringify(reply.body)}`);
-  const accessToken = String(reply.body.access_token);
-  return {
-    label,
-    accessToken,
-    refreshToken: String(reply.body.refresh_token),
-    sessionId: String(reply.body.session_id),
-    sub: String(decodeJwt(accessToken).sub),
-  };
 }
 
 function shardOfSession(session: Session): number {

@@ -324,7 +324,10 @@ export async function me(api: AppHandle, session: Session): Promise<MeAnswer> {
   };
 }
 
-function toSession(label: string, reply: Reply): Session {
+/** The session a sign-in's 200 answer opened; throws on any other answer. */
+export function toSession(label: string, reply: Reply): Session {
+  if (reply.status !== 200)
+    throw new Error(`${label}: sign-in answered ${reply.status} ${JSON.stringify(reply.body)}`);
   const accessToken = String(reply.body.access_token);
   const claims = decodeJwt(accessToken);
   return {

@@ -241,7 +241,7 @@ export class RevocationConsumer {
     if (this.stopped || this.replayDurationMs === undefined) return;
     const { freshness } = this.options;
     const spread = freshness.spreadMs();
-    const silentMs = freshness.report().stalestAgeMs;
+    const { stalestPartition, stalestAgeMs: silentMs } = freshness.report();
     const stuck = spread > stallMs || (this.timedOut && silentMs > stallMs);
     if (!stuck) {
       // The streak (and the wait between replacements) ends once the view is fresh.
@@ -256,8 +256,7 @@ export class RevocationConsumer {
     if (now - this.lastRestartAt < wait) return;
     this.restartStreak += 1;
     this.lastRestartAt = now;
-    const { stalestPartition, stalestAgeMs } = freshness.report();
-    const heard = Number.isFinite(stalestAgeMs) ? `${Math.round(stalestAgeMs)} ms ago` : 'never';
+    const heard = Number.isFinite(silentMs) ? `${Math.round(silentMs)} ms ago` : 'never';
     const why =
       spread > stallMs
         ? `is ${spread === Infinity ? 'silent' : `${Math.round(spread)} ms`} behind the others`

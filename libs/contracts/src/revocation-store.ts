@@ -1,4 +1,5 @@
 import { SESSION_REVOKED, type RevocationEvent, type StoredRevocation } from '@app/contracts';
+import { SessionIdSet } from './session-id-set';
 
 export interface RevocationStoreOptions {
   /**
@@ -31,7 +32,7 @@ export type RevocationReason = 'session_revoked' | 'user_revoked';
  */
 export class RevocationStore {
   /** sid → when the entry may be forgotten (ms). Insertion order ≈ time order, for pruning. */
-  private readonly sessions = new Map<string, number>();
+  private readonly sessions = new SessionIdSet();
   /** user id → latest user-wide revocation instant (ms). */
   private readonly users = new Map<string, number>();
   private readonly retentionMs: number;
@@ -57,15 +58,21 @@ export class RevocationStore {
     const at = Math.round(eventTimestamp * 1000);
     const forgetAt = at + this.retentionMs;
     if (forgetAt <= this.now()) return false; // older than any token still alive
-    if (sessionId !== undefined) {
-      if (this.sessions.has(sessionId)) return false;
-      this.sessions.set(sessionId, forgetAt);
-      return true;
-    }
+    if (sessionId !== undefined) return this.sessions.add(sessionId, forgetAt);
     const known = this.users.get(userId);
     if (known !== undefined && known >= at) return false;
     this.users.set(userId, at);
     return true;
+  }
+
+  /**
+   * {@link applyRevoked} for one session whose id is the UTF-8 bytes `bytes[start, end)`, read
+   * where they lie (a replay's fetch answer): no string is made of it.
+   */
+  applyRevokedSession(bytes: Buffer, start: number, end: number, eventTimestamp: number): boolean {
+    const forgetAt = Math.round(eventTimestamp * 1000) + this.retentionMs;
+    if (forgetAt <= this.now()) return false;
+    return this.sessions.addBytes(bytes, start, end, forgetAt);
   }
 
   /** Why this token is revoked, or undefined when it is not. */
@@ -79,12 +86,8 @@ export class RevocationStore {
   /** Forgets what no live token can be affected by any more; returns how many entries went. */
   prune(): number {
     const now = this.now();
-    let dropped = 0;
-    for (const [sessionId, forgetAt] of this.sessions) {
-      if (forgetAt > now) break; // later entries were (mostly) added later: stop at the first live one
-      this.sessions.delete(sessionId);
-      dropped += 1;
-    }
+    // Later entries were (mostly) added later: it stops at the first live one.
+    let dropped = this.sessions.forgetExpired(now);
     for (const [userId, at] of this.users) {
       if (at + this.retentionMs <= now) {
         this.users.delete(userId);

@@ -1,7 +1,9 @@
 import type { z } from 'zod';
+import type { RevocationStore } from './revocation-store';
 import { heartbeat, heartbeatV1, type Heartbeat, type HeartbeatV1 } from './heartbeat';
 import {
   readCanonicalRevocation,
+  readCanonicalRevocationSpans,
   vouchesForHeartbeat,
   vouchesForRevocation,
   type StoredRevocation,
@@ -131,6 +133,50 @@ export function decodeMessage(message: WireMessage): Decoded {
 }
 
 /**
+ * A message's parts where they lie in a buffer (a fetch's answer), as a reader below KafkaJS has
+ * them (the guard's history reader).
+ */
+export interface MessageInPlace {
+  readonly buffer: Buffer;
+  /** -1 for a null key or value. */
+  readonly keyStart: number;
+  readonly keyEnd: number;
+  readonly valueStart: number;
+  readonly valueEnd: number;
+  /** Whether the message's first header called `name` holds exactly `value` (both ASCII). */
+  headerIs(name: string, value: string): boolean;
+}
+
+/**
+ * decodeForStore, then `store.applyRevoked`, for a message read in place: a revocation written
+ * as the contract's encoder writes it (headers, key = the user id, the value as
+ * readCanonicalRevocationSpans reads it) is applied without a copy of it. Returns whether it
+ * changed the store; undefined for any other message, which decodeForStore then decides on
+ * (exactly the messages it reads without the schema are applied here).
+ */
+export function applyInPlace(store: RevocationStore, message: MessageInPlace): boolean | undefined {
+  const { buffer, keyStart, keyEnd, valueStart, valueEnd } = message;
+  if (
+    keyStart < 0 ||
+    valueStart < 0 ||
+    !message.headerIs(KIND_HEADER, MessageKind.Revocation) ||
+    !message.headerIs(SCHEMA_VERSION_HEADER, SCHEMA_VERSION)
+  )
+    return undefined;
+  const spans = readCanonicalRevocationSpans(buffer, valueStart, valueEnd);
+  if (spans === undefined) return undefined;
+  const { userStart, userEnd, sessionStart, sessionEnd, eventTimestamp } = spans;
+  // The key must be the user id: the same bytes (the id is ASCII, so the same text).
+  if (keyEnd - keyStart !== userEnd - userStart) return undefined;
+  for (let index = 0; index < keyEnd - keyStart; index += 1)
+    if (buffer[keyStart + index] !== buffer[userStart + index]) return undefined;
+  if (sessionStart >= 0)
+    return store.applyRevokedSession(buffer, sessionStart, sessionEnd, eventTimestamp);
+  const userId = buffer.toString('latin1', userStart, userEnd);
+  return store.applyRevoked({ userId, sessionId: undefined, eventTimestamp });
+}
+
+/**
  * decodeMessage for a consumer that only applies revocations to its store (a replay of the
  * topic): accepts and refuses exactly the messages decodeMessage does, with the same errors, but
  * gives of a revocation only what the store keeps. A revocation written as the contract's
@@ -138,12 +184,13 @@ export function decodeMessage(message: WireMessage): Decoded {
  * other message goes through decodeMessage.
  */
 export function decodeForStore(message: WireMessage): DecodedForStore {
+  const { value } = message;
   if (
-    message.value !== null &&
+    value !== null &&
     header(message, KIND_HEADER) === MessageKind.Revocation &&
     header(message, SCHEMA_VERSION_HEADER) === SCHEMA_VERSION
   ) {
-    const revoked = readCanonicalRevocation(message.value.toString());
+    const revoked = readCanonicalRevocation(typeof value === 'string' ? Buffer.from(value) : value);
     if (revoked !== undefined && message.key?.toString() === revoked.userId)
       return { kind: MessageKind.Revocation, ...revoked };
   }

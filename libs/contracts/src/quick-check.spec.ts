@@ -1,5 +1,6 @@
 import { buildRevocationEvent } from './build-event';
 import {
+  applyInPlace,
   decodeForStore,
   decodeMessage,
   encodeHeartbeat,
@@ -7,6 +8,7 @@ import {
   InvalidMessageError,
 } from './codec';
 import { heartbeat, heartbeatV1 } from './heartbeat';
+import { RevocationStore } from './revocation-store';
 import { readCanonicalRevocation, vouchesForHeartbeat, vouchesForRevocation } from './quick-check';
 import { SCHEMA_VERSION } from './topic';
 import { revocationEvent, SESSION_REVOKED, type RevocationEvent } from './session-revoked.event';
@@ -183,7 +185,7 @@ describe('the quick check of revocation events', () => {
             context,
             decoded: outcome(() => storePart(decodeMessage(message))),
           });
-          if (readCanonicalRevocation(json) === undefined) continue;
+          if (readCanonicalRevocation(Buffer.from(json)) === undefined) continue;
           // What it reads without the schema, the schema accepts.
           expect({ context, valid: revocationEvent.safeParse(JSON.parse(json)).success }).toEqual({
             context,
@@ -192,6 +194,83 @@ describe('the quick check of revocation events', () => {
           fast += 1;
         }
       expect(fast).toBeGreaterThan(50);
+    });
+
+    it('reads a value inside larger bytes (a fetch answer) as alone, never past its end', () => {
+      // Every value cut short and every value with one character changed, padded with what
+      // would complete it: a read past its end would accept it.
+      const encoded = text(valid[0]!);
+      const changed = Array.from(encoded).flatMap((_, at) =>
+        ['"', '\\', '0', 'x', '}', ',', '.', 'é', '\u0000'].map(
+          (character) => encoded.slice(0, at) + character + encoded.slice(at + 1),
+        ),
+      );
+      const cut = Array.from(encoded, (_, length) => encoded.slice(0, length));
+      let read = 0;
+      for (const json of [...texts, ...cut, ...changed]) {
+        const value = Buffer.from(json);
+        const padded = Buffer.concat([Buffer.from('{"jti":'), value, Buffer.from('}}}')]);
+        const context = `for ${json}`;
+        const alone = readCanonicalRevocation(value);
+        expect({ context, inside: readCanonicalRevocation(padded, 7, 7 + value.length) }).toEqual({
+          context,
+          inside: alone,
+        });
+        if (alone) read += 1;
+      }
+      expect(read).toBeGreaterThan(30);
+    });
+
+    it('applies in place (a fetch answer) exactly the events decodeForStore reads without the schema', () => {
+      let inPlace = 0;
+      for (const json of texts)
+        for (const key of [undefined, 'bob'])
+          for (const version of [SCHEMA_VERSION, `${SCHEMA_VERSION}0`]) {
+            const message = { ...revocationMessage(json, key) };
+            message.headers = { ...message.headers, 'schema-version': Buffer.from(version) };
+            const context = `for ${json} keyed ${message.key} version ${version}`;
+            const key_ = Buffer.from(message.key);
+            // Key and value inside a larger buffer, as in an answer to a fetch.
+            const buffer = Buffer.concat([
+              Buffer.from('{{'),
+              key_,
+              message.value,
+              Buffer.from('}}}'),
+            ]);
+            const store = new RevocationStore({ retentionMs: 1e12 });
+            const changed = applyInPlace(store, {
+              buffer,
+              keyStart: 2,
+              keyEnd: 2 + key_.length,
+              valueStart: 2 + key_.length,
+              valueEnd: buffer.length - 3,
+              headerIs: (name, value) =>
+                String((message.headers as Record<string, Buffer>)[name]) === value,
+            });
+            const quick =
+              readCanonicalRevocation(message.value) !== undefined && version === SCHEMA_VERSION;
+            const decoded = outcome(() => decodeForStore(message));
+            if (changed === undefined) {
+              // Left to decodeForStore: one it does not read without the schema.
+              const keyed = quick && readCanonicalRevocation(message.value)?.userId === message.key;
+              expect({ context, keyed }).toEqual({ context, keyed: false });
+              continue;
+            }
+            inPlace += 1;
+            const stored = (decoded as { value: { userId: string; sessionId?: string } }).value;
+            const expected = new RevocationStore({ retentionMs: 1e12 });
+            expect({ context, changed }).toEqual({
+              context,
+              changed: expected.applyRevoked(stored as Parameters<typeof expected.applyRevoked>[0]),
+            });
+            expect({ context, size: store.size() }).toEqual({ context, size: expected.size() });
+            const token = { sid: stored.sessionId ?? 'other', sub: stored.userId, iat: 0 };
+            expect({ context, check: store.check(token) }).toEqual({
+              context,
+              check: expected.check(token),
+            });
+          }
+      expect(inPlace).toBeGreaterThan(50);
     });
 
     it('reads the events the contract encodes without JSON.parse, into strings of their own', () => {
@@ -212,7 +291,7 @@ describe('the quick check of revocation events', () => {
           jti,
         );
         const { value } = encodeRevocation(revocation);
-        expect(readCanonicalRevocation(value)).toEqual({
+        expect(readCanonicalRevocation(Buffer.from(value))).toEqual({
           userId: 'u'.repeat(256),
           sessionId,
           eventTimestamp: AT / 1000,

@@ -96,49 +96,148 @@ export interface StoredRevocation {
   eventTimestamp: number;
 }
 
-/** A JSON string of 1 to `max` printable ASCII characters, none escaped: its text is its value. */
-const plain = (max: number, capture = false) =>
-  `"${capture ? '(' : ''}[\\x20\\x21\\x23-\\x5b\\x5d-\\x7e]{1,${max}}${capture ? ')' : ''}"`;
-const literal = (text: string) => text.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-
-/**
- * A valid revocation event exactly as the contract's encoder writes it (JSON.stringify of the
- * schema's output: its keys in the schema's order, no white space), every string plain (above),
- * `iat` of at most 15 digits (a safe integer), `event_timestamp` a plain decimal. Captures the
- * user id, the session id and `event_timestamp`. Every text it matches is valid JSON whose value
- * the schema accepts; other texts, valid or not, are left to JSON.parse and the schema.
- */
-const CANONICAL_REVOCATION = new RegExp(
-  [
-    `^\\{"jti":${plain(128)},"iss":${plain(512)},"iat":(?:0|[1-9][0-9]{0,14}),`,
-    `"events":\\{"${literal(SESSION_REVOKED)}":\\{`,
-    `"subject":\\{"format":"complex","user":\\{"format":"opaque","id":${plain(256, true)}\\}`,
-    `(?:,"session":\\{"format":"opaque","id":${plain(256, true)}\\})?\\},`,
-    `"event_timestamp":((?:0|[1-9][0-9]{0,15})(?:\\.[0-9]{1,17})?),`,
-    `"initiating_entity":"(?:user|admin|policy|system)"`,
-    `(?:,"reason_admin":\\{"en":${plain(256)}\\})?\\}\\}\\}$`,
-  ].join(''),
+const latin1 = (text: string) => Buffer.from(text, 'latin1');
+const JTI = latin1('{"jti":');
+const ISS = latin1(',"iss":');
+const IAT = latin1(',"iat":');
+const USER = latin1(
+  `,"events":{"${SESSION_REVOKED}":{"subject":{"format":"complex","user":{"format":"opaque","id":`,
 );
+const CLOSE = latin1('}');
+const SESSION = latin1(',"session":{"format":"opaque","id":');
+const EVENT_TIMESTAMP = latin1('},"event_timestamp":');
+const INITIATING_ENTITY = latin1(',"initiating_entity":"');
+const ENTITIES = [...INITIATING_ENTITIES].map((entity) => latin1(`${String(entity)}"`));
+const REASON = latin1(',"reason_admin":{"en":');
+const END = latin1('}}}');
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const DOT = 0x2e;
+const ZERO = 0x30;
+const NINE = 0x39;
+
+const isDigit = (byte: number | undefined) => byte !== undefined && byte >= ZERO && byte <= NINE;
+
+/** After `literal` at `at`, or -1. */
+function skipLiteral(bytes: Buffer, at: number, end: number, literal: Buffer): number {
+  if (at < 0 || end - at < literal.length) return -1;
+  for (let index = 0; index < literal.length; index += 1)
+    if (bytes[at + index] !== literal[index]) return -1;
+  return at + literal.length;
+}
 
 /**
- * A substring of the message's text would keep all of it alive (V8 slices strings), for as
- * long as the store holds the id: a string of its own instead. (JSON.parse of a plain JSON
- * string: no quote or backslash in it to escape.)
+ * After a plain JSON string of 1 to `max` characters at `at`, or -1: printable ASCII, none
+ * escaped (no quote or backslash), so its text is its value.
  */
-const ownCopy = (plainText: string): string => JSON.parse(`"${plainText}"`) as string;
+function skipPlain(bytes: Buffer, at: number, end: number, max: number): number {
+  if (at < 0 || at >= end || bytes[at] !== QUOTE) return -1;
+  let index = at + 1;
+  const limit = Math.min(end, index + max + 1);
+  while (index < limit) {
+    const byte = bytes[index] ?? 0;
+    if (byte === QUOTE) return index === at + 1 ? -1 : index + 1;
+    if (byte < 0x20 || byte > 0x7e || byte === BACKSLASH) return -1;
+    index += 1;
+  }
+  return -1; // longer than `max`, or the end came first
+}
+
+/** After 1 to `max` digits at `at`, none of them a leading zero unless alone; or -1. */
+function skipInteger(bytes: Buffer, at: number, end: number, max: number): number {
+  if (at < 0 || at >= end) return -1;
+  if (bytes[at] === ZERO) return at + 1;
+  let index = at;
+  while (index < end && index - at < max && isDigit(bytes[index])) index += 1;
+  return index === at ? -1 : index;
+}
+
+/** Where readCanonicalRevocationSpans found the ids in the bytes (ASCII: a byte a character). */
+export interface CanonicalRevocationSpans {
+  userStart: number;
+  userEnd: number;
+  /** -1 when the event has no session (every session of the user). */
+  sessionStart: number;
+  sessionEnd: number;
+  eventTimestamp: number;
+}
 
 /**
- * The store's part of a revocation event written as the contract's encoder writes it, read
- * without JSON.parse or the schema: for a replay of millions. Undefined for any other text,
- * valid or not: decode that with decodeMessage, which decides.
+ * The store's part of a revocation event written exactly as the contract's encoder writes it
+ * (JSON.stringify of the schema's output: its keys in the schema's order, no white space), read
+ * from the UTF-8 bytes of the value in place, without JSON.parse or the schema: for a replay of
+ * millions. Every string in it plain (see skipPlain), `iat` of at most 15 digits (a safe
+ * integer), `event_timestamp` a plain decimal: every value it reads is valid JSON that the schema
+ * accepts. Undefined for any other value, valid or not (a value that is not ASCII never reads):
+ * decode that with decodeMessage, which decides. `bytes` may hold more than the value (a fetch's
+ * answer): nothing outside [start, end) is read. Where the ids are: see readCanonicalRevocation
+ * for them as strings.
  */
-export function readCanonicalRevocation(text: string): StoredRevocation | undefined {
-  const match = CANONICAL_REVOCATION.exec(text);
-  if (match === null) return undefined;
-  const [, userId = '', sessionId, timestamp = ''] = match;
+export function readCanonicalRevocationSpans(
+  bytes: Buffer,
+  start: number,
+  end: number,
+): CanonicalRevocationSpans | undefined {
+  let at = skipPlain(bytes, skipLiteral(bytes, start, end, JTI), end, 128);
+  at = skipPlain(bytes, skipLiteral(bytes, at, end, ISS), end, 512);
+  at = skipInteger(bytes, skipLiteral(bytes, at, end, IAT), end, 15);
+  const userStart = skipLiteral(bytes, at, end, USER) + 1;
+  at = skipPlain(bytes, userStart - 1, end, 256);
+  if (at < 0) return undefined;
+  const userEnd = at - 1;
+  at = skipLiteral(bytes, at, end, CLOSE);
+  let sessionStart = -1;
+  let sessionEnd = -1;
+  const session = skipLiteral(bytes, at, end, SESSION);
+  if (session >= 0) {
+    at = skipPlain(bytes, session, end, 256);
+    if (at < 0) return undefined;
+    sessionStart = session + 1;
+    sessionEnd = at - 1;
+    at = skipLiteral(bytes, at, end, CLOSE);
+  }
+  const timestampStart = skipLiteral(bytes, at, end, EVENT_TIMESTAMP);
+  at = skipInteger(bytes, timestampStart, end, 16);
+  if (at >= 0 && at < end && bytes[at] === DOT) {
+    const fraction = at + 1;
+    at = fraction;
+    while (at < end && at - fraction < 17 && isDigit(bytes[at])) at += 1;
+    if (at === fraction) return undefined;
+  }
+  if (at < 0) return undefined;
+  const timestampEnd = at;
+  at = skipLiteral(bytes, at, end, INITIATING_ENTITY);
+  if (at < 0) return undefined;
+  let entity = -1;
+  for (const candidate of ENTITIES) {
+    entity = skipLiteral(bytes, at, end, candidate);
+    if (entity >= 0) break;
+  }
+  at = entity;
+  const reason = skipLiteral(bytes, at, end, REASON);
+  if (reason >= 0) at = skipLiteral(bytes, skipPlain(bytes, reason, end, 256), end, CLOSE);
+  if (skipLiteral(bytes, at, end, END) !== end) return undefined;
   return {
-    userId: ownCopy(userId),
-    sessionId: sessionId === undefined ? undefined : ownCopy(sessionId),
-    eventTimestamp: Number(timestamp),
+    userStart,
+    userEnd,
+    sessionStart,
+    sessionEnd,
+    eventTimestamp: Number(bytes.toString('latin1', timestampStart, timestampEnd)),
+  };
+}
+
+/** readCanonicalRevocationSpans with the ids as strings of their own. */
+export function readCanonicalRevocation(
+  bytes: Buffer,
+  start = 0,
+  end = bytes.length,
+): StoredRevocation | undefined {
+  const spans = readCanonicalRevocationSpans(bytes, start, end);
+  if (spans === undefined) return undefined;
+  const { userStart, userEnd, sessionStart, sessionEnd, eventTimestamp } = spans;
+  return {
+    userId: bytes.toString('latin1', userStart, userEnd),
+    sessionId: sessionStart < 0 ? undefined : bytes.toString('latin1', sessionStart, sessionEnd),
+    eventTimestamp,
   };
 }

@@ -84,6 +84,8 @@ async function replay({ run, guard: options, distDir }: ReplaySettings) {
   const { replay: progress, store } = guard.health();
   const cpuMs = (cpu.user + cpu.system) / 1000;
   const heapGrowth = after.heap_used - before.heap_used;
+  // The store's revoked sessions are in typed arrays (SessionIdSet): off the heap, in array buffers.
+  const heldGrowth = heapGrowth + after.array_buffers - before.array_buffers;
   // The pace once messages flow: from the first sample with anything read to the end.
   const first = samples.find(([, read]) => read > 0);
   const flowingMs = first && readyMs - first[0];
@@ -101,9 +103,10 @@ async function replay({ run, guard: options, distDir }: ReplaySettings) {
     revoked_sessions_held: store.sessions,
     users_revoked_held: store.users,
     heap_growth_bytes: heapGrowth,
+    held_growth_bytes: heldGrowth,
     rss_growth_bytes: after.rss - before.rss,
     peak_rss_bytes: peakRss,
-    bytes_per_revoked_session: round(heapGrowth / store.sessions, 1),
+    bytes_per_revoked_session: round(heldGrowth / store.sessions, 1),
     memory_before: before,
     memory_after: after,
     /** The largest of each figure in the samples taken every 50 ms during the replay. */

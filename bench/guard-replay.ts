@@ -233,6 +233,7 @@ function medians(runs: Awaited<ReturnType<typeof replayRun>>[]) {
     revoked_sessions_held: first?.revoked_sessions_held,
     users_revoked_held: first?.users_revoked_held,
     heap_growth_bytes: pick((x) => x.heap_growth_bytes),
+    held_growth_bytes: pick((x) => x.held_growth_bytes),
     rss_growth_bytes: pick((x) => x.rss_growth_bytes),
     peak_rss_bytes: pick((x) => x.peak_rss_bytes),
     bytes_per_revoked_session: pick((x) => x.bytes_per_revoked_session),
@@ -272,7 +273,7 @@ await run.main(async () => {
     const summary = await replayRun({ run: index, guard }, kafka.pid, produced);
     log(
       `replay ${index}: ready in ${n(summary.ready_ms)} ms (${n(summary.events_per_s)} events/s), ` +
-        `heap +${mib(summary.heap_growth_bytes)}, peak RSS ${mib(summary.peak_rss_bytes)}`,
+        `held +${mib(summary.held_growth_bytes)}, peak RSS ${mib(summary.peak_rss_bytes)}`,
     );
     runs.push(summary);
     if (baselineDist === undefined) continue;
@@ -314,7 +315,7 @@ await run.main(async () => {
     `  ${n(r.messages_in_window)} messages in the window (median of ${runs.length} runs, each a fresh process):`,
     `    ready after ${n(r.ready_ms)} ms: ${n(r.events_per_s)} events/s (runs: ${runs.map((x) => n(x.ready_ms)).join(' · ')} ms)`,
     `    first message after ${n(r.first_message_after_ms)} ms; guard CPU ${Math.round(r.guard_cpu_share * 100)}% of the wall time`,
-    `    held: ${n(r.revoked_sessions_held)} revoked sessions, ${n(r.users_revoked_held)} users; heap +${mib(r.heap_growth_bytes)} (${r.bytes_per_revoked_session} B per session), RSS +${mib(r.rss_growth_bytes)}, peak RSS ${mib(r.peak_rss_bytes)}`,
+    `    held: ${n(r.revoked_sessions_held)} revoked sessions, ${n(r.users_revoked_held)} users; heap and array buffers +${mib(r.held_growth_bytes)} (${r.bytes_per_revoked_session} B per session; heap +${mib(r.heap_growth_bytes)}), RSS +${mib(r.rss_growth_bytes)}, peak RSS ${mib(r.peak_rss_bytes)}`,
     ...(b
       ? [
           `    baseline (${b.dist}), same topic, each run right after: ready after ${n(b.ready_ms)} ms (runs: ${b.runs.map((x) => n(x.ready_ms)).join(' · ')} ms), peak RSS ${mib(b.peak_rss_bytes)}`,

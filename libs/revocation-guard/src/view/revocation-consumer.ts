@@ -1,4 +1,5 @@
 import {
+  applyInPlace,
   SESSION_REVOKED,
   deadLetterTopic,
   decodeForStore,
@@ -22,6 +23,7 @@ import type {
 } from 'kafkajs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { PartitionFreshness } from './freshness';
+import { readHistory, type RawRecord } from './history-reader';
 import type { GuardMetrics } from '../guard-metrics';
 import type { Logger } from '../logger';
 import type { AppliedRevocation } from './revocation-listeners';
@@ -32,6 +34,13 @@ import type { AppliedRevocation } from './revocation-listeners';
  * generation, and the old one grows with their garbage (peak RSS). Smaller fetches die young.
  */
 const FETCH_MAX_BYTES = 2 * 1024 * 1024;
+
+/**
+ * The direct reading of the history (history-reader.ts): the most one answer brings, and of one
+ * partition. Larger answers did not read faster and held more memory.
+ */
+const HISTORY_FETCH_MAX_BYTES = 4 * 1024 * 1024;
+const HISTORY_PARTITION_MAX_BYTES = 1024 * 1024;
 
 /** Waits between attempts to read the topic or join the group while Kafka is unreachable. */
 const START_BACKOFF: BackoffOptions = { initialMs: 100, maxMs: 2_000 };
@@ -69,6 +78,11 @@ export interface RevocationConsumerOptions {
    * was (see `watch`). Unset: never.
    */
   stallMs?: number;
+  /**
+   * Read the replay's history below KafkaJS's consumer (history-reader.ts; default true); the
+   * consumer reads whatever that leaves. False: the consumer reads all of it.
+   */
+  directReplay?: boolean;
   now?: () => number;
 }
 
@@ -166,11 +180,70 @@ export class RevocationConsumer {
       );
       this.watchdog.unref();
     }
-    await this.startConsumer();
+    // The consumer joins its group meanwhile, and reads on from where the direct reading ended.
+    const history = this.options.directReplay === false ? undefined : this.readHistoryDirectly();
+    await this.startConsumer(history);
   }
 
-  /** Makes the current incarnation's consumer, joins its group and runs it. */
-  private async startConsumer(): Promise<void> {
+  /**
+   * Reads what it can of the replay's history below KafkaJS's consumer (history-reader.ts),
+   * applying it as the consumer would; the consumer reads the rest from the positions reached.
+   * Never rejects.
+   */
+  private async readHistoryDirectly(): Promise<void> {
+    const { kafka, topic, metrics, logger } = this.options;
+    if (this.replayEnds.size === 0) return;
+    const ranges = [...this.replayEnds].map(([partition, end]) => ({
+      partition,
+      from: Number(this.position.get(partition)),
+      end: Number(end),
+    }));
+    let tally = new BatchTally();
+    const leftOver = await readHistory({
+      kafka,
+      topic,
+      ranges,
+      maxBytes: HISTORY_FETCH_MAX_BYTES,
+      partitionMaxBytes: HISTORY_PARTITION_MAX_BYTES,
+      onRecord: (partition, record) => this.handleRecord(partition, record, tally),
+      onProgress: (partition, next, read) => {
+        tally.countInto(metrics);
+        tally = new BatchTally();
+        this.position.set(partition, String(next));
+        this.replayRead += read;
+        const end = this.replayEnds.get(partition);
+        if (end !== undefined && BigInt(next) >= end) {
+          this.replayEnds.delete(partition);
+          this.completeReplayIfDone();
+        }
+      },
+      shouldStop: () => this.stopped,
+    });
+    const unread = [...leftOver].filter(([partition]) => this.replayEnds.has(partition));
+    if (unread.length > 0 && !this.stopped)
+      logger.warn(
+        `the consumer reads the rest of the history of ${unread.length} partition(s): ` +
+          unread.map(([partition, why]) => `${partition} (${why})`).join(', '),
+      );
+  }
+
+  /** `handle` for a record of the direct reading: a canonical revocation applied in place. */
+  private handleRecord(
+    partition: number,
+    record: RawRecord,
+    tally: BatchTally,
+  ): Promise<void> | undefined {
+    const changed = applyInPlace(this.options.store, record);
+    if (changed === undefined) return this.handle(partition, record.message(), true, tally);
+    tally.count(changed);
+    return undefined;
+  }
+
+  /**
+   * Makes the current incarnation's consumer, joins its group and runs it; once `before` (the
+   * direct reading of the history) settled, if given.
+   */
+  private async startConsumer(before?: Promise<void>): Promise<void> {
     const { kafka, topic, groupId, fetchMaxWaitMs, logger } = this.options;
     const incarnation = this.incarnation;
     const signal = this.replacing.signal;
@@ -211,6 +284,7 @@ export class RevocationConsumer {
       },
       signal,
     );
+    await before;
     // `run` asks for the topic's metadata first, and fails when the broker has not loaded it
     // yet (KafkaJSTopicMetadataNotLoaded, seen on a loaded machine): retried like the join.
     await this.retrying('start reading the topic', () => consumer.run(this.runConfig()), signal);

@@ -56,7 +56,7 @@ async function main(): Promise<void> {
 
   const result = {
     entries: store.size().sessions,
-    heap_bytes_held: held,
+    bytes_held: held,
     bytes_per_revoked_session: round(held / ENTRIES, 1),
     check_ns_per_op: round((elapsedMs * 1e6) / CHECKS, 1),
     checks: CHECKS,

@@ -45,6 +45,11 @@ export interface RevocationGuardOptions {
   verifiedTokenCacheSize?: number;
   /** Longest time a fetch waits on the broker when there is nothing new (ms). */
   fetchMaxWaitMs?: number;
+  /**
+   * Read the replay's history below KafkaJS's consumer (default true; see history-reader.ts):
+   * what it cannot read it leaves to the consumer by itself. False: the consumer reads it all.
+   */
+  directReplay?: boolean;
   /** Prometheus registry for the guard's metrics (e.g. the app's); a private one otherwise. */
   registry?: Registry;
   logger?: Logger;
@@ -67,6 +72,7 @@ const DEFAULTS = {
   failOpen: false,
   verifiedTokenCacheSize: 10_000,
   fetchMaxWaitMs: 100,
+  directReplay: true,
 };
 
 const PRUNE_INTERVAL_MS = 30_000;
@@ -171,6 +177,7 @@ export class RevocationGuard {
       instanceName: `${settings.serviceName}/${instanceId}`,
       replayWindowMs: retentionMs,
       fetchMaxWaitMs: settings.fetchMaxWaitMs,
+      directReplay: settings.directReplay,
       // A consumer stuck on a broker that does not answer is replaced (RevocationConsumer.watch).
       stallMs: settings.freshnessBoundMs / 2,
       store: this.store,

@@ -4,6 +4,7 @@
 import AxeBuilder from '@axe-core/playwright';
 import { eventually, testInfra, uniqueName } from '@app/testing';
 import { mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page, Request } from 'playwright-core';
 import {
@@ -15,7 +16,14 @@ import {
 } from '../../scripts/system.ts';
 import { launchChromium } from '../../scripts/browser/chromium.ts';
 
-const SCREENSHOTS = join(root, 'docs', 'console');
+/**
+ * Where the screenshots go: the run's data folder, or (WRITE_DOCS_SCREENSHOTS=1) the ones the
+ * README shows, in docs/console/: a test run leaves the working tree as it found it.
+ */
+const SCREENSHOTS =
+  process.env.WRITE_DOCS_SCREENSHOTS === '1'
+    ? join(root, 'docs', 'console')
+    : join(process.env.TEST_DATA_DIR ?? tmpdir(), 'console-screenshots');
 const PHONE = { width: 390, height: 844 };
 const DESKTOP = { width: 1280, height: 800 };
 

@@ -41,7 +41,7 @@ export interface HistoryReaderOptions {
   onRecord: (partition: number, record: RawRecord) => Promise<void> | undefined;
   /** After the records of one partition in one answer: the next offset to read, how many read. */
   onProgress: (partition: number, next: number, read: number) => void;
-  /** Asked between answers: true ends the reading (stopped, or the consumer took over). */
+  /** Asked between answers: true ends the reading (the guard is stopping). */
   shouldStop: () => boolean;
 }
 
@@ -60,7 +60,7 @@ const BATCH_HEADER_BYTES = 61;
 const FETCHES_IN_FLIGHT = 2;
 /** Answers in a row that move no partition before the reading gives up on the rest. */
 const MAX_IDLE_ANSWERS = 20;
-/** Offset of the batch's length field (after baseOffset), and the bytes it does not count. */
+/** Bytes of a batch that its length does not count: its base offset (8) and the length (4). */
 const BATCH_OVERHEAD = 12;
 
 /**

@@ -56,8 +56,8 @@ export class RevocationStore {
   /** {@link apply} given only what the store keeps of the event (decodeForStore's revocations). */
   applyRevoked({ userId, sessionId, eventTimestamp }: StoredRevocation): boolean {
     const at = Math.round(eventTimestamp * 1000);
-    const forgetAt = at + this.retentionMs;
-    if (forgetAt <= this.now()) return false; // older than any token still alive
+    const forgetAt = this.forgetAt(at);
+    if (forgetAt === undefined) return false;
     if (sessionId !== undefined) return this.sessions.add(sessionId, forgetAt);
     const known = this.users.get(userId);
     if (known !== undefined && known >= at) return false;
@@ -70,9 +70,15 @@ export class RevocationStore {
    * where they lie (a replay's fetch answer): no string is made of it.
    */
   applyRevokedSession(bytes: Buffer, start: number, end: number, eventTimestamp: number): boolean {
-    const forgetAt = Math.round(eventTimestamp * 1000) + this.retentionMs;
-    if (forgetAt <= this.now()) return false;
+    const forgetAt = this.forgetAt(Math.round(eventTimestamp * 1000));
+    if (forgetAt === undefined) return false;
     return this.sessions.addBytes(bytes, start, end, forgetAt);
+  }
+
+  /** When a revocation at `at` (ms) may be forgotten; undefined when older than any live token. */
+  private forgetAt(at: number): number | undefined {
+    const forgetAt = at + this.retentionMs;
+    return forgetAt <= this.now() ? undefined : forgetAt;
   }
 
   /** Why this token is revoked, or undefined when it is not. */

@@ -198,7 +198,7 @@ export class RevocationConsumer {
       from: Number(this.position.get(partition)),
       end: Number(end),
     }));
-    let tally = new BatchTally();
+    const tally = new BatchTally();
     const leftOver = await readHistory({
       kafka,
       topic,
@@ -208,14 +208,7 @@ export class RevocationConsumer {
       onRecord: (partition, record) => this.handleRecord(partition, record, tally),
       onProgress: (partition, next, read) => {
         tally.countInto(metrics);
-        tally = new BatchTally();
-        this.position.set(partition, String(next));
-        this.replayRead += read;
-        const end = this.replayEnds.get(partition);
-        if (end !== undefined && BigInt(next) >= end) {
-          this.replayEnds.delete(partition);
-          this.completeReplayIfDone();
-        }
+        this.handledUpTo(partition, BigInt(next), read);
       },
       shouldStop: () => this.stopped,
     });
@@ -456,15 +449,17 @@ export class RevocationConsumer {
       }
     } finally {
       tally.countInto(this.options.metrics);
-      if (handled) this.handledUpTo(partition, handled, history);
+      if (handled) this.handledUpTo(partition, BigInt(handled.offset) + 1n, history);
       applied();
     }
     await payload.heartbeat();
   }
 
-  /** Moves the partition's position past `message`; completes its replay when it reached the end. */
-  private handledUpTo(partition: number, message: KafkaMessage, history: number): void {
-    const next = BigInt(message.offset) + 1n;
+  /**
+   * Moves the partition's position to `next` (`history` more messages of the replay read);
+   * completes its replay when it reached the end.
+   */
+  private handledUpTo(partition: number, next: bigint, history: number): void {
     this.position.set(partition, next.toString());
     const end = this.replayEnds.get(partition);
     if (end === undefined) return;
@@ -627,6 +622,7 @@ class BatchTally {
     else this.unchanged += 1;
   }
 
+  /** Adds the counts to the metrics, and starts again from zero. */
   countInto({ eventsApplied }: GuardMetrics): void {
     if (this.heartbeats > 0)
       eventsApplied.inc({ kind: 'heartbeat', result: 'applied' }, this.heartbeats);
@@ -634,5 +630,8 @@ class BatchTally {
       eventsApplied.inc({ kind: 'revocation', result: 'applied' }, this.applied);
     if (this.unchanged > 0)
       eventsApplied.inc({ kind: 'revocation', result: 'unchanged' }, this.unchanged);
+    this.heartbeats = 0;
+    this.applied = 0;
+    this.unchanged = 0;
   }
 }
